@@ -1,0 +1,298 @@
+/*
+ * migjob.h: libvirt's QEMU-driver job and migration-phase locking, as a
+ * small C library.
+ *
+ * One mj_domain is one libvirt virDomainObj with its job object: a sync job
+ * slot, an async job slot with its allowed-jobs mask and migration phase,
+ * nested jobs, jobs_queued / max_queued, owner threads and owner API names,
+ * and libvirt's 2011 reference count (jobs and phases hold references).
+ *
+ * Conventions
+ *  - Functions that can fail return a negative value and set the calling
+ *    thread's last error (mj_last_error_code / mj_last_error_message).
+ *    Success never touches the last error.
+ *  - Every function is safe to call from any thread.
+ *  - "refs" is libvirt's count: the domain list's reference plus one per
+ *    held job and per started phase.  When it reaches 0 the domain is dead:
+ *    every later call reports MJ_ERR_NO_DOMAIN.  The memory itself is kept
+ *    while any *pin* remains: mj_domain_new returns a pinned pointer, and
+ *    each holder of the pointer (a Python handle, a C thread) owns one pin,
+ *    released with mj_domain_unpin.  Pins never show in refs.
+ *  - Blocking calls pin the domain (and hold a libvirt reference) for as
+ *    long as they wait, so nothing another thread does can free it under
+ *    them.
+ *  - Timeouts are in seconds on CLOCK_MONOTONIC.  A negative timeout means
+ *    the domain's default.  One deadline is computed when a begin starts and
+ *    covers every wait of that begin, including waits resumed later with
+ *    mj_waiter_wait.
+ *  - Waiting is first come, first served among the waiters that may run:
+ *    a job that ends hands the slot to the oldest waiter it lets through.
+ *    A waiter blocked by the async mask never holds up one that is allowed.
+ */
+#ifndef MIGJOB_H
+#define MIGJOB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- enums (values follow libvirt 0.9.4 and the seed) ---------------- */
+
+typedef enum {
+    MJ_JOB_NONE = 0,
+    MJ_JOB_QUERY,
+    MJ_JOB_DESTROY,
+    MJ_JOB_SUSPEND,
+    MJ_JOB_MODIFY,
+    MJ_JOB_ABORT,
+    MJ_JOB_MIGRATION_OP,
+    MJ_JOB_ASYNC,          /* never stored as the active job */
+    MJ_JOB_ASYNC_NESTED,   /* the async job's own monitor calls */
+    MJ_JOB_LAST
+} mj_job;
+
+typedef enum {
+    MJ_ASYNC_JOB_NONE = 0,
+    MJ_ASYNC_JOB_MIGRATION_OUT,
+    MJ_ASYNC_JOB_MIGRATION_IN,
+    MJ_ASYNC_JOB_SAVE,
+    MJ_ASYNC_JOB_DUMP,
+    MJ_ASYNC_JOB_LAST
+} mj_async_job;
+
+typedef enum {
+    MJ_PHASE_NONE = 0,
+    MJ_PHASE_PERFORM2,
+    MJ_PHASE_BEGIN3,
+    MJ_PHASE_PERFORM3,
+    MJ_PHASE_PERFORM3_DONE,
+    MJ_PHASE_CONFIRM3_CANCELLED,
+    MJ_PHASE_CONFIRM3,
+    MJ_PHASE_PREPARE,
+    MJ_PHASE_FINISH2,
+    MJ_PHASE_FINISH3,
+    MJ_PHASE_LAST
+} mj_phase;
+
+/* virDomainJobType: the type reported by job info */
+typedef enum {
+    MJ_JOB_INFO_NONE = 0,
+    MJ_JOB_INFO_BOUNDED,
+    MJ_JOB_INFO_UNBOUNDED,
+    MJ_JOB_INFO_COMPLETED,
+    MJ_JOB_INFO_FAILED,
+    MJ_JOB_INFO_CANCELLED,
+    MJ_JOB_INFO_LAST
+} mj_job_info_type;
+
+/* libvirt's virErrorNumber values for the errors this library reports */
+typedef enum {
+    MJ_ERR_OK = 0,
+    MJ_ERR_INTERNAL_ERROR = 1,
+    MJ_ERR_NO_MEMORY = 2,
+    MJ_ERR_OPERATION_FAILED = 9,
+    MJ_ERR_SYSTEM_ERROR = 38,
+    MJ_ERR_NO_DOMAIN = 42,
+    MJ_ERR_OPERATION_INVALID = 55,
+    MJ_ERR_OPERATION_TIMEOUT = 68,
+    MJ_ERR_OPERATION_ABORTED = 78
+} mj_error_code;
+
+/* JOB_MASK(job) = 1 << (job - 1); JOB_MASK(NONE) = 0 */
+#define MJ_JOB_MASK(job) ((job) > 0 ? (UINT64_C(1) << ((job) - 1)) : UINT64_C(0))
+/* QUERY | DESTROY | ABORT */
+#define MJ_DEFAULT_JOB_MASK UINT64_C(0x13)
+/* what qemuMigrationJobStart allows during an outgoing migration:
+ * DEFAULT | SUSPEND | MIGRATION_OP */
+#define MJ_MIGRATION_OUT_JOB_MASK UINT64_C(0x37)
+
+/* return value of a begin that is still waiting (see mj_waiter) */
+#define MJ_WAITING 1
+
+/* ---- enum <-> string (libvirt's VIR_ENUM_IMPL tables) ------------------ */
+
+/* NULL when out of range */
+const char *mj_job_to_string(int job);
+const char *mj_async_job_to_string(int async_job);
+const char *mj_phase_to_string(int phase);            /* migration phases */
+const char *mj_job_info_type_to_string(int type);
+/* the index, or -1 when unknown (or NULL); exact and case sensitive.
+ * Phases also accept the seed's "preform2" for PERFORM2. */
+int mj_job_from_string(const char *text);
+int mj_async_job_from_string(const char *text);
+int mj_phase_from_string(const char *text);
+int mj_job_info_type_from_string(const char *text);
+/* qemuDomainAsyncJobPhaseToString / FromString: migration jobs use the
+ * phase table, every other async job only knows "none".
+ * from_string: NULL -> 0, unknown -> -1. */
+const char *mj_async_job_phase_to_string(int async_job, int phase);
+int mj_async_job_phase_from_string(int async_job, const char *text);
+
+/* ---- errors ------------------------------------------------------------- */
+
+/* the calling thread's last error; MJ_ERR_OK / "" when none yet */
+int mj_last_error_code(void);
+const char *mj_last_error_message(void);     /* libvirt's bare text */
+/* libvirt's prefix for a code ("Requested operation is not valid", ...) */
+const char *mj_error_prefix(int code);
+void mj_reset_last_error(void);
+
+/* ---- domain object ------------------------------------------------------ */
+
+typedef struct mj_domain mj_domain;
+
+/* A new domain with refs = 1 (the domain list's reference), no job, and
+ * one pin owned by the caller.  default_timeout < 0 means 30 s;
+ * max_queued 0 is unlimited; strict_phases makes a backwards phase an
+ * error instead of a logged refusal.  NULL on error. */
+mj_domain *mj_domain_new(const char *name, double default_timeout,
+                         unsigned int max_queued, bool strict_phases);
+void mj_domain_pin(mj_domain *d);
+void mj_domain_unpin(mj_domain *d);
+
+/* virDomainObjRef / Unref: refs after the call, -1 (NO_DOMAIN) when dead */
+int mj_domain_ref(mj_domain *d);
+int mj_domain_unref(mj_domain *d);
+
+/* virDomainObjListRemove: marks the domain removed (every waiter and every
+ * later begin fails with NO_DOMAIN), then drops the list's reference.
+ * Returns refs left, -1 if already removed or dead. */
+int mj_domain_remove(mj_domain *d);
+
+/* Daemon shutdown: every waiter and every later begin fails with
+ * OPERATION_ABORTED "job wait cancelled: <reason>".  Held jobs are left
+ * alone and may still end. */
+void mj_domain_cancel_waiters(mj_domain *d, const char *reason);
+
+/* read-only state; each is a consistent read under the domain lock */
+const char *mj_domain_name(const mj_domain *d);   /* lives as long as d */
+int mj_domain_refs(const mj_domain *d);           /* 0 once dead */
+bool mj_domain_alive(const mj_domain *d);
+int mj_domain_active_job(mj_domain *d);
+int mj_domain_async_job(mj_domain *d);
+int mj_domain_phase(mj_domain *d);
+uint64_t mj_domain_mask(mj_domain *d);
+int mj_domain_jobs_queued(mj_domain *d);
+int mj_domain_job_info_type(mj_domain *d);
+double mj_domain_job_elapsed(mj_domain *d);     /* s since async begin, 0 */
+bool mj_domain_abort_requested(mj_domain *d);
+uint64_t mj_domain_owner_thread(mj_domain *d);        /* pthread_self(), 0 */
+uint64_t mj_domain_async_owner_thread(mj_domain *d);
+/* copies into a thread-local buffer valid until this thread's next call
+ * of the same function; NULL when none is recorded */
+const char *mj_domain_owner_api(mj_domain *d);
+const char *mj_domain_async_owner_api(mj_domain *d);
+
+/* ---- jobs --------------------------------------------------------------- */
+
+/*
+ * Begins.  `api` (may be NULL) is recorded as the owner API and copied.
+ * `wait_for` bounds how long this call itself may block:
+ *   wait_for < 0   block until acquired, failed or the deadline;
+ *   wait_for >= 0  block at most that long; if the job is still not granted
+ *                  return MJ_WAITING and keep the place in the queue (with
+ *                  its reference and its jobs_queued slot).  The waiter is
+ *                  then mj_pending_waiter(), owned by the caller, and must
+ *                  be resumed with mj_waiter_wait or dropped with
+ *                  mj_waiter_cancel.
+ * Returns 0 when the job is held, -1 on error, MJ_WAITING as above.
+ *
+ * Errors: INTERNAL_ERROR "Attempt to start invalid job" (kind is not a sync
+ * job / AsyncJob NONE); OPERATION_TIMEOUT "cannot acquire state change
+ * lock[ (held by monitor=API)]"; OPERATION_FAILED "cannot acquire state
+ * change lock[ (held by monitor=API)] due to max_queued limit"; NO_DOMAIN
+ * when dead or removed; OPERATION_ABORTED after mj_domain_cancel_waiters.
+ */
+int mj_begin_job(mj_domain *d, int job, const char *api,
+                 double timeout, double wait_for);
+int mj_begin_async_job(mj_domain *d, int async_job, const char *api,
+                       double timeout, double wait_for);
+/* the async job's own monitor calls: skips the mask; the async job must be
+ * `async_job` (INTERNAL_ERROR "unexpected async job %d type expected %d") */
+int mj_begin_nested_job(mj_domain *d, int async_job, const char *api,
+                        double timeout, double wait_for);
+
+/* Ends return refs left, or -1: OPERATION_INVALID when nothing to end */
+int mj_end_job(mj_domain *d);          /* any sync job, nested included */
+int mj_end_nested_job(mj_domain *d);   /* only ASYNC_NESTED */
+int mj_end_async_job(mj_domain *d);
+
+/* stores mask | DESTROY; no-op without an async job */
+int mj_set_async_job_mask(mj_domain *d, uint64_t mask);
+
+/* ---- waiting in slices -------------------------------------------------- */
+
+typedef struct mj_waiter mj_waiter;
+
+/* the waiter left by this thread's last begin that returned MJ_WAITING */
+mj_waiter *mj_pending_waiter(void);
+/* Wait again, at most wait_for seconds (< 0: until the deadline).
+ * 0: the job is held and the waiter is freed; -1: failed (last error set)
+ * and freed; MJ_WAITING: still queued. */
+int mj_waiter_wait(mj_waiter *w, double wait_for);
+/* Give up: leave the queue, or, if the job was granted meanwhile, end it
+ * again.  Either way nothing is held afterwards and the waiter is freed. */
+void mj_waiter_cancel(mj_waiter *w);
+
+/* ---- migration helpers (the seed) --------------------------------------- */
+
+/* qemuMigrationJobStart: begin the async job, then atomically set the mask
+ * (MIGRATION_IN: DESTROY only; any other kind: MJ_MIGRATION_OUT_JOB_MASK;
+ * or `mask` when has_mask) and job info UNBOUNDED.  Same returns as the
+ * begins. */
+int mj_migration_job_start(mj_domain *d, int async_job, const char *api,
+                           double timeout, double wait_for,
+                           bool has_mask, uint64_t mask);
+
+/* phase results */
+#define MJ_PHASE_SET        1   /* phase stored */
+#define MJ_PHASE_NO_JOB     0   /* no async job: nothing done */
+#define MJ_PHASE_BACKWARDS  2   /* refused; the log text is the last error
+                                   ("migration protocol going backwards
+                                   X => Y", code INTERNAL_ERROR) */
+/* qemuMigrationJobSetPhase.  With strict_phases a backwards phase returns
+ * -1 instead of MJ_PHASE_BACKWARDS.  `api` (may be NULL) becomes the async
+ * owner API when an async job exists.  -1 also for an invalid phase. */
+int mj_migration_job_set_phase(mj_domain *d, int phase, const char *api);
+/* qemuMigrationJobStartPhase: +1 ref (even when the phase is refused),
+ * then set_phase; the calling thread becomes the async owner. */
+int mj_migration_job_start_phase(mj_domain *d, int phase, const char *api);
+/* qemuMigrationJobContinue: -1 ref, releases the async owner thread (the
+ * owner API stays); returns refs left. */
+int mj_migration_job_continue(mj_domain *d);
+/* qemuMigrationJobIsActive: never sets an error */
+bool mj_migration_job_is_active(mj_domain *d, int async_job);
+/* IsActive's error path: 0, or -1 with OPERATION_INVALID
+ * "domain '%s' is not being migrated" / "... is not processing incoming
+ * migration" */
+int mj_check_migration_job(mj_domain *d, int async_job);
+/* qemuMigrationJobFinish = end the async job; refs left */
+int mj_migration_job_finish(mj_domain *d);
+
+/* ---- abort -------------------------------------------------------------- */
+
+/* virDomainAbortJob in one call: begin an ABORT job (blocking like
+ * mj_begin_job, may return MJ_WAITING), then mj_abort_apply. */
+int mj_abort_job(mj_domain *d, const char *api, double timeout,
+                 double wait_for);
+/* The body of AbortJob, for a caller that holds the ABORT job: checks the
+ * async job ("no job is active on the domain", "cannot abort incoming
+ * migration; use virDomainDestroy instead"), raises the abort flag and ends
+ * the ABORT job whatever the outcome.  0 or -1. */
+int mj_abort_apply(mj_domain *d);
+/* the async job's checkpoint: -1 with OPERATION_ABORTED
+ * "<async job>: canceled by client" when abort was requested */
+int mj_check_abort(mj_domain *d);
+
+/* ---- misc --------------------------------------------------------------- */
+
+/* does nothing: the floor every benchmark compares against */
+void mj_noop(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MIGJOB_H */
