@@ -39,6 +39,9 @@
 extern "C" {
 #endif
 
+/* names (domain names, API names) are at most this many bytes */
+#define MJ_NAME_MAX 1024
+
 /* ---- enums (values follow libvirt 0.9.4 and the seed) ---------------- */
 
 typedef enum {
@@ -93,6 +96,7 @@ typedef enum {
     MJ_ERR_OK = 0,
     MJ_ERR_INTERNAL_ERROR = 1,
     MJ_ERR_NO_MEMORY = 2,
+    MJ_ERR_INVALID_ARG = 8,      /* a number out of range, a name too long */
     MJ_ERR_OPERATION_FAILED = 9,
     MJ_ERR_SYSTEM_ERROR = 38,
     MJ_ERR_NO_DOMAIN = 42,
@@ -193,14 +197,13 @@ const char *mj_domain_async_owner_api(mj_domain *d);
  * `wait_for` bounds how long this call itself may block:
  *   wait_for < 0   block until acquired, failed or the deadline;
  *   wait_for >= 0  block at most that long; if the job is still not granted
- *                  return MJ_WAITING and keep the place in the queue (with
- *                  its reference and its jobs_queued slot).  The waiter is
- *                  then mj_pending_waiter(), owned by the caller, and must
- *                  be resumed with mj_waiter_wait or dropped with
- *                  mj_waiter_cancel.
+ *                  return MJ_WAITING: the place in the queue is kept as
+ *                  this thread's pending waiter (see below), to be resumed
+ *                  with mj_pending_wait or dropped with mj_pending_cancel.
  * Returns 0 when the job is held, -1 on error, MJ_WAITING as above.
  *
- * Errors: INTERNAL_ERROR "Attempt to start invalid job" (kind is not a sync
+ * Errors: INVALID_ARG for a kind outside its enum or a NaN timeout;
+ * INTERNAL_ERROR "Attempt to start invalid job" (kind is not a sync
  * job / AsyncJob NONE); OPERATION_TIMEOUT "cannot acquire state change
  * lock[ (held by monitor=API)]"; OPERATION_FAILED "cannot acquire state
  * change lock[ (held by monitor=API)] due to max_queued limit"; NO_DOMAIN
@@ -225,17 +228,22 @@ int mj_set_async_job_mask(mj_domain *d, uint64_t mask);
 
 /* ---- waiting in slices -------------------------------------------------- */
 
-typedef struct mj_waiter mj_waiter;
-
-/* the waiter left by this thread's last begin that returned MJ_WAITING */
-mj_waiter *mj_pending_waiter(void);
-/* Wait again, at most wait_for seconds (< 0: until the deadline).
- * 0: the job is held and the waiter is freed; -1: failed (last error set)
- * and freed; MJ_WAITING: still queued. */
-int mj_waiter_wait(mj_waiter *w, double wait_for);
-/* Give up: leave the queue, or, if the job was granted meanwhile, end it
- * again.  Either way nothing is held afterwards and the waiter is freed. */
-void mj_waiter_cancel(mj_waiter *w);
+/*
+ * A begin that returned MJ_WAITING leaves a *pending waiter* on the calling
+ * thread (a per-thread stack: the innermost begin is on top).  It keeps its
+ * place in the queue, its reference and its jobs_queued slot until it is
+ * resolved by one of these, called from the same thread:
+ */
+/* Wait again for the innermost pending waiter, at most wait_for seconds
+ * (< 0: until its deadline).  0: the job is held; -1: failed (last error
+ * set); MJ_WAITING: still queued.  On 0 and -1 the waiter is gone.
+ * -1 with INTERNAL_ERROR when this thread has no pending waiter. */
+int mj_pending_wait(double wait_for);
+/* Give up the innermost pending waiter: leave the queue; nothing is held
+ * afterwards.  Does nothing when this thread has none. */
+void mj_pending_cancel(void);
+/* how many waiters this thread has pending */
+int mj_pending_count(void);
 
 /* ---- migration helpers (the seed) --------------------------------------- */
 
