@@ -24,7 +24,7 @@
  *  - Timeouts are in seconds on CLOCK_MONOTONIC.  A negative timeout means
  *    the domain's default.  One deadline is computed when a begin starts and
  *    covers every wait of that begin, including waits resumed later with
- *    mj_waiter_wait.
+ *    mj_pending_wait.
  *  - Waiting is first come, first served among the waiters that may run:
  *    a job that ends hands the slot to the oldest waiter it lets through.
  *    A waiter blocked by the async mask never holds up one that is allowed.
@@ -113,7 +113,7 @@ typedef enum {
  * DEFAULT | SUSPEND | MIGRATION_OP */
 #define MJ_MIGRATION_OUT_JOB_MASK UINT64_C(0x37)
 
-/* return value of a begin that is still waiting (see mj_waiter) */
+/* return value of a begin that is still waiting (see mj_pending_wait) */
 #define MJ_WAITING 1
 
 /* ---- enum <-> string (libvirt's VIR_ENUM_IMPL tables) ------------------ */
