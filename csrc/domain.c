@@ -1,0 +1,315 @@
+/*
+ * domain.c: the domain object: creation, libvirt's reference count, the
+ * pins that keep its memory, removal, and the read-only accessors.
+ *
+ * Two counters, because api.md wants `refs` to be exactly libvirt's count
+ * while Python handles must never see freed memory:
+ *   refs  libvirt's count; reaching 0 makes the domain dead;
+ *   keep  one per pin plus one while refs > 0; the memory goes at 0.
+ */
+#include "internal.h"  /* first: it sets _POSIX_C_SOURCE */
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t
+mj_now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int64_t
+mj_deadline_after(int64_t now, int64_t span_ns)
+{
+    return span_ns > INT64_MAX - now ? INT64_MAX : now + span_ns;
+}
+
+/* seconds -> ns; negative means `fallback`; NaN is an error; +inf and
+ * anything past INT64_MAX ns saturate */
+int
+mj_seconds_to_ns(double seconds, int64_t fallback, int64_t *out)
+{
+    if (isnan(seconds))
+        return mj_error_set(MJ_ERR_INVALID_ARG, "timeout must be a number");
+    if (seconds < 0)
+        *out = fallback;
+    else if (seconds >= 9.2e9)
+        *out = INT64_MAX;
+    else
+        *out = (int64_t)(seconds * 1e9);
+    return 0;
+}
+
+char *
+mj_strdup_name(const char *text, int *err)
+{
+    size_t len = strnlen(text, MJ_NAME_MAX + 1);
+    char *copy;
+
+    *err = 0;
+    if (len > MJ_NAME_MAX) {
+        *err = mj_error_set(MJ_ERR_INVALID_ARG,
+                            "name longer than %d bytes", MJ_NAME_MAX);
+        return NULL;
+    }
+    if (!(copy = malloc(len + 1))) {
+        *err = mj_error_set(MJ_ERR_NO_MEMORY, "out of memory");
+        return NULL;
+    }
+    memcpy(copy, text, len + 1);
+    return copy;
+}
+
+mj_domain *
+mj_domain_new(const char *name, double default_timeout,
+              unsigned int max_queued, bool strict_phases)
+{
+    mj_domain *d;
+    int err;
+
+    if (!name || !*name) {
+        mj_error_set(MJ_ERR_INVALID_ARG, "a domain needs a name");
+        return NULL;
+    }
+    if (!(d = calloc(1, sizeof(*d)))) {
+        mj_error_set(MJ_ERR_NO_MEMORY, "out of memory");
+        return NULL;
+    }
+    if (mj_seconds_to_ns(default_timeout,
+                         (int64_t)(MJ_DEFAULT_TIMEOUT * 1e9),
+                         &d->default_timeout) < 0 ||
+        !(d->name = mj_strdup_name(name, &err))) {
+        free(d);
+        return NULL;
+    }
+    if ((errno = pthread_mutex_init(&d->lock, NULL)) != 0) {
+        mj_error_set(MJ_ERR_SYSTEM_ERROR, "cannot initialize mutex");
+        free(d->name);
+        free(d);
+        return NULL;
+    }
+    atomic_init(&d->refs, 1);
+    atomic_init(&d->keep, 2);        /* refs > 0, and the caller's pin */
+    d->max_queued = max_queued;
+    d->strict_phases = strict_phases;
+    d->mask = MJ_DEFAULT_JOB_MASK;
+    return d;
+}
+
+static void
+domain_free(mj_domain *d)
+{
+    pthread_mutex_destroy(&d->lock);
+    free(d->owner_api);
+    free(d->async_owner_api);
+    free(d->cancel_reason);
+    free(d->name);
+    free(d);
+}
+
+void
+mj_domain_pin(mj_domain *d)
+{
+    atomic_fetch_add_explicit(&d->keep, 1, memory_order_relaxed);
+}
+
+void
+mj_domain_unpin(mj_domain *d)
+{
+    if (atomic_fetch_sub_explicit(&d->keep, 1, memory_order_acq_rel) == 1)
+        domain_free(d);
+}
+
+int
+mj_error_no_domain(const mj_domain *d)
+{
+    return mj_error_set(MJ_ERR_NO_DOMAIN, "no domain with matching name '%s'",
+                        d->name);
+}
+
+/* the new count, or 0 when the domain is dead (a dead domain stays dead) */
+static int
+ref_if_alive(mj_domain *d)
+{
+    int refs = atomic_load_explicit(&d->refs, memory_order_relaxed);
+
+    while (refs > 0)
+        if (atomic_compare_exchange_weak_explicit(&d->refs, &refs, refs + 1,
+                                                  memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            return refs + 1;
+    return 0;
+}
+
+bool mj_domain_ref_if_alive(mj_domain *d) { return ref_if_alive(d) > 0; }
+
+/* fail every queued waiter with `code`; caller holds the lock */
+static void
+fail_waiters(mj_domain *d, int code)
+{
+    for (mj_waiter *w = d->head; w; w = d->head) {
+        d->head = w->next;
+        w->prev = w->next = NULL;
+        w->state = WAITER_FAILED;
+        w->fail_code = code;
+        d->jobs_queued--;
+        pthread_cond_signal(&w->cond);
+    }
+    d->tail = NULL;
+}
+
+/* Waiters hold references, so a dead domain has none queued unless
+ * somebody unref'd more than they ref'd; fail those, under the lock, and
+ * only then let the memory go. */
+static void
+domain_die(mj_domain *d)
+{
+    pthread_mutex_lock(&d->lock);
+    fail_waiters(d, MJ_ERR_NO_DOMAIN);
+    pthread_mutex_unlock(&d->lock);
+    mj_domain_unpin(d);              /* the unit that refs > 0 held */
+}
+
+/* refs left, or -1 (no error set) when the domain was already dead */
+int
+mj_domain_unref_internal(mj_domain *d)
+{
+    int refs = atomic_load_explicit(&d->refs, memory_order_relaxed);
+
+    while (refs > 0) {
+        if (atomic_compare_exchange_weak_explicit(&d->refs, &refs, refs - 1,
+                                                  memory_order_acq_rel,
+                                                  memory_order_relaxed)) {
+            if (refs == 1)
+                domain_die(d);
+            return refs - 1;
+        }
+    }
+    return -1;
+}
+
+int
+mj_domain_ref(mj_domain *d)
+{
+    int refs = ref_if_alive(d);
+
+    return refs > 0 ? refs : mj_error_no_domain(d);
+}
+
+int
+mj_domain_unref(mj_domain *d)
+{
+    int left = mj_domain_unref_internal(d);
+
+    return left < 0 ? mj_error_no_domain(d) : left;
+}
+
+int
+mj_domain_remove(mj_domain *d)
+{
+    pthread_mutex_lock(&d->lock);
+    if (d->removed || atomic_load(&d->refs) == 0) {
+        pthread_mutex_unlock(&d->lock);
+        return mj_error_no_domain(d);
+    }
+    d->removed = true;
+    fail_waiters(d, MJ_ERR_NO_DOMAIN);
+    pthread_mutex_unlock(&d->lock);
+    return mj_domain_unref(d);
+}
+
+void
+mj_domain_cancel_waiters(mj_domain *d, const char *reason)
+{
+    int err;
+    char *copy = mj_strdup_name(reason ? reason : "shutdown", &err);
+
+    pthread_mutex_lock(&d->lock);
+    if (!d->cancel_reason) {
+        d->cancel_reason = copy;
+        copy = NULL;
+    }
+    fail_waiters(d, MJ_ERR_OPERATION_ABORTED);
+    pthread_mutex_unlock(&d->lock);
+    free(copy);
+}
+
+/* ---- accessors ---------------------------------------------------------- */
+
+const char *mj_domain_name(const mj_domain *d) { return d->name; }
+
+int
+mj_domain_refs(const mj_domain *d)
+{
+    return atomic_load_explicit(&d->refs, memory_order_acquire);
+}
+
+bool mj_domain_alive(const mj_domain *d) { return mj_domain_refs(d) > 0; }
+
+/* one locked read of a field of any integer type */
+#define LOCKED_READ(type, d, expr)              \
+    do {                                        \
+        type value_;                            \
+        pthread_mutex_lock(&(d)->lock);         \
+        value_ = (expr);                        \
+        pthread_mutex_unlock(&(d)->lock);       \
+        return value_;                          \
+    } while (0)
+
+int mj_domain_active_job(mj_domain *d) { LOCKED_READ(int, d, d->active); }
+int mj_domain_async_job(mj_domain *d) { LOCKED_READ(int, d, d->async_job); }
+int mj_domain_phase(mj_domain *d) { LOCKED_READ(int, d, d->phase); }
+uint64_t mj_domain_mask(mj_domain *d) { LOCKED_READ(uint64_t, d, d->mask); }
+int mj_domain_jobs_queued(mj_domain *d) { LOCKED_READ(int, d, d->jobs_queued); }
+int mj_domain_job_info_type(mj_domain *d) { LOCKED_READ(int, d, d->info_type); }
+bool mj_domain_abort_requested(mj_domain *d) { LOCKED_READ(bool, d, d->abort_requested); }
+uint64_t mj_domain_owner_thread(mj_domain *d) { LOCKED_READ(uint64_t, d, d->owner); }
+uint64_t mj_domain_async_owner_thread(mj_domain *d) { LOCKED_READ(uint64_t, d, d->async_owner); }
+
+double
+mj_domain_job_elapsed(mj_domain *d)
+{
+    int64_t started;
+    int async_job;
+
+    pthread_mutex_lock(&d->lock);
+    started = d->async_started;
+    async_job = d->async_job;
+    pthread_mutex_unlock(&d->lock);
+    return async_job ? (double)(mj_now() - started) / 1e9 : 0.0;
+}
+
+static _Thread_local char owner_api_copy[MJ_NAME_MAX + 1];
+static _Thread_local char async_owner_api_copy[MJ_NAME_MAX + 1];
+
+static const char *
+copy_api(mj_domain *d, char *const *field, char *buf)
+{
+    const char *result = NULL;
+
+    pthread_mutex_lock(&d->lock);
+    if (*field) {
+        strcpy(buf, *field);        /* both are at most MJ_NAME_MAX */
+        result = buf;
+    }
+    pthread_mutex_unlock(&d->lock);
+    return result;
+}
+
+const char *
+mj_domain_owner_api(mj_domain *d)
+{
+    return copy_api(d, &d->owner_api, owner_api_copy);
+}
+
+const char *
+mj_domain_async_owner_api(mj_domain *d)
+{
+    return copy_api(d, &d->async_owner_api, async_owner_api_copy);
+}

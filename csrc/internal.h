@@ -1,0 +1,101 @@
+/*
+ * internal.h: the domain object and helpers shared by the core's files.
+ * Not installed; users see only migjob.h.
+ */
+#ifndef MIGJOB_INTERNAL_H
+#define MIGJOB_INTERNAL_H
+
+#define _POSIX_C_SOURCE 200809L
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "migjob.h"
+
+#define MJ_DEFAULT_TIMEOUT 30.0   /* libvirt's QEMU_JOB_WAIT_TIME */
+
+typedef enum {
+    SLOT_SYNC,     /* a sync job; waits for the mask and the sync slot */
+    SLOT_NESTED,   /* the async job's own monitor call; sync slot only */
+    SLOT_ASYNC,    /* the async slot; needs no async job and a free sync slot */
+} slot_kind;
+
+typedef enum { WAITER_QUEUED, WAITER_GRANTED, WAITER_FAILED } waiter_state;
+
+/* What a begin asks for; a waiter carries it until it is granted. */
+typedef struct {
+    slot_kind kind;
+    int job;              /* mj_job for SYNC, mj_async_job otherwise */
+    char *api;            /* owned copy or NULL; moves into the domain */
+    uint64_t thread;      /* the requesting thread */
+    bool set_mask;        /* async: mask to install on grant */
+    uint64_t mask;
+    int info_type;        /* async: job info type on grant */
+} job_request;
+
+typedef struct mj_waiter {
+    struct mj_waiter *prev, *next;     /* the domain's FIFO queue */
+    struct mj_waiter *pending_below;   /* the thread's pending stack */
+    mj_domain *dom;
+    job_request req;
+    int64_t deadline;                  /* ns, CLOCK_MONOTONIC */
+    waiter_state state;
+    int fail_code;                     /* why it failed, when FAILED */
+    pthread_cond_t cond;
+} mj_waiter;
+
+struct mj_domain {
+    pthread_mutex_t lock;
+    atomic_int refs;        /* libvirt's count; 0 = dead */
+    atomic_int keep;        /* pins + 1 while refs > 0; memory freed at 0 */
+    char *name;
+    int64_t default_timeout;   /* ns */
+    unsigned int max_queued;
+    bool strict_phases;
+
+    /* everything below is guarded by lock */
+    bool removed;
+    char *cancel_reason;    /* set by mj_domain_cancel_waiters */
+
+    int active;             /* mj_job in the sync slot */
+    uint64_t owner;
+    char *owner_api;
+
+    int async_job;
+    uint64_t async_owner;
+    char *async_owner_api;
+    int phase;
+    uint64_t mask;
+    int64_t async_started;  /* ns */
+    int info_type;
+    bool abort_requested;
+
+    int jobs_queued;
+    mj_waiter *head, *tail;
+};
+
+/* error.c */
+int mj_error_set(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* time.c-ish helpers, in domain.c */
+int64_t mj_now(void);
+int64_t mj_deadline_after(int64_t now, int64_t span_ns);
+int mj_seconds_to_ns(double seconds, int64_t fallback, int64_t *out);
+
+/* domain.c: lifetime */
+bool mj_domain_ref_if_alive(mj_domain *d);
+int mj_domain_unref_internal(mj_domain *d);
+int mj_error_no_domain(const mj_domain *d);
+char *mj_strdup_name(const char *text, int *err);
+
+/* job.c: every begin goes through here (migration.c too) */
+int mj_begin(mj_domain *d, slot_kind kind, int job, const char *api,
+             double timeout, double wait_for,
+             bool set_mask, uint64_t mask, int info_type);
+/* ends the async job; the caller holds the lock; returns the owner API
+ * string to free once unlocked */
+char *mj_release_async_locked(mj_domain *d);
+
+#endif /* MIGJOB_INTERNAL_H */

@@ -1,0 +1,138 @@
+/*
+ * migration.c: the seed's six qemuMigrationJob* helpers, with its
+ * reference rules: Start and StartPhase take a reference, Continue and
+ * Finish give one back.
+ */
+#include "internal.h"  /* first: it sets _POSIX_C_SOURCE */
+
+#include <stdlib.h>
+
+int
+mj_migration_job_start(mj_domain *d, int async_job, const char *api,
+                       double timeout, double wait_for,
+                       bool has_mask, uint64_t mask)
+{
+    if (async_job < 0 || async_job >= MJ_ASYNC_JOB_LAST)
+        return mj_error_set(MJ_ERR_INVALID_ARG, "invalid async job %d",
+                            async_job);
+    if (async_job == MJ_ASYNC_JOB_NONE)
+        return mj_error_set(MJ_ERR_INTERNAL_ERROR,
+                            "Attempt to start invalid job");
+    if (!has_mask)
+        mask = async_job == MJ_ASYNC_JOB_MIGRATION_IN
+               ? MJ_JOB_MASK(MJ_JOB_NONE) : MJ_MIGRATION_OUT_JOB_MASK;
+    /* the mask is installed with the grant, so nobody sees the default */
+    return mj_begin(d, SLOT_ASYNC, async_job, api, timeout, wait_for,
+                    true, mask, MJ_JOB_INFO_UNBOUNDED);
+}
+
+static int
+set_phase(mj_domain *d, int phase, const char *api)
+{
+    char *copy = NULL;
+    int err;
+    int rc;
+
+    if (api && !(copy = mj_strdup_name(api, &err)))
+        return -1;
+
+    pthread_mutex_lock(&d->lock);
+    if (!mj_domain_alive(d)) {
+        rc = mj_error_no_domain(d);
+    } else if (d->async_job == MJ_ASYNC_JOB_NONE) {
+        rc = MJ_PHASE_NO_JOB;
+    } else {
+        if (copy) {
+            char *old = d->async_owner_api;
+
+            d->async_owner_api = copy;
+            copy = old;
+        }
+        d->async_owner = (uint64_t)pthread_self();
+        if (phase < d->phase) {
+            /* the seed only logs this; strict_phases makes it an error */
+            mj_error_set(MJ_ERR_INTERNAL_ERROR,
+                         "migration protocol going backwards %s => %s",
+                         mj_phase_to_string(d->phase),
+                         mj_phase_to_string(phase));
+            rc = d->strict_phases ? -1 : MJ_PHASE_BACKWARDS;
+        } else {
+            d->phase = phase;
+            rc = MJ_PHASE_SET;
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    free(copy);
+    return rc;
+}
+
+static int
+check_phase(int phase)
+{
+    if (phase < 0 || phase >= MJ_PHASE_LAST)
+        return mj_error_set(MJ_ERR_INVALID_ARG, "invalid migration phase %d",
+                            phase);
+    return 0;
+}
+
+int
+mj_migration_job_set_phase(mj_domain *d, int phase, const char *api)
+{
+    if (check_phase(phase) < 0)
+        return -1;
+    return set_phase(d, phase, api);
+}
+
+int
+mj_migration_job_start_phase(mj_domain *d, int phase, const char *api)
+{
+    if (check_phase(phase) < 0)
+        return -1;
+    /* this API's own reference, taken even if the phase is refused */
+    if (mj_domain_ref(d) < 0)
+        return -1;
+    return set_phase(d, phase, api);
+}
+
+int
+mj_migration_job_continue(mj_domain *d)
+{
+    pthread_mutex_lock(&d->lock);
+    d->async_owner = 0;                    /* parked: no thread drives it */
+    pthread_mutex_unlock(&d->lock);
+    return mj_domain_unref(d);
+}
+
+bool
+mj_migration_job_is_active(mj_domain *d, int async_job)
+{
+    bool active;
+
+    pthread_mutex_lock(&d->lock);
+    active = mj_domain_alive(d) && d->async_job == async_job;
+    pthread_mutex_unlock(&d->lock);
+    return active;
+}
+
+int
+mj_check_migration_job(mj_domain *d, int async_job)
+{
+    if (async_job < 0 || async_job >= MJ_ASYNC_JOB_LAST)
+        return mj_error_set(MJ_ERR_INVALID_ARG, "invalid async job %d",
+                            async_job);
+    if (!mj_domain_alive(d))
+        return mj_error_no_domain(d);
+    if (mj_migration_job_is_active(d, async_job))
+        return 0;
+    return mj_error_set(MJ_ERR_OPERATION_INVALID,
+                        async_job == MJ_ASYNC_JOB_MIGRATION_IN
+                        ? "domain '%s' is not processing incoming migration"
+                        : "domain '%s' is not being migrated",
+                        d->name);
+}
+
+int
+mj_migration_job_finish(mj_domain *d)
+{
+    return mj_end_async_job(d);
+}

@@ -1,0 +1,92 @@
+"""The only module that touches the compiled core: ffi, lib, and the
+translation of the C last error into an exception."""
+
+from __future__ import annotations
+
+from typing import Any
+
+try:
+    from ._core import ffi, lib
+except ImportError as exc:  # pragma: no cover - depends on the install
+    raise ImportError(
+        "pymigjob's C core (pymigjob._core) is not built: install the "
+        "package with `pip install .` (needs gcc and the Python headers), "
+        "or select the pure-Python twin explicitly with PYMIGJOB_IMPL=pure"
+    ) from exc
+
+NULL: Any = ffi.NULL
+WAITING: int = lib.MJ_WAITING
+#: how long one C wait may block before Python gets to run signal handlers
+WAIT_SLICE = 0.05
+
+
+def last_error_code() -> int:
+    return lib.mj_last_error_code()
+
+
+def last_error_message() -> str:
+    return ffi.string(lib.mj_last_error_message()).decode("utf-8", "replace")
+
+
+def c_string(value: Any) -> str | None:
+    """A `const char *` result as str (None for NULL)."""
+    if value == NULL:
+        return None
+    return ffi.string(value).decode("utf-8", "replace")
+
+
+def encode_name(value: object, what: str) -> bytes:
+    """A domain or API name for C: str only, no NUL, at most MJ_NAME_MAX bytes."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    data = value.encode("utf-8")
+    if b"\0" in data:
+        raise ValueError(f"{what} must not contain NUL characters")
+    if len(data) > lib.MJ_NAME_MAX:
+        raise ValueError(f"{what} is longer than {lib.MJ_NAME_MAX} bytes")
+    return data
+
+
+def c_timeout(timeout: object) -> float:
+    """None -> the domain's default (-1 for C); otherwise seconds >= 0."""
+    if timeout is None:
+        return -1.0
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(
+            f"timeout must be a number of seconds or None, not {type(timeout).__name__}"
+        )
+    if not timeout >= 0:  # also catches NaN
+        raise ValueError(f"timeout must be >= 0 seconds, not {timeout!r}")
+    try:
+        return float(timeout)
+    except OverflowError:
+        raise ValueError(f"timeout {timeout!r} is too large") from None
+
+
+def last_error() -> Exception:
+    """The calling thread's last C error as a pymigjob exception.  Call it
+    right after the failing C call, before any other."""
+    from .errors import error_from  # errors -> enums -> this module
+
+    return error_from(last_error_code(), last_error_message())
+
+
+def wait_pending() -> None:
+    """Finish a begin that returned WAITING: wait in slices so that signal
+    handlers (Ctrl-C) run in between; the deadline was fixed by the begin.
+    If anything interrupts the wait, the place in the queue is given up, so
+    nothing stays queued or held.  (As with threading.Lock, an exception
+    landing in the instant after a grant cannot be told apart from one
+    after the call returned.)"""
+    depth = lib.mj_pending_count()
+    try:
+        while True:
+            rc = lib.mj_pending_wait(WAIT_SLICE)
+            if rc != WAITING:
+                break
+    except BaseException:
+        if lib.mj_pending_count() == depth:  # still ours, still queued
+            lib.mj_pending_cancel()
+        raise
+    if rc < 0:
+        raise last_error()

@@ -1,0 +1,322 @@
+"""Domain: one libvirt domain object with its job state, one method per
+libvirt primitive.  Each operation is one call into the C core."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from ._binding import (
+    NULL,
+    WAIT_SLICE,
+    WAITING,
+    c_string,
+    c_timeout,
+    encode_name,
+    last_error,
+    last_error_message,
+    lib,
+    wait_pending,
+)
+from .enums import AsyncJob, Job, JobType, Phase, _enum_value
+from .errors import NoDomain
+from .guards import JobGuard, MigrationGuard, NestedJobGuard
+
+if TYPE_CHECKING:
+    from .driver import Driver
+
+log = logging.getLogger("pymigjob")
+
+_begin_job = lib.mj_begin_job
+_end_job = lib.mj_end_job
+_PHASE_SET = lib.MJ_PHASE_SET
+_PHASE_NO_JOB = lib.MJ_PHASE_NO_JOB
+_PHASE_BACKWARDS = lib.MJ_PHASE_BACKWARDS
+_MASK_LIMIT = 2**64
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """virDomainGetJobInfo's essentials."""
+
+    type: JobType
+    elapsed: float  # seconds since the async job began
+
+
+def _bad_enum(cls: type, value: object, what: str) -> NoReturn:
+    """Raise the TypeError / ValueError that explains a rejected kind."""
+    _enum_value(cls, value, what)
+    raise ValueError(f"{value!r} is not a valid {cls.__name__}")
+
+
+def _api(api: object) -> Any:
+    return NULL if api is None else encode_name(api, "api")
+
+
+def _timeout(timeout: object) -> float:
+    return -1.0 if timeout is None else c_timeout(timeout)
+
+
+def _settle(rc: int) -> None:
+    """After a begin: raise its error, or wait out its place in the queue."""
+    if rc < 0:
+        raise last_error()
+    wait_pending()
+
+
+class Domain:
+    """A handle on a domain.  Handles never count in `refs`; a handle whose
+    domain has died (refs reached 0) raises NoDomain when used."""
+
+    __slots__ = ("_p", "_name", "_driver", "__weakref__")
+
+    def __init__(self, pointer: Any, name: str, driver: Driver | None = None) -> None:
+        self._p = pointer
+        self._name = name
+        self._driver = driver
+
+    def __repr__(self) -> str:
+        return f"<pymigjob.Domain {self._name!r} refs={self.refs}>"
+
+    # ---- read-only state --------------------------------------------------
+
+    def _live(self) -> Any:
+        if not lib.mj_domain_alive(self._p):
+            raise NoDomain(f"no domain with matching name '{self._name}'")
+        return self._p
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def refs(self) -> int:
+        return lib.mj_domain_refs(self._p)
+
+    @property
+    def alive(self) -> bool:
+        return lib.mj_domain_alive(self._p)
+
+    @property
+    def active_job(self) -> Job:
+        return Job(lib.mj_domain_active_job(self._live()))
+
+    @property
+    def async_job(self) -> AsyncJob:
+        return AsyncJob(lib.mj_domain_async_job(self._live()))
+
+    @property
+    def phase(self) -> int:
+        return lib.mj_domain_phase(self._live())
+
+    @property
+    def mask(self) -> int:
+        return lib.mj_domain_mask(self._live())
+
+    @property
+    def jobs_queued(self) -> int:
+        return lib.mj_domain_jobs_queued(self._live())
+
+    @property
+    def owner_api(self) -> str | None:
+        return c_string(lib.mj_domain_owner_api(self._live()))
+
+    @property
+    def async_owner_api(self) -> str | None:
+        return c_string(lib.mj_domain_async_owner_api(self._live()))
+
+    @property
+    def owner_thread(self) -> int:
+        return lib.mj_domain_owner_thread(self._live())
+
+    @property
+    def async_owner_thread(self) -> int:
+        return lib.mj_domain_async_owner_thread(self._live())
+
+    @property
+    def job_info(self) -> JobInfo:
+        p = self._live()
+        return JobInfo(JobType(lib.mj_domain_job_info_type(p)), lib.mj_domain_job_elapsed(p))
+
+    @property
+    def abort_requested(self) -> bool:
+        return lib.mj_domain_abort_requested(self._live())
+
+    # ---- references --------------------------------------------------------
+
+    def ref(self) -> int:
+        refs = lib.mj_domain_ref(self._p)
+        if refs < 0:
+            raise last_error()
+        return refs
+
+    def unref(self) -> int:
+        refs = lib.mj_domain_unref(self._p)
+        if refs < 0:
+            raise last_error()
+        return refs
+
+    # ---- sync, async and nested jobs --------------------------------------
+
+    def begin_job(self, job: Job | int, api: str | None = None,
+                  timeout: float | None = None) -> None:
+        c_api = NULL if api is None else encode_name(api, "api")
+        c_to = -1.0 if timeout is None else c_timeout(timeout)
+        try:
+            rc = _begin_job(self._p, job, c_api, c_to, WAIT_SLICE)
+        except (TypeError, OverflowError):
+            _bad_enum(Job, job, "job")
+        if rc:
+            _settle(rc)
+
+    def end_job(self) -> int:
+        refs = _end_job(self._p)
+        if refs < 0:
+            raise last_error()
+        return refs
+
+    def begin_async_job(self, async_job: AsyncJob | int, api: str | None = None,
+                        timeout: float | None = None) -> None:
+        c_api, c_to = _api(api), _timeout(timeout)
+        try:
+            rc = lib.mj_begin_async_job(self._p, async_job, c_api, c_to, WAIT_SLICE)
+        except (TypeError, OverflowError):
+            _bad_enum(AsyncJob, async_job, "async_job")
+        if rc:
+            _settle(rc)
+
+    def end_async_job(self) -> int:
+        refs = lib.mj_end_async_job(self._p)
+        if refs < 0:
+            raise last_error()
+        return refs
+
+    def set_async_job_mask(self, mask: int) -> None:
+        if isinstance(mask, bool) or not isinstance(mask, int):
+            raise TypeError(f"mask must be an int, not {type(mask).__name__}")
+        if not 0 <= mask < _MASK_LIMIT:
+            raise ValueError(f"mask must be in [0, 2**64), not {mask!r}")
+        if lib.mj_set_async_job_mask(self._p, mask) < 0:
+            raise last_error()
+
+    def begin_nested_job(self, async_job: AsyncJob | int, api: str | None = None,
+                         timeout: float | None = None) -> None:
+        c_api, c_to = _api(api), _timeout(timeout)
+        try:
+            rc = lib.mj_begin_nested_job(self._p, async_job, c_api, c_to, WAIT_SLICE)
+        except (TypeError, OverflowError):
+            _bad_enum(AsyncJob, async_job, "async_job")
+        if rc:
+            _settle(rc)
+
+    def end_nested_job(self) -> int:
+        refs = lib.mj_end_nested_job(self._p)
+        if refs < 0:
+            raise last_error()
+        return refs
+
+    # ---- the seed's migration helpers --------------------------------------
+
+    def migration_job_start(self, async_job: AsyncJob | int, mask: int | None = None,
+                            api: str | None = None, timeout: float | None = None) -> None:
+        c_api, c_to = _api(api), _timeout(timeout)
+        if mask is not None and (isinstance(mask, bool) or not isinstance(mask, int)):
+            raise TypeError(f"mask must be an int or None, not {type(mask).__name__}")
+        if mask is not None and not 0 <= mask < _MASK_LIMIT:
+            raise ValueError(f"mask must be in [0, 2**64), not {mask!r}")
+        try:
+            rc = lib.mj_migration_job_start(self._p, async_job, c_api, c_to, WAIT_SLICE,
+                                            mask is not None, mask or 0)
+        except (TypeError, OverflowError):
+            _bad_enum(AsyncJob, async_job, "async_job")
+        if rc:
+            _settle(rc)
+
+    def _phase_result(self, rc: int) -> bool:
+        if rc == _PHASE_SET:
+            return True
+        if rc == _PHASE_NO_JOB:
+            return False
+        if rc == _PHASE_BACKWARDS:
+            log.error("%s", last_error_message())
+            return False
+        raise last_error()
+
+    def migration_job_set_phase(self, phase: int, api: str | None = None) -> bool:
+        c_api = _api(api)
+        try:
+            rc = lib.mj_migration_job_set_phase(self._p, phase, c_api)
+        except (TypeError, OverflowError):
+            _bad_enum(Phase, phase, "phase")
+        return self._phase_result(rc)
+
+    def migration_job_start_phase(self, phase: int, api: str | None = None) -> bool:
+        c_api = _api(api)
+        try:
+            rc = lib.mj_migration_job_start_phase(self._p, phase, c_api)
+        except (TypeError, OverflowError):
+            _bad_enum(Phase, phase, "phase")
+        return self._phase_result(rc)
+
+    def migration_job_continue(self) -> int:
+        refs = lib.mj_migration_job_continue(self._p)
+        if refs < 0:
+            raise last_error()
+        return refs
+
+    def migration_job_is_active(self, async_job: AsyncJob | int) -> bool:
+        try:
+            return bool(lib.mj_migration_job_is_active(self._p, async_job))
+        except (TypeError, OverflowError):
+            return False
+
+    def check_migration_job(self, async_job: AsyncJob | int) -> None:
+        try:
+            rc = lib.mj_check_migration_job(self._p, async_job)
+        except (TypeError, OverflowError):
+            _bad_enum(AsyncJob, async_job, "async_job")
+        if rc < 0:
+            raise last_error()
+
+    def migration_job_finish(self) -> int:
+        refs = lib.mj_migration_job_finish(self._p)
+        if refs < 0:
+            raise last_error()
+        return refs
+
+    # ---- abort ------------------------------------------------------------
+
+    def abort_job(self, api: str | None = None, timeout: float | None = None) -> None:
+        """virDomainAbortJob: take an ABORT job, flag the async job, end it."""
+        rc = lib.mj_abort_job(self._p, _api(api), _timeout(timeout), WAIT_SLICE)
+        if rc == WAITING:
+            wait_pending()  # now holding the ABORT job
+            rc = lib.mj_abort_apply(self._p)
+        if rc < 0:
+            raise last_error()
+
+    def check_abort(self) -> None:
+        if lib.mj_check_abort(self._p) < 0:
+            raise last_error()
+
+    # ---- context managers ---------------------------------------------------
+
+    def job(self, job: Job | int, api: str | None = None,
+            timeout: float | None = None) -> JobGuard:
+        return JobGuard(self, job, api, timeout)
+
+    def nested_job(self, async_job: AsyncJob | int, api: str | None = None,
+                   timeout: float | None = None) -> NestedJobGuard:
+        return NestedJobGuard(self, async_job, api, timeout)
+
+    def migration(self, async_job: AsyncJob | int, phase: int, api: str | None = None,
+                  timeout: float | None = None, mask: int | None = None) -> MigrationGuard:
+        """The first API of a migration: start + set phase; continue on exit."""
+        return MigrationGuard(self, async_job, phase, api, True, timeout, mask)
+
+    def migration_phase(self, async_job: AsyncJob | int, phase: int,
+                        api: str | None = None) -> MigrationGuard:
+        """A later API: check active + start phase; continue (or finish) on exit."""
+        return MigrationGuard(self, async_job, phase, api, False, None, None)
+

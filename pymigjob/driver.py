@@ -1,0 +1,99 @@
+"""Driver: the domain list and the settings every domain inherits."""
+
+from __future__ import annotations
+
+import threading
+
+from ._binding import encode_name, ffi, last_error, lib
+from .domain import Domain
+from .errors import NoDomain, OperationFailed
+
+
+class Driver:
+    """A set of named domains sharing job_wait_timeout, max_queued and
+    strict_phases.  The list holds one reference on each domain."""
+
+    __slots__ = ("_lock", "_domains", "_timeout", "_max_queued", "_strict", "__weakref__")
+
+    def __init__(self, job_wait_timeout: float = 30.0, max_queued: int = 0,
+                 strict_phases: bool = False) -> None:
+        if isinstance(job_wait_timeout, bool) or not isinstance(job_wait_timeout, (int, float)):
+            raise TypeError("job_wait_timeout must be a number of seconds")
+        if not job_wait_timeout >= 0:
+            raise ValueError(f"job_wait_timeout must be >= 0, not {job_wait_timeout!r}")
+        if isinstance(max_queued, bool) or not isinstance(max_queued, int):
+            raise TypeError("max_queued must be an int")
+        if not 0 <= max_queued < 2**31:
+            raise ValueError(f"max_queued must be in [0, 2**31), not {max_queued!r}")
+        if not isinstance(strict_phases, bool):
+            raise TypeError("strict_phases must be a bool")
+        self._lock = threading.Lock()
+        self._domains: dict[str, Domain] = {}
+        self._timeout = float(job_wait_timeout)
+        self._max_queued = max_queued
+        self._strict = strict_phases
+
+    @property
+    def job_wait_timeout(self) -> float:
+        return self._timeout
+
+    @property
+    def max_queued(self) -> int:
+        return self._max_queued
+
+    @property
+    def strict_phases(self) -> bool:
+        return self._strict
+
+    def add_domain(self, name: str) -> Domain:
+        """Create a domain (refs 1: the list's reference)."""
+        c_name = encode_name(name, "name")
+        if not c_name:
+            raise ValueError("a domain needs a non-empty name")
+        with self._lock:
+            if name in self._domains:
+                raise OperationFailed(f"domain '{name}' already exists")
+            p = lib.mj_domain_new(c_name, self._timeout, self._max_queued, self._strict)
+            if p == ffi.NULL:
+                raise last_error()
+            dom = Domain(ffi.gc(p, lib.mj_domain_unpin), name, self)
+            self._domains[name] = dom
+        return dom
+
+    def lookup(self, name: str) -> Domain:
+        """The domain's handle; takes no reference."""
+        with self._lock:
+            dom = self._domains.get(name)
+        if dom is None:
+            raise NoDomain(f"no domain with matching name '{name}'")
+        return dom
+
+    def remove_domain(self, name: str) -> int:
+        """Drop the list's reference; waiters fail with NoDomain.  Refs left."""
+        with self._lock:
+            dom = self._domains.pop(name, None)
+        if dom is None:
+            raise NoDomain(f"no domain with matching name '{name}'")
+        refs = lib.mj_domain_remove(dom._p)
+        if refs < 0:
+            raise last_error()
+        return refs
+
+    def domains(self) -> list[str]:
+        with self._lock:
+            return list(self._domains)
+
+    def cancel_waiters(self, reason: str = "driver shutdown") -> None:
+        """For daemon shutdown: every queued and later begin on every domain
+        fails with OperationAborted "job wait cancelled: <reason>"."""
+        c_reason = encode_name(reason, "reason")
+        with self._lock:
+            doms = list(self._domains.values())
+        for dom in doms:
+            lib.mj_domain_cancel_waiters(dom._p, c_reason)
+
+    def __len__(self) -> int:
+        return len(self._domains)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._domains

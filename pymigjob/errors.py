@@ -1,0 +1,80 @@
+"""The exception hierarchy.  Each error carries libvirt's code and bare
+message; str() gives libvirt's formatted "<prefix>: <message>".  Each class
+also subclasses the builtin it resembles, so callers may catch either."""
+
+from __future__ import annotations
+
+from .enums import ErrorCode
+
+
+class Error(Exception):
+    """Base of every pymigjob error."""
+
+    default_code: ErrorCode = ErrorCode.INTERNAL_ERROR
+
+    def __init__(self, message: str, code: ErrorCode | int | None = None) -> None:
+        super().__init__(message, code)
+        self.message = message
+        self.code = ErrorCode(self.default_code if code is None else code)
+
+    def __str__(self) -> str:
+        return f"{self.code.prefix}: {self.message}"
+
+
+class InternalError(Error, RuntimeError):
+    default_code = ErrorCode.INTERNAL_ERROR
+
+
+class InvalidArgument(Error, ValueError):
+    default_code = ErrorCode.INVALID_ARG
+
+
+class NoMemory(Error, MemoryError):
+    default_code = ErrorCode.NO_MEMORY
+
+
+class OperationFailed(Error, RuntimeError):
+    default_code = ErrorCode.OPERATION_FAILED
+
+
+class QueueFull(OperationFailed):
+    """max_queued reached: "cannot acquire state change lock ... due to max_queued limit"."""
+
+
+class SystemFailure(Error, OSError):
+    default_code = ErrorCode.SYSTEM_ERROR
+
+
+class NoDomain(Error, LookupError):
+    default_code = ErrorCode.NO_DOMAIN
+
+
+class OperationInvalid(Error, RuntimeError):
+    default_code = ErrorCode.OPERATION_INVALID
+
+
+class JobTimeout(Error, TimeoutError):
+    default_code = ErrorCode.OPERATION_TIMEOUT
+
+
+class OperationAborted(Error, RuntimeError):
+    default_code = ErrorCode.OPERATION_ABORTED
+
+
+#: the class for each code the core reports; the core's only
+#: OPERATION_FAILED is the queue limit
+ERROR_CLASSES: dict[int, type[Error]] = {
+    ErrorCode.INTERNAL_ERROR: InternalError,
+    ErrorCode.INVALID_ARG: InvalidArgument,
+    ErrorCode.NO_MEMORY: NoMemory,
+    ErrorCode.OPERATION_FAILED: QueueFull,
+    ErrorCode.SYSTEM_ERROR: SystemFailure,
+    ErrorCode.NO_DOMAIN: NoDomain,
+    ErrorCode.OPERATION_INVALID: OperationInvalid,
+    ErrorCode.OPERATION_TIMEOUT: JobTimeout,
+    ErrorCode.OPERATION_ABORTED: OperationAborted,
+}
+
+
+def error_from(code: int, message: str) -> Error:
+    return ERROR_CLASSES.get(code, Error)(message, code)

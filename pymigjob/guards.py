@@ -1,0 +1,114 @@
+"""Context managers: the MIGRATION.txt call sequences as `with` blocks.
+Class-based (several times cheaper than @contextmanager).  An exception
+escaping a block ends what the block began and propagates."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from .enums import Phase, _enum_value
+
+if TYPE_CHECKING:
+    from .domain import Domain
+
+
+class JobGuard:
+    """`with dom.job(Job.MODIFY):` -- begin_job ... end_job."""
+
+    __slots__ = ("_dom", "_job", "_api", "_timeout")
+
+    def __init__(self, dom: Domain, job: int, api: str | None,
+                 timeout: float | None) -> None:
+        self._dom = dom
+        self._job = job
+        self._api = api
+        self._timeout = timeout
+
+    def __enter__(self) -> Domain:
+        self._dom.begin_job(self._job, self._api, self._timeout)
+        return self._dom
+
+    def __exit__(self, exc_type: type[BaseException] | None,
+                 exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._dom.end_job()
+
+
+class NestedJobGuard(JobGuard):
+    """`with dom.nested_job(AsyncJob.MIGRATION_OUT):` around a monitor call."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> Domain:
+        self._dom.begin_nested_job(self._job, self._api, self._timeout)
+        return self._dom
+
+    def __exit__(self, exc_type: type[BaseException] | None,
+                 exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._dom.end_nested_job()
+
+
+class MigrationGuard:
+    """One migration API's share of the async job.
+
+    First API (`dom.migration`): migration_job_start + set_phase.  Later API
+    (`dom.migration_phase`): check_migration_job + start_phase.  On a clean
+    exit the job is parked with migration_job_continue, unless `finish()`
+    ended it; on an exception the whole async job is finished, as libvirt's
+    error paths do, and refs are back where they were before the block.
+    """
+
+    __slots__ = ("domain", "async_job", "_phase", "_api", "_first", "_timeout",
+                 "_mask", "_done")
+
+    def __init__(self, dom: Domain, async_job: int, phase: int, api: str | None,
+                 first: bool, timeout: float | None, mask: int | None) -> None:
+        self.domain = dom
+        self.async_job = async_job
+        self._phase = _enum_value(Phase, phase, "phase")
+        self._api = api
+        self._first = first
+        self._timeout = timeout
+        self._mask = mask
+        self._done = False
+
+    def __enter__(self) -> MigrationGuard:
+        dom = self.domain
+        if self._first:
+            dom.migration_job_start(self.async_job, self._mask, self._api, self._timeout)
+            dom.migration_job_set_phase(self._phase, self._api)
+        else:
+            dom.check_migration_job(self.async_job)
+            try:
+                dom.migration_job_start_phase(self._phase, self._api)
+            except BaseException:
+                # the phase was refused (strict_phases): this API did nothing,
+                # so it gives back its reference and leaves the job parked
+                dom.migration_job_continue()
+                raise
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None,
+                 exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self._done:
+            return
+        self._done = True
+        if exc_type is None:
+            self.domain.migration_job_continue()
+        else:
+            self.domain.migration_job_finish()
+
+    @property
+    def phase(self) -> int:
+        return self.domain.phase
+
+    def set_phase(self, phase: int, api: str | None = None) -> bool:
+        """migration_job_set_phase within this API."""
+        return self.domain.migration_job_set_phase(phase, api)
+
+    def finish(self) -> int:
+        """End the async job here (the last API); the block will not continue it."""
+        if self._done:
+            raise RuntimeError("this migration step has already ended")
+        self._done = True
+        return self.domain.migration_job_finish()
