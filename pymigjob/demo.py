@@ -735,6 +735,7 @@ class Demo:
 
     def run(self) -> DemoResult:
         a = self.args
+        self.t0 = time.perf_counter()
         self.preflight()
         for i in range(QUERY_CLIENTS):
             self._client(f"query-{i}", self.query_client, i)
@@ -744,13 +745,13 @@ class Demo:
         self._client("aborter", self._disruptor, self.abort_q, self.do_abort)
         self._client("destroyer", self._disruptor, self.destroy_q, self.do_destroy)
         self.header()
-        self.t0 = time.perf_counter()      # the timeline starts with the clients
         for t in self.clients:
             t.start()
         self.pool.start()
+        base = self.now()
         for name in self.names:            # the migration client (virsh migrate ...)
             mig = self.migrations[name]
-            delay = mig.start_at - self.now()
+            delay = base + mig.start_at - self.now()
             if delay > 0:
                 time.sleep(delay)
             self.pool.submit(mig.start)
@@ -874,8 +875,8 @@ class Demo:
         self.p()
         more = "" if len(shown) == len(self.names) else \
             "; --show N or --verbose for more domains"
-        self.p(f"timeline of {', '.join(shown)} (seconds since start; queries summarised"
-               f"{'' if not every_query else ' -- no, all shown'}{more})")
+        self.p(f"timeline of {', '.join(shown)} (seconds since start; "
+               f"{'every query listed' if every_query else 'runs of queries summarised'}{more})")
         self.p(f"{'time':>8}  {'thread':<10} {'domain':<6} {'where':<22} event")
         collapsible = {"query", "migop", "dstquery"}
         rows: List[Tuple[float, int, str]] = []
