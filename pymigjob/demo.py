@@ -76,14 +76,14 @@ JOB_WAIT_TIMEOUT = 5.0          # drivers' default: nothing legitimate waits tha
 RPC_LATENCY = (0.0005, 0.002)   # the client's round trip before each API call
 WORK = (0.002, 0.005)           # the body of begin3/prepare3/finish3/confirm3
 MONITOR = (0.001, 0.003)        # one pretend monitor command
-POLL = (0.012, 0.020)           # Perform3's sleep between query-migrate polls
+POLL = (0.020, 0.035)           # Perform3's sleep between query-migrate polls
 PROGRESS = (10, 22)             # percent transferred per poll
-STAGGER = 0.025                 # between migration starts
+STAGGER = 0.040                 # between migration starts
 QUERY_HOLD = (0.0002, 0.001)
 QUERY_GAP = (0.001, 0.004)
 MODIFY_HOLD = (0.0005, 0.0015)
-MODIFY_GAP = (0.008, 0.030)
-DST_QUERY_GAP = (0.010, 0.025)
+MODIFY_GAP = (0.004, 0.020)
+DST_QUERY_GAP = (0.004, 0.012)
 WAITED = 0.005                  # a wait at least this long counts as "waited"
 MIGOP_SHARE = 0.08              # share of MIGRATION_OP jobs among query-client jobs
 
@@ -112,9 +112,10 @@ def _ms(seconds: float) -> str:
 
 
 def phase_label(async_job: int, phase: int) -> str:
-    if async_job in (OUT, IN):
-        return mj.Phase(phase).label
-    return "-" if async_job == mj.AsyncJob.NONE else mj.AsyncJob(async_job).label
+    """The phase as libvirt writes it in the status XML; "-" without an async job."""
+    if async_job == mj.AsyncJob.NONE:
+        return "-"
+    return mj.phase_to_string(async_job, phase) or f"phase {phase}"
 
 
 def fmt_mask(mask: int) -> str:
@@ -348,14 +349,15 @@ class Migration:
 
     def prepare3(self):
         dd = self.dst = self.demo.dst.add_domain(self.name)
-        self.log("dst", "-", f"incoming domain defined on the destination, refs {dd.refs}")
+        defined = dd.refs
         with dd.migration(IN, Phase.PREPARE, api="prepare3"):
             self.dst_phases.append(phase_label(dd.async_job, dd.phase))
             self.in_phase(dd, IN, "prepare3")
             self.check(dd.mask == mj.job_mask(Job.DESTROY),
                        f"prepare3: migration-in mask is destroy only, got 0x{dd.mask:x}")
-            self.log("dst", "prepare", f"migration-in job started: mask {fmt_mask(dd.mask)}, "
-                                       f"refs {dd.refs}; starting QEMU -incoming")
+            self.log("dst", "prepare", f"incoming domain defined (refs {defined}); migration-in "
+                                       f"job started: mask {fmt_mask(dd.mask)}, refs {dd.refs}; "
+                                       f"monitor: QEMU -incoming")
             self.monitor(dd, IN, "prepare3")
         self.parked(dd, "dst", IN, "prepare3")
         return self.perform3
@@ -406,37 +408,36 @@ class Migration:
         with dd.migration_phase(IN, Phase.FINISH3, api="finish3") as mig:
             self.dst_phases.append(phase_label(dd.async_job, dd.phase))
             self.in_phase(dd, IN, "finish3")
-            if self.cancel:
-                self.log("dst", "finish3", "migration cancelled: killing the incoming QEMU")
-            else:
-                self.log("dst", "finish3", "monitor: cont (the guest runs here now)")
+            if not self.cancel:
                 self.monitor(dd, IN, "finish3")
             refs = mig.finish()
         self.check(dd.async_job == mj.AsyncJob.NONE, "finish3: migration-in job ended")
-        self.log("dst", "finish3", f"migration-in job finished, refs {refs}")
         if self.cancel:
             left = self.demo.dst.remove_domain(self.name)
-            self.log("dst", "-", f"incoming domain removed from the destination (refs {left})")
+            self.log("dst", "finish3", f"migration cancelled: incoming QEMU killed, migration-in "
+                                       f"job finished (refs {refs}), domain removed (refs {left})")
+        else:
+            self.log("dst", "finish3", f"monitor: cont, the guest runs here now; migration-in "
+                                       f"job finished, refs {refs}")
         return self.confirm3
 
     def confirm3(self):
         d = self.src
         phase = Phase.CONFIRM3_CANCELLED if self.cancel else Phase.CONFIRM3
+        label = phase_label(OUT, phase)
         with d.migration_phase(OUT, phase, api="confirm3") as mig:
             self.src_phases.append(phase_label(d.async_job, d.phase))
             self.in_phase(d, OUT, "confirm3")
             if self.cancel and self.vm.running:
-                self.log("src", phase.label, "migration cancelled; monitor: cont "
-                                             "(the guest keeps running here)")
+                what = "migration cancelled; monitor: cont, the guest keeps running here"
                 self.monitor(d, OUT, "confirm3")
             elif self.cancel:
-                self.log("src", phase.label, "migration cancelled; the domain was destroyed")
+                what = "migration cancelled; the domain was destroyed"
             else:
+                what = "migration confirmed; source QEMU stopped"
                 if d.abort_requested:
                     self.late_abort = True
-                    self.log("src", phase.label, "abort was requested, but nothing checks "
-                                                 "it after perform3_done")
-                self.log("src", phase.label, "migration confirmed; stopping the source QEMU")
+                    what += " (abort_requested is set, but nothing checks it after perform3_done)"
                 _sleep(self.rng, WORK)
             refs = mig.finish()
         self.check(d.async_job == mj.AsyncJob.NONE, "confirm3: migration-out job ended")
@@ -444,7 +445,7 @@ class Migration:
         self.outcome = self.cancel[0] if self.cancel else "completed"
         if not self.cancel:
             self.vm.running = False     # the guest lives on the destination now
-        self.log("src", phase.label, f"migration job finished: {self.outcome}, refs {refs}")
+        self.log("src", label, f"{what}; job finished: {self.outcome}, refs {refs}")
         return None
 
 
@@ -508,9 +509,12 @@ class Demo:
     def now(self) -> float:
         return time.perf_counter() - self.t0
 
-    def log(self, kind: str, domain: str, side: str, phase: str, text: str, **data: Any) -> None:
-        ev = Event(self.now(), threading.current_thread().name, domain, side, phase,
-                   kind, text, data)
+    def log(self, kind: str, domain: str, side: str, phase: str, text: str,
+            when: Optional[float] = None, **data: Any) -> None:
+        """Record an event; `when` is a perf_counter() reading when the event
+        happened earlier than now (a job granted before it was reported)."""
+        t = (when - self.t0) if when is not None else self.now()
+        ev = Event(t, threading.current_thread().name, domain, side, phase, kind, text, data)
         with self.lock:
             self.events.append(ev)
 
@@ -565,7 +569,8 @@ class Demo:
             t0 = time.perf_counter()
             try:
                 with d.job(job, api=api):
-                    waited = time.perf_counter() - t0
+                    granted = time.perf_counter()
+                    waited = granted - t0
                     aj, ph = d.async_job, d.phase
                     result = "served"
                     if migop:
@@ -582,7 +587,7 @@ class Demo:
                 label = phase_label(aj, ph)
                 self.log("migop" if migop else "query", name, "src", label,
                          f"{api}: {result}" + (f" (waited {_ms(waited)})" if waited >= WAITED else ""),
-                         api=api, waited=waited, during=aj == OUT, result=result)
+                         when=granted, api=api, waited=waited, during=aj == OUT, result=result)
             except mj.Error as e:
                 # QUERY and MIGRATION_OP are allowed during a migration out:
                 # they must never fail here.
@@ -641,11 +646,12 @@ class Demo:
             t0 = time.perf_counter()
             try:
                 with dd.job(Job.QUERY, api="getJobInfo", timeout=timeout):
-                    waited = time.perf_counter() - t0
+                    granted = time.perf_counter()
+                    waited = granted - t0
                     aj, ph = dd.async_job, dd.phase
                     _sleep(rng, QUERY_HOLD)
                 self.log("dstquery", name, "dst", phase_label(aj, ph),
-                         f"getJobInfo: served after {_ms(waited)}", result="served",
+                         f"getJobInfo: served after {_ms(waited)}", when=granted, result="served",
                          waited=waited)
             except mj.JobTimeout as e:
                 try:
@@ -878,7 +884,11 @@ class Demo:
         self.p(f"timeline of {', '.join(shown)} (seconds since start; "
                f"{'every query listed' if every_query else 'runs of queries summarised'}{more})")
         self.p(f"{'time':>8}  {'thread':<10} {'domain':<6} {'where':<22} event")
-        collapsible = {"query", "migop", "dstquery"}
+        def collapsible(e: Event) -> bool:
+            if e.kind in ("query", "migop", "dstquery"):
+                return True
+            return e.kind == "modify" and e.data.get("result") == "ran"
+
         rows: List[Tuple[float, int, str]] = []
         buckets: Dict[Tuple[str, str], List[Event]] = {}
 
@@ -895,7 +905,8 @@ class Demo:
                 e = first
                 row(e.t, e.thread, e.domain, f"{e.side}/{e.phase}", e.text)
                 return
-            row(first.t, f"{len({e.thread for e in evs})} threads", first.domain,
+            nthreads = len({e.thread for e in evs})
+            row(first.t, f"{nthreads} thread{'s' if nthreads > 1 else ''}", first.domain,
                 f"{first.side}/{_span([e.phase for e in evs])}",
                 _summarise(evs, evs[-1].t - first.t))
 
@@ -903,7 +914,7 @@ class Demo:
         for e in sorted(self.events, key=lambda e: e.t):
             if e.domain not in shown_set:
                 continue
-            if e.kind in collapsible and not every_query:
+            if collapsible(e) and not every_query:
                 key = (e.domain, e.side)
                 buckets.setdefault(key, []).append(e)
                 continue
@@ -1061,19 +1072,24 @@ def _summarise(evs: Sequence[Event], span: float) -> str:
     if kinds.get("dstquery"):
         res = collections.Counter(e.data["result"] for e in evs)
         holders = collections.Counter(e.data["holder"] for e in evs if "holder" in e.data)
-        text = f"{len(evs)} destination getJobInfo: {_counts(res)}"
+        text = f"{len(evs)} destination getJobInfo: {_counts(res).replace('absent', 'no domain')}"
         if holders:
             text += f" (held by {', '.join(holders)})"
         return text + f" over {_ms(span)}"
-    apis = collections.Counter(e.data["api"] for e in evs)
-    during = sum(1 for e in evs if e.data["during"])
-    res = collections.Counter(e.data["result"] for e in evs if e.kind == "migop")
+    q = [e for e in evs if e.kind == "query"]
+    mo = [e for e in evs if e.kind == "migop"]
+    md = [e for e in evs if e.kind == "modify"]
+    parts = []
+    if q:
+        during = sum(1 for e in q if e.data["during"])
+        parts.append(f"{len(q)} queries" + (f" ({during} during the migration)" if during else ""))
+    if mo:
+        parts.append(f"{len(mo)} migrateSetMaxSpeed "
+                     f"({_counts(collections.Counter(e.data['result'] for e in mo))})")
+    if md:
+        parts.append(f"{len(md)} MODIFY ran at once")
     wmax = max(e.data["waited"] for e in evs)
-    text = (f"{len(evs)} jobs served over {_ms(span)}, {during} during the migration "
-            f"({_counts(apis)})")
-    if res:
-        text += f"; migrateSetMaxSpeed {_counts(res)}"
-    return text + f"; longest wait {_ms(wmax)}"
+    return f"{', '.join(parts)} over {_ms(span)}; longest wait {_ms(wmax)}"
 
 
 # ---- command line ---------------------------------------------------------------
