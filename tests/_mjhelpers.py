@@ -1,0 +1,135 @@
+"""Helpers shared by the test modules (imported as ``_mjhelpers``)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+import pymigjob as mj
+
+#: a generous bound for anything that "must happen soon" on a loaded 2-core box
+DEADLINE = 10.0
+
+#: every domain property that describes state (job_info.elapsed is a clock
+#: reading and therefore left out)
+SNAPSHOT_PROPS = (
+    "name",
+    "refs",
+    "alive",
+    "active_job",
+    "async_job",
+    "phase",
+    "mask",
+    "jobs_queued",
+    "owner_api",
+    "async_owner_api",
+    "owner_thread",
+    "async_owner_thread",
+    "abort_requested",
+)
+
+
+def snapshot(dom) -> dict[str, Any]:
+    """Every observable property of a live domain."""
+    snap = {prop: getattr(dom, prop) for prop in SNAPSHOT_PROPS}
+    snap["job_info.type"] = dom.job_info.type
+    return snap
+
+
+def wait_until(pred: Callable[[], bool], what: str = "condition",
+               timeout: float = DEADLINE) -> None:
+    """Poll ``pred`` until it holds; fail the test after ``timeout``."""
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.002)
+
+
+def wait_queued(dom, n: int, timeout: float = DEADLINE) -> None:
+    """Wait until ``jobs_queued`` (holders + waiters) reaches ``n``."""
+    wait_until(lambda: dom.jobs_queued == n, f"jobs_queued == {n} "
+               f"(is {dom.jobs_queued})", timeout)
+
+
+class Worker(threading.Thread):
+    """Runs ``fn(*args, **kw)`` in a daemon thread and keeps the outcome."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any, name: str | None = None,
+                 **kw: Any) -> None:
+        super().__init__(daemon=True, name=name)
+        self._fn, self._args, self._kw = fn, args, kw
+        self.result: Any = None
+        self.exc: BaseException | None = None
+        self.ended = threading.Event()
+
+    def run(self) -> None:
+        try:
+            self.result = self._fn(*self._args, **self._kw)
+        except BaseException as exc:  # noqa: BLE001 - reported by join_*
+            self.exc = exc
+        finally:
+            self.ended.set()
+
+    def join_ok(self, timeout: float = DEADLINE) -> Any:
+        """Join; re-raise the thread's exception; return its result."""
+        self.join(timeout)
+        assert not self.is_alive(), f"{self.name} still running after {timeout}s"
+        if self.exc is not None:
+            raise self.exc
+        return self.result
+
+    def join_exc(self, timeout: float = DEADLINE) -> BaseException:
+        """Join; the thread must have raised; return the exception."""
+        self.join(timeout)
+        assert not self.is_alive(), f"{self.name} still running after {timeout}s"
+        assert self.exc is not None, f"{self.name} returned {self.result!r}, expected an error"
+        return self.exc
+
+
+def started(fn: Callable[..., Any], *args: Any, **kw: Any) -> Worker:
+    w = Worker(fn, *args, **kw)
+    w.start()
+    return w
+
+
+class Holder:
+    """A thread that takes a sync job, holds it until ``release()``, ends it."""
+
+    def __init__(self, dom, job=mj.Job.QUERY, api: str | None = None,
+                 timeout: float = DEADLINE) -> None:
+        self.dom = dom
+        self.acquired = threading.Event()
+        self._release = threading.Event()
+        self.ident = 0
+
+        def body():
+            dom.begin_job(job, api=api, timeout=timeout)
+            self.ident = threading.get_ident()
+            self.acquired.set()
+            self._release.wait(DEADLINE * 3)
+            return dom.end_job()
+
+        self.worker = Worker(body, name=f"holder-{job!r}")
+
+    def start(self) -> "Holder":
+        self.worker.start()
+        while not self.acquired.wait(0.01):
+            if self.worker.ended.is_set():
+                self.worker.join_ok()
+                raise AssertionError("holder ended without acquiring its job")
+        return self
+
+    def release(self) -> Any:
+        """Let the holder end its job; returns end_job()'s value."""
+        self._release.set()
+        return self.worker.join_ok()
+
+    def __enter__(self) -> "Holder":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.worker.ended.is_set():
+            self._release.set()
+            self.worker.join(DEADLINE)
