@@ -1029,15 +1029,12 @@ class Demo:
         line("destroys", f"{len(de)} DESTROY jobs during migrations"
                          + (": " + ", ".join(f"{e.domain} ({e.phase})" for e in de) if de else ""))
         if r.final_refs:
-            src = " ".join(f"{n}={r.final_refs[f'src:{n}']}" for n in self.names)
-            dst = " ".join(f"{n}={r.final_refs[f'dst:{n}']}" for n in self.names
-                           if r.outcomes[n] == "completed" and f"dst:{n}" in r.final_refs)
+            kept = [n for n in self.names
+                    if r.outcomes[n] == "completed" and f"dst:{n}" in r.final_refs]
             gone = [n for n in self.names if r.outcomes[n] in ("aborted", "destroyed")]
-            line("final refs", f"source {src}")
-            more(f"destination {dst or '-'}"
-                 + (f"; removed: {', '.join(gone)} (refs "
-                    f"{', '.join(str(r.final_refs.get(f'dst:{n}', '?')) for n in gone)})"
-                    if gone else ""))
+            line("final refs", "source " + _refs(r.final_refs, "src", self.names))
+            more("destination " + _refs(r.final_refs, "dst", kept)
+                 + (f"; removed and freed: " + _refs(r.final_refs, "dst", gone) if gone else ""))
         if r.failures:
             line("invariants", f"{len(r.failures)} of {r.checks} checks FAILED:")
             shown = r.failures[:20]
@@ -1061,6 +1058,19 @@ def _span(phases: Sequence[str]) -> str:
     if len(seen) > 3:
         seen = [seen[0], "..", seen[-1]]
     return "->".join(seen)
+
+
+def _refs(final: Dict[str, int], side: str, names: Sequence[str]) -> str:
+    """vm1=1 vm2=1 ... for a few domains; grouped by value for many."""
+    if not names:
+        return "-"
+    if len(names) <= 12:
+        return " ".join(f"{n}={final.get(f'{side}:{n}', '?')}" for n in names)
+    by = collections.defaultdict(list)
+    for n in names:
+        by[final.get(f"{side}:{n}", "?")].append(n)
+    return "; ".join(f"refs {v}: {len(ns)} domains" + (f" ({', '.join(ns)})" if len(ns) <= 5 else "")
+                     for v, ns in sorted(by.items(), key=lambda kv: str(kv[0])))
 
 
 def _counts(c: Dict[str, int]) -> str:
