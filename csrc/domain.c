@@ -159,7 +159,7 @@ fail_waiters(mj_domain *d, int code)
         w->state = WAITER_FAILED;
         w->fail_code = code;
         d->jobs_queued--;
-        pthread_cond_signal(&w->cond);
+        mj_waiter_announce(w);
     }
     d->tail = NULL;
 }

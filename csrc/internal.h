@@ -34,16 +34,19 @@ typedef struct {
     int info_type;        /* async: job info type on grant */
 } job_request;
 
-typedef struct mj_waiter {
+struct mj_waiter {
     struct mj_waiter *prev, *next;     /* the domain's FIFO queue */
     struct mj_waiter *pending_below;   /* the thread's pending stack */
+    mj_notifier *notifier;             /* set once an event loop owns it */
+    struct mj_waiter *ready_prev, *ready_next;  /* the notifier's list */
+    bool ready;                        /* on that list (notifier's lock) */
     mj_domain *dom;
     job_request req;
     int64_t deadline;                  /* ns, CLOCK_MONOTONIC */
     waiter_state state;
     int fail_code;                     /* why it failed, when FAILED */
     pthread_cond_t cond;
-} mj_waiter;
+};
 
 struct mj_domain {
     pthread_mutex_t lock;
@@ -89,6 +92,13 @@ bool mj_domain_ref_if_alive(mj_domain *d);
 int mj_domain_unref_internal(mj_domain *d);
 int mj_error_no_domain(const mj_domain *d);
 char *mj_strdup_name(const char *text, int *err);
+
+/* notify.c: tell a waiter's owner that it was granted or failed; the
+ * caller holds the domain lock */
+void mj_waiter_announce(mj_waiter *w);
+/* take w off its notifier's list and drop its notifier reference */
+void mj_waiter_detach_notifier(mj_waiter *w);
+void mj_notifier_ref(mj_notifier *n);
 
 /* job.c: every begin goes through here (migration.c too) */
 int mj_begin(mj_domain *d, slot_kind kind, int job, const char *api,

@@ -134,7 +134,7 @@ dispatch(mj_domain *d)
             unlink_waiter(d, w);
             grant(d, &w->req);
             w->state = WAITER_GRANTED;
-            pthread_cond_signal(&w->cond);
+            mj_waiter_announce(w);
         }
         w = next;
     }
@@ -143,6 +143,7 @@ dispatch(mj_domain *d)
 static void
 waiter_free(mj_waiter *w)
 {
+    mj_waiter_detach_notifier(w);
     pthread_cond_destroy(&w->cond);
     free(w->req.api);
     free(w);
@@ -336,7 +337,7 @@ mj_pending_wait(double wait_for)
                             "this thread has no pending job wait");
     if (isnan(wait_for))
         return mj_error_set(MJ_ERR_INVALID_ARG, "wait_for must be a number");
-    mj_waiter *below = w->pending_below;
+    mj_waiter *below = w->pending_below;    /* w is freed once resolved */
 
     pthread_mutex_lock(&w->dom->lock);
     rc = wait_locked(w->dom, w, wait_for);
@@ -347,25 +348,18 @@ mj_pending_wait(double wait_for)
     return rc;
 }
 
-void
-mj_pending_cancel(void)
+/* leave the queue, or give back a job granted while nobody was looking */
+static void
+cancel_waiter(mj_waiter *w)
 {
-    mj_waiter *w = pending_top;
-    mj_domain *d;
+    mj_domain *d = w->dom;
     char *api = NULL;
-
-    if (!w)
-        return;
-    pending_top = w->pending_below;
-    pending_depth--;
-    d = w->dom;
 
     pthread_mutex_lock(&d->lock);
     if (w->state == WAITER_QUEUED) {
         unlink_waiter(d, w);
         d->jobs_queued--;
     } else if (w->state == WAITER_GRANTED) {
-        /* granted while we were away: give it straight back */
         api = w->req.kind == SLOT_ASYNC ? mj_release_async_locked(d)
                                         : release_sync_locked(d);
     }
@@ -376,7 +370,66 @@ mj_pending_cancel(void)
     mj_domain_unpin(d);
 }
 
+static mj_waiter *
+pending_pop(void)
+{
+    mj_waiter *w = pending_top;
+
+    if (w) {
+        pending_top = w->pending_below;
+        w->pending_below = NULL;
+        pending_depth--;
+    }
+    return w;
+}
+
+void
+mj_pending_cancel(void)
+{
+    mj_waiter *w = pending_pop();
+
+    if (w)
+        cancel_waiter(w);
+}
+
 int mj_pending_count(void) { return pending_depth; }
+
+/* ---- waiters owned by an event loop ------------------------------------- */
+
+mj_waiter *
+mj_pending_detach(mj_notifier *n)
+{
+    mj_waiter *w = pending_pop();
+    mj_domain *d;
+
+    if (!w)
+        return NULL;
+    d = w->dom;
+    mj_notifier_ref(n);
+    pthread_mutex_lock(&d->lock);
+    w->notifier = n;
+    if (w->state != WAITER_QUEUED)
+        mj_waiter_announce(w);             /* resolved before we got here */
+    pthread_mutex_unlock(&d->lock);
+    return w;
+}
+
+int
+mj_waiter_poll(mj_waiter *w)
+{
+    pthread_mutex_lock(&w->dom->lock);
+    return wait_locked(w->dom, w, 0.0);
+}
+
+double
+mj_waiter_remaining(const mj_waiter *w)
+{
+    int64_t left = w->deadline - mj_now();
+
+    return left > 0 ? (double)left / 1e9 : 0.0;
+}
+
+void mj_waiter_cancel(mj_waiter *w) { cancel_waiter(w); }
 
 /* ---- begins ------------------------------------------------------------- */
 

@@ -245,6 +245,36 @@ void mj_pending_cancel(void);
 /* how many waiters this thread has pending */
 int mj_pending_count(void);
 
+/* ---- waiting from an event loop ----------------------------------------- */
+
+/*
+ * A notifier is an eventfd an event loop watches.  A pending waiter moved
+ * onto a notifier is no longer the thread's: the loop owns it, and when the
+ * waiter is granted or fails the notifier lists it and its fd becomes
+ * readable.  The loop then takes the listed waiters and polls each.  Many
+ * waiters from many domains can share one notifier; they keep their place
+ * in each domain's FIFO queue like any thread.
+ */
+typedef struct mj_notifier mj_notifier;
+typedef struct mj_waiter mj_waiter;
+
+mj_notifier *mj_notifier_new(void);        /* NULL on error */
+int mj_notifier_fd(const mj_notifier *n);
+/* drop the caller's reference; the notifier goes with its last waiter */
+void mj_notifier_free(mj_notifier *n);
+/* the next waiter that was granted or failed, or NULL when none is left
+ * (then the fd is drained until the next one) */
+mj_waiter *mj_notifier_take(mj_notifier *n);
+/* move this thread's innermost pending waiter onto n; NULL if none */
+mj_waiter *mj_pending_detach(mj_notifier *n);
+/* without blocking: 0 the job is held; -1 failed or timed out (last
+ * error set); on both the waiter is gone.  MJ_WAITING: still queued. */
+int mj_waiter_poll(mj_waiter *w);
+/* seconds until the waiter's deadline (0 when passed) */
+double mj_waiter_remaining(const mj_waiter *w);
+/* give up: leave the queue, or end a job granted meanwhile; frees w */
+void mj_waiter_cancel(mj_waiter *w);
+
 /* ---- migration helpers (the seed) --------------------------------------- */
 
 /* qemuMigrationJobStart: begin the async job, then atomically set the mask
