@@ -15,7 +15,7 @@ class _Labelled(IntEnum):
 
     @property
     def label(self) -> str:
-        return _LABELS[self]
+        return _LABELS[type(self)][self._value_]
 
     @classmethod
     def from_label(cls: type[_E], text: str) -> _E:
@@ -103,14 +103,14 @@ _C_TABLES: dict[type[_Labelled], tuple[Callable, Callable, int]] = {
               lib.MJ_JOB_INFO_LAST),
 }
 _FROM_STRING: dict[type[_Labelled], Callable[[bytes], int]] = {}
-_LABELS: dict[_Labelled, str] = {}
+# per class: members of different IntEnums with one value compare equal
+_LABELS: dict[type[_Labelled], tuple[str, ...]] = {}
 for _cls, (_to_string, _from_string, _last) in _C_TABLES.items():
     # the Python members and the C table must describe the same enum
     if [m.value for m in _cls] != list(range(_last)):
         raise ImportError(f"{_cls.__name__} does not match the C core's table")
     _FROM_STRING[_cls] = _from_string
-    for _member in _cls:
-        _LABELS[_member] = ffi.string(_to_string(_member)).decode()
+    _LABELS[_cls] = tuple(ffi.string(_to_string(m)).decode() for m in _cls)
 _PREFIXES = {code: ffi.string(lib.mj_error_prefix(code)).decode() for code in ErrorCode}
 
 #: QUERY | DESTROY | ABORT
