@@ -232,7 +232,8 @@ mj_domain_cancel_waiters(mj_domain *d, const char *reason)
 
     pthread_mutex_lock(&d->lock);
     if (!d->cancel_reason) {
-        d->cancel_reason = copy;
+        /* a reason too long to keep still cancels */
+        d->cancel_reason = copy ? copy : strdup("shutdown");
         copy = NULL;
     }
     fail_waiters(d, MJ_ERR_OPERATION_ABORTED);

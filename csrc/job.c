@@ -185,8 +185,8 @@ static int
 waiter_failure(const mj_domain *d, const mj_waiter *w)
 {
     if (w->fail_code == MJ_ERR_OPERATION_ABORTED)
-        return mj_error_set(MJ_ERR_OPERATION_ABORTED,
-                            "job wait cancelled: %s", d->cancel_reason);
+        return mj_error_set(MJ_ERR_OPERATION_ABORTED, "job wait cancelled: %s",
+                            d->cancel_reason ? d->cancel_reason : "shutdown");
     return mj_error_no_domain(d);
 }
 
