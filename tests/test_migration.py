@@ -229,10 +229,28 @@ def test_strict_start_phase_backwards_raises(strict):
     strict.migration_job_start(A.MIGRATION_OUT)
     strict.migration_job_set_phase(P.CONFIRM3)
     strict.migration_job_continue()
-    with pytest.raises(mj.InternalError):
+    with pytest.raises(mj.InternalError) as ei:
         strict.migration_job_start_phase(P.PERFORM3)
+    assert ei.value.message == "migration protocol going backwards confirm3 => perform3"
     assert strict.phase == P.CONFIRM3
     assert strict.async_job == A.MIGRATION_OUT
+    # the seed refs before the check, strict or not: the caller gives it back
+    assert strict.refs == 2
+    assert strict.migration_job_continue() == 1
+
+
+def test_strict_refused_phase_in_migration_phase_block(strict):
+    with strict.migration(A.MIGRATION_OUT, P.CONFIRM3):
+        pass
+    before = snapshot(strict)
+    with pytest.raises(mj.InternalError):
+        with strict.migration_phase(A.MIGRATION_OUT, P.PERFORM3):
+            pytest.fail("block must not run")
+    # nothing ran: the reference is given back and the job stays parked
+    assert snapshot(strict) == before
+    with strict.migration_phase(A.MIGRATION_OUT, P.CONFIRM3) as mig:
+        mig.finish()
+    assert strict.refs == 1
 
 
 # ---- start_phase / continue / finish ----------------------------------------------------
