@@ -382,7 +382,7 @@ class Migration:
                 self.check(done is True, "perform3: PERFORM3_DONE accepted")
                 self.src_phases.append(phase_label(d.async_job, d.phase))
                 self.log("src", "perform3_done",
-                         f"{len(polls)} query-migrate polls in nested jobs (max wait "
+                         f"{_n(len(polls), 'query-migrate poll')} in nested jobs (max wait "
                          f"{_ms(max(polls))}); QEMU sent everything: phase perform3_done")
             except mj.OperationAborted as e:
                 self.cancel = ("aborted", str(e))
@@ -390,12 +390,12 @@ class Migration:
                            "perform3: abort error code is OPERATION_ABORTED")
                 self.check(e.message == "migration out: canceled by client",
                            f"perform3: abort message, got {e.message!r}")
-                self.log("src", "perform3", f"checkpoint after {len(polls)} polls: {e}; "
+                self.log("src", "perform3", f"checkpoint after {_n(len(polls), 'poll')}: {e}; "
                                             f"monitor: migrate_cancel")
                 self.monitor(d, OUT, "perform3")
             except DomainNotRunning as e:
                 self.cancel = ("destroyed", str(e))
-                self.log("src", "perform3", f"monitor call after {len(polls)} polls: "
+                self.log("src", "perform3", f"monitor call after {_n(len(polls), 'poll')}: "
                                             f"{e}; migration failed")
         self.parked(d, "src", OUT, "perform3")
         if not self.cancel:
@@ -883,6 +883,8 @@ class Demo:
             "; --show N or --verbose for more domains"
         self.p(f"timeline of {', '.join(shown)} (seconds since start; "
                f"{'every query listed' if every_query else 'runs of queries summarised'}{more})")
+        self.p("refs = the domain list's 1 + one per job or phase held or waited for, "
+               "other threads' queries included")
         self.p(f"{'time':>8}  {'thread':<10} {'domain':<6} {'where':<22} event")
         def collapsible(e: Event) -> bool:
             if e.kind in ("query", "migop", "dstquery"):
@@ -1026,7 +1028,7 @@ class Demo:
                        f"raised the flag, {sum(e.data['result'] == 'refused' for e in ab)} refused; "
                        f"{r.aborted} migrations cancelled at the Perform3 checkpoint")
         de = [e for e in ev if e.kind == "destroy" and e.data.get("result") == "destroyed"]
-        line("destroys", f"{len(de)} DESTROY jobs during migrations"
+        line("destroys", f"{_n(len(de), 'DESTROY job')} during migrations"
                          + (": " + ", ".join(f"{e.domain} ({e.phase})" for e in de) if de else ""))
         if r.final_refs:
             kept = [n for n in self.names
@@ -1071,6 +1073,10 @@ def _refs(final: Dict[str, int], side: str, names: Sequence[str]) -> str:
         by[final.get(f"{side}:{n}", "?")].append(n)
     return "; ".join(f"refs {v}: {len(ns)} domains" + (f" ({', '.join(ns)})" if len(ns) <= 5 else "")
                      for v, ns in sorted(by.items(), key=lambda kv: str(kv[0])))
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _counts(c: Dict[str, int]) -> str:
