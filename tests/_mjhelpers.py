@@ -121,6 +121,10 @@ class Holder:
                 raise AssertionError("holder ended without acquiring its job")
         return self
 
+    def release_nowait(self) -> None:
+        """Let the holder end its job without waiting for it (e.g. from an event loop)."""
+        self._release.set()
+
     def release(self) -> Any:
         """Let the holder end its job; returns end_job()'s value."""
         self._release.set()
