@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 from typing import List, Optional, Sequence
 
@@ -25,7 +26,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return demo.main(rest)
     if command == "bench":
         try:
-            from pymigjob import bench  # type: ignore[attr-defined]
+            bench = importlib.import_module("pymigjob.bench")
         except ModuleNotFoundError as e:
             if e.name != "pymigjob.bench":
                 raise

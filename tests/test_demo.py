@@ -176,6 +176,17 @@ def test_main_module_dispatch(capsys):
     assert "result: OK" in capsys.readouterr().out
 
 
+def test_bench_without_the_bench_module_says_so(capsys, monkeypatch):
+    import importlib.util
+
+    from pymigjob.__main__ import main
+
+    if importlib.util.find_spec("pymigjob.bench") is not None:
+        pytest.skip("pymigjob.bench exists")
+    assert main(["bench"]) == 2
+    assert "not available" in capsys.readouterr().err
+
+
 def test_python_dash_m_pymigjob_demo_subprocess():
     env = dict(os.environ)
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
