@@ -12,7 +12,6 @@ import time
 
 import pytest
 
-import pymigjob as mj
 from pymigjob import demo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
