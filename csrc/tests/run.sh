@@ -32,7 +32,6 @@ case "$mode" in
         cflags+=(-fsanitize=address,undefined -fno-sanitize-recover=all -g -fno-omit-frame-pointer)
         export ASAN_OPTIONS="halt_on_error=1:exitcode=67:detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
         export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:exitcode=68${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
-        export LSAN_OPTIONS="exitcode=69${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
         ;;
     *)
         echo "usage: $0 [plain|thread|address] [test-name-filter]" >&2
