@@ -19,6 +19,7 @@ from ._binding import (
     lib,
     wait_pending,
 )
+from . import aio as _aio
 from .enums import AsyncJob, Job, JobType, Phase, _enum_value
 from .errors import NoDomain
 from .guards import JobGuard, MigrationGuard, NestedJobGuard
@@ -320,3 +321,32 @@ class Domain:
         """A later API: check active + start phase; continue (or finish) on exit."""
         return MigrationGuard(self, async_job, phase, api, False, None, None)
 
+    # ---- waiting from asyncio (pymigjob.aio) --------------------------------
+
+    async def begin_job_async(self, job: Job | int, api: str | None = None,
+                              timeout: float | None = None) -> None:
+        """begin_job for a coroutine: waits in the same FIFO queue without
+        blocking the event loop or using a thread.  Cancelled, it holds nothing."""
+        c_api, c_to = _api(api), _timeout(timeout)
+        try:
+            rc = _begin_job(self._p, job, c_api, c_to, 0.0)
+        except (TypeError, OverflowError):
+            _bad_enum(Job, job, "job")
+        if rc:
+            await _aio.settle(rc)
+
+    async def begin_async_job_async(self, async_job: AsyncJob | int, api: str | None = None,
+                                    timeout: float | None = None) -> None:
+        """begin_async_job for a coroutine (see begin_job_async)."""
+        c_api, c_to = _api(api), _timeout(timeout)
+        try:
+            rc = lib.mj_begin_async_job(self._p, async_job, c_api, c_to, 0.0)
+        except (TypeError, OverflowError):
+            _bad_enum(AsyncJob, async_job, "async_job")
+        if rc:
+            await _aio.settle(rc)
+
+    def job_async(self, job: Job | int, api: str | None = None,
+                  timeout: float | None = None) -> _aio.JobAsyncGuard:
+        """`async with dom.job_async(Job.MODIFY):` -- begin_job_async ... end_job."""
+        return _aio.JobAsyncGuard(self, job, api, timeout)

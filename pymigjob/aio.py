@@ -1,0 +1,277 @@
+"""Waiting for jobs from asyncio: no thread per waiter, no polling.
+
+A begin from a coroutine is the ordinary C begin with ``wait_for=0``: when the
+job is free that one call takes it and the coroutine never suspends.  When it
+is not, the C begin leaves a pending waiter in the domain's FIFO queue (the
+same queue threads wait in, so threads and coroutines share one fairness
+rule); ``mj_pending_detach`` hands that waiter to the event loop's *notifier*,
+an eventfd the loop watches with ``add_reader``.  A job end that grants the
+waiter (or a removal / ``cancel_waiters`` that fails it) lists it on the
+notifier; the reader callback wakes the coroutine, which polls the waiter
+once for the outcome (held, or the C error).  A ``call_later`` at the
+waiter's deadline polls it for the timeout, with the blocking call's message.
+
+One notifier per event loop, created with the loop's first waiter; the reader
+is removed and the notifier freed when its last waiter goes, or when the loop
+closes.
+
+Cancellation: until the coroutine has polled a definitive outcome it owns the
+C waiter, and every way out (``CancelledError`` at the await, ``wait_for`` /
+``asyncio.timeout`` expiring, ``GeneratorExit`` when an abandoned coroutine is
+closed) calls ``mj_waiter_cancel``, which leaves the queue or, when the grant
+raced the cancel, ends the job it was just given.  A cancelled waiter holds
+nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ._binding import NULL, WAITING, last_error, lib
+
+if TYPE_CHECKING:
+    from .domain import Domain
+
+__all__ = ["JobAsyncGuard", "settle"]
+
+_detach = lib.mj_pending_detach
+_poll = lib.mj_waiter_poll
+_remaining = lib.mj_waiter_remaining
+_cancel = lib.mj_waiter_cancel
+_take = lib.mj_notifier_take
+
+
+def _wake(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+class _Wait:
+    """One detached C waiter and the future its coroutine awaits.  ``w`` is
+    None once the waiter is resolved or cancelled (C has freed it)."""
+
+    __slots__ = ("w", "fut")
+
+    def __init__(self, w: Any) -> None:
+        self.w = w
+        self.fut: asyncio.Future[None] | None = None
+
+    def drop(self) -> None:
+        """Give the waiter up (leave the queue, or end a job granted meanwhile)."""
+        w = self.w
+        if w is not None:
+            self.w = None
+            _cancel(w)
+
+
+#: id(loop) -> its notifier.  Weak: a notifier lives as long as its loop
+#: watches it or a coroutine waits on it, so an abandoned loop is not kept.
+_notifiers: weakref.WeakValueDictionary[int, _LoopNotifier] = weakref.WeakValueDictionary()
+_notifiers_lock = threading.Lock()
+
+
+class _LoopNotifier:
+    """A loop's notifier: the C eventfd, its reader, and the detached waiters."""
+
+    __slots__ = ("loop", "n", "fd", "waits", "closed", "_hook", "__weakref__")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        n = lib.mj_notifier_new()
+        if n == NULL:
+            raise last_error()
+        self.loop = loop
+        self.n = n
+        self.fd: int = lib.mj_notifier_fd(n)
+        self.waits: dict[Any, _Wait] = {}
+        self.closed = False
+        self._hook: Any = None
+        try:
+            loop.add_reader(self.fd, self._on_readable)
+        except BaseException:
+            self.closed = True
+            lib.mj_notifier_free(n)
+            raise
+        self._hook_close()
+
+    # -- the loop's side ------------------------------------------------------
+
+    def _on_readable(self) -> None:
+        n, waits = self.n, self.waits
+        while True:
+            w = _take(n)
+            if w == NULL:
+                return
+            wait = waits.get(w)
+            if wait is not None:
+                fut = wait.fut
+                if fut is not None and not fut.done():
+                    fut.set_result(None)
+            else:
+                # nobody awaits it any more (an exception landed between
+                # the detach and the registration): do not let it keep a job
+                _cancel(w)
+
+    def _hook_close(self) -> None:
+        """Run shutdown() when the loop closes.  asyncio has no close
+        callback, so the loop instance's close is wrapped (undone when this
+        notifier goes); where that is impossible the waiters are still
+        dropped when their abandoned coroutines are collected."""
+        loop = self.loop
+        try:
+            original = loop.close
+        except AttributeError:  # pragma: no cover - not a real loop
+            return
+        me = weakref.ref(self)
+
+        def close() -> None:
+            notifier = me()
+            if notifier is not None:
+                notifier.shutdown()
+            original()
+
+        try:
+            loop.close = close  # type: ignore[method-assign]
+        except (AttributeError, TypeError):  # pragma: no cover - e.g. C loops
+            return
+        self._hook = close
+
+    def shutdown(self) -> None:
+        """The loop is closing: give every waiter up, wake (cancel) the
+        coroutines, release the reader and the notifier."""
+        if self.closed:
+            return
+        for wait in list(self.waits.values()):
+            wait.drop()
+            fut = wait.fut
+            if fut is not None and not fut.done():
+                try:
+                    fut.cancel()
+                except RuntimeError:  # pragma: no cover - loop already closed
+                    pass
+        self.waits.clear()
+        self._teardown()
+
+    def _teardown(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        loop = self.loop
+        try:
+            loop.remove_reader(self.fd)
+        except Exception:  # pragma: no cover - closed or foreign loop
+            pass
+        lib.mj_notifier_free(self.n)
+        self.n = NULL
+        try:
+            if self._hook is not None and vars(loop).get("close") is self._hook:
+                del loop.close
+        except TypeError:  # pragma: no cover - no __dict__
+            pass
+        self._hook = None
+        with _notifiers_lock:
+            if _notifiers.get(id(loop)) is self:
+                del _notifiers[id(loop)]
+
+    def __del__(self) -> None:
+        # only reached without shutdown(): the loop was dropped with
+        # coroutines still waiting, all of it garbage now
+        if not getattr(self, "closed", True):
+            for wait in list(self.waits.values()):
+                wait.drop()
+            self.waits.clear()
+            self.closed = True
+            lib.mj_notifier_free(self.n)
+
+    # -- a coroutine's side -----------------------------------------------------
+
+    def forget(self, wait: _Wait, key: Any) -> None:
+        waits = self.waits
+        if waits.get(key) is wait:
+            del waits[key]
+            if not waits:
+                self._teardown()
+
+    async def wait_for_waiter(self, w: Any) -> None:
+        """Await the detached waiter ``w`` until it is resolved."""
+        wait = _Wait(w)
+        self.waits[w] = wait
+        loop = self.loop
+        try:
+            while True:
+                fut = wait.fut = loop.create_future()
+                timer = loop.call_later(_remaining(w), _wake, fut)
+                try:
+                    await fut
+                finally:
+                    timer.cancel()
+                if wait.w is None:  # the loop closed under us and gave it up
+                    raise asyncio.CancelledError()
+                rc = _poll(w)
+                if rc != WAITING:  # resolved; C has freed the waiter
+                    wait.w = None
+                    if rc < 0:
+                        raise last_error()
+                    return
+                # the deadline timer fired a little early: wait again
+        except BaseException:
+            wait.drop()
+            raise
+        finally:
+            wait.fut = None
+            self.forget(wait, w)
+
+
+def _notifier_for(loop: asyncio.AbstractEventLoop) -> _LoopNotifier:
+    notifier = _notifiers.get(id(loop))
+    if notifier is not None and notifier.loop is loop and not notifier.closed:
+        return notifier
+    notifier = _LoopNotifier(loop)
+    with _notifiers_lock:
+        _notifiers[id(loop)] = notifier
+    return notifier
+
+
+async def settle(rc: int) -> None:
+    """After a C begin called with ``wait_for=0`` from a coroutine: raise its
+    error, or wait for the place it keeps in the queue without blocking the
+    event loop."""
+    if rc < 0:
+        raise last_error()
+    if rc != WAITING:  # pragma: no cover - begins return 0, -1 or WAITING
+        raise AssertionError(f"unexpected begin result {rc}")
+    w = NULL
+    try:
+        notifier = _notifier_for(asyncio.get_running_loop())
+        w = _detach(notifier.n)
+    except BaseException:
+        if w == NULL and lib.mj_pending_count():
+            lib.mj_pending_cancel()  # still this thread's innermost: ours
+        raise
+    if w == NULL:  # pragma: no cover - the begin just left one
+        raise RuntimeError("pymigjob: no pending job wait to detach")
+    await notifier.wait_for_waiter(w)
+
+
+class JobAsyncGuard:
+    """``async with dom.job_async(Job.MODIFY):`` -- begin_job_async ... end_job."""
+
+    __slots__ = ("_dom", "_job", "_api", "_timeout")
+
+    def __init__(self, dom: Domain, job: int, api: str | None,
+                 timeout: float | None) -> None:
+        self._dom = dom
+        self._job = job
+        self._api = api
+        self._timeout = timeout
+
+    async def __aenter__(self) -> Domain:
+        await self._dom.begin_job_async(self._job, self._api, self._timeout)
+        return self._dom
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._dom.end_job()
