@@ -2753,14 +2753,22 @@ static void test_pins_and_dead_domain(void)
 /* ======================================================================== */
 /* stress                                                                   */
 
+#define STRESS_MAX_DOMS 4
+
 typedef struct {
-    mj_domain *d;
+    mj_domain *ds[STRESS_MAX_DOMS];
+    atomic_int *holders_of[STRESS_MAX_DOMS];   /* per domain */
+    int nd;
     int id;
     double until;
     bool limited;           /* max_queued set: QueueFull is acceptable */
-    atomic_int *holders;    /* sync-slot holders right now */
+    bool chaos;             /* domains get removed / cancelled meanwhile */
     atomic_long *violations;
-    long n_sync, n_async, n_nested, n_sliced, n_abort, n_fail_ok;
+    /* the domain of the current operation */
+    mj_domain *d;
+    atomic_int *holders;
+    mj_notifier *notifier;  /* this thread's event loop */
+    long n_sync, n_async, n_nested, n_sliced, n_notified, n_abort, n_fail_ok;
 } stress_arg;
 
 #define VIOLATION(a, ...)                                                  \
@@ -2768,6 +2776,16 @@ typedef struct {
         if (atomic_fetch_add((a)->violations, 1) < 20)                     \
             H_FAIL(__VA_ARGS__);                                           \
     } while (0)
+
+/* errors a domain that is removed or shut down produces, in chaos mode */
+static bool chaos_error(stress_arg *a)
+{
+    int code = mj_last_error_code();
+    return a->chaos && (code == MJ_ERR_NO_DOMAIN ||
+                        (code == MJ_ERR_OPERATION_ABORTED &&
+                         strcmp(mj_last_error_message(),
+                                "job wait cancelled: shutdown") == 0));
+}
 
 /* a failed begin: which errors are legitimate under contention */
 static void stress_failed(stress_arg *a, const char *what)
@@ -2784,19 +2802,23 @@ static void stress_failed(stress_arg *a, const char *what)
         a->n_fail_ok++;
         return;
     }
+    if (chaos_error(a)) {
+        a->n_fail_ok++;
+        return;
+    }
     VIOLATION(a, "stress thread %d: %s failed unexpectedly: %d \"%s\"",
               a->id, what, code, msg);
 }
 
 /* we hold sync job k (not nested): check the invariants */
-static void stress_sync_held(stress_arg *a, int k)
+static void stress_sync_held(stress_arg *a, int k, bool check_owner)
 {
     if (atomic_fetch_add(a->holders, 1) != 0)
         VIOLATION(a, "two sync jobs at once (%s)", mj_job_to_string(k));
     int act = mj_domain_active_job(a->d);
     if (act != k)
         VIOLATION(a, "holding %s but active_job is %d", mj_job_to_string(k), act);
-    if (mj_domain_owner_thread(a->d) != self_id())
+    if (check_owner && mj_domain_owner_thread(a->d) != self_id())
         VIOLATION(a, "holding %s but not the owner thread", mj_job_to_string(k));
     /* read the mask first: an async job cannot start while we hold the
      * slot, so one still active at the second read was active at the first */
@@ -2807,8 +2829,8 @@ static void stress_sync_held(stress_arg *a, int k)
                   mj_job_to_string(k), job_label(as), (unsigned long long)m);
     if (mj_domain_jobs_queued(a->d) < 1)
         VIOLATION(a, "holding a job but jobs_queued < 1");
-    if (mj_domain_refs(a->d) < 2)
-        VIOLATION(a, "holding a job but refs < 2");
+    if (mj_domain_refs(a->d) < (a->chaos ? 1 : 2))
+        VIOLATION(a, "holding a job but refs is %d", mj_domain_refs(a->d));
     atomic_fetch_sub(a->holders, 1);
 }
 
@@ -2820,7 +2842,7 @@ static const int stress_sync_kinds[] = {
 static void stress_end_sync(stress_arg *a, int k)
 {
     int r = mj_end_job(a->d);
-    if (r < 1)
+    if (r < (a->chaos ? 0 : 1))
         VIOLATION(a, "end_job of %s returned %d: %d \"%s\"",
                   mj_job_to_string(k), r, mj_last_error_code(),
                   mj_last_error_message());
@@ -2857,9 +2879,11 @@ static void stress_async(stress_arg *a, unsigned *seed)
         VIOLATION(a, "async %s mask 0x%llx, expected 0x%llx", job_label(k),
                   (unsigned long long)mask, (unsigned long long)want_mask);
     bool migration = k == MJ_ASYNC_JOB_MIGRATION_OUT || k == MJ_ASYNC_JOB_MIGRATION_IN;
-    if (migration)
+    if (migration &&
         mj_migration_job_set_phase(a->d, k == MJ_ASYNC_JOB_MIGRATION_OUT
-                                   ? MJ_PHASE_BEGIN3 : MJ_PHASE_PREPARE, "p1");
+                                   ? MJ_PHASE_BEGIN3 : MJ_PHASE_PREPARE,
+                                   "p1") != MJ_PHASE_SET)
+        VIOLATION(a, "set_phase refused a first phase");
     int rounds = 1 + rand_r(seed) % 4;
     for (int r = 0; r < rounds; r++) {
         int act = mj_domain_active_job(a->d);
@@ -2891,14 +2915,20 @@ static void stress_async(stress_arg *a, unsigned *seed)
                       mj_last_error_code(), mj_last_error_message());
         if (migration && r == 0 && rand_r(seed) % 2) {
             /* park and resume, as between two migration APIs */
-            if (mj_migration_job_continue(a->d) < 1)
-                VIOLATION(a, "continue returned < 1");
+            int left = mj_migration_job_continue(a->d);
+            if (left == 0 && a->chaos)
+                return;                /* removed meanwhile: it is gone */
+            if (left < 1)
+                VIOLATION(a, "continue returned %d", left);
             if (mj_domain_async_owner_thread(a->d) != 0)
                 VIOLATION(a, "parked async job still has an owner thread");
             int ph = k == MJ_ASYNC_JOB_MIGRATION_OUT ? MJ_PHASE_PERFORM3
                                                     : MJ_PHASE_FINISH3;
-            if (mj_migration_job_start_phase(a->d, ph, "p2") != MJ_PHASE_SET)
-                VIOLATION(a, "start_phase refused");
+            int sp = mj_migration_job_start_phase(a->d, ph, "p2");
+            if (sp == -1 && chaos_error(a))
+                return;                /* died while parked */
+            if (sp != MJ_PHASE_SET)
+                VIOLATION(a, "start_phase returned %d", sp);
             if (mj_domain_async_owner_thread(a->d) != self_id())
                 VIOLATION(a, "start_phase did not make us the owner");
         }
@@ -2912,9 +2942,50 @@ static void stress_async(stress_arg *a, unsigned *seed)
             VIOLATION(a, "check_abort: %d \"%s\"", mj_last_error_code(),
                       mj_last_error_message());
     }
-    if (mj_end_async_job(a->d) < 1)
-        VIOLATION(a, "end_async_job failed: %d \"%s\"", mj_last_error_code(),
-                  mj_last_error_message());
+    int left = mj_end_async_job(a->d);
+    if (left < (a->chaos ? 0 : 1))
+        VIOLATION(a, "end_async_job returned %d: %d \"%s\"", left,
+                  mj_last_error_code(), mj_last_error_message());
+}
+
+/* a waiter handed to this thread's notifier, served like an event loop */
+static int stress_notified(stress_arg *a, unsigned *seed)
+{
+    mj_waiter *w = mj_pending_detach(a->notifier);
+    if (!w) {
+        VIOLATION(a, "pending_detach returned NULL");
+        return -1;
+    }
+    a->n_notified++;
+    int fd = mj_notifier_fd(a->notifier);
+    bool cancel_early = rand_r(seed) % 4 == 0;
+    for (int spins = 0;; spins++) {
+        if (cancel_early && spins == 1) {
+            mj_waiter_cancel(w);
+            /* anything it listed is gone with it */
+            if (mj_notifier_take(a->notifier) != NULL)
+                VIOLATION(a, "a cancelled waiter stayed listed");
+            return -1;
+        }
+        struct pollfd p = { .fd = fd, .events = POLLIN };
+        double left = mj_waiter_remaining(w);
+        int ms = left > 0.005 ? 5 : (int)(left * 1000);
+        (void)poll(&p, 1, ms);
+        mj_waiter *t = mj_notifier_take(a->notifier);
+        if (t && t != w)
+            VIOLATION(a, "notifier listed a waiter it does not own");
+        if (mj_notifier_take(a->notifier) != NULL)
+            VIOLATION(a, "notifier listed one waiter twice");
+        int rc = mj_waiter_poll(w);
+        if (rc == MJ_WAITING) {
+            if (t == w)
+                VIOLATION(a, "listed waiter still waiting");
+            continue;
+        }
+        if (rc != 0)
+            stress_failed(a, "notified waiter");
+        return rc;
+    }
 }
 
 static void stress_sliced(stress_arg *a, unsigned *seed)
@@ -2931,7 +3002,7 @@ static void stress_sliced(stress_arg *a, unsigned *seed)
             VIOLATION(a, "MJ_WAITING but %d pending waiters", mj_pending_count());
             return;
         }
-        int how = rand_r(seed) % 3;
+        int how = rand_r(seed) % 4;
         if (how == 0) {
             mj_pending_cancel();
             return;
@@ -2941,18 +3012,25 @@ static void stress_sliced(stress_arg *a, unsigned *seed)
             mj_pending_cancel();    /* granted or not: nothing held after */
             return;
         }
-        do
-            rc = mj_pending_wait(0.01);
-        while (rc == MJ_WAITING);
-        if (rc != 0) {
-            stress_failed(a, "pending_wait");
-            return;
+        if (how == 2) {
+            if (stress_notified(a, seed) != 0)
+                return;
+        } else {
+            do
+                rc = mj_pending_wait(0.01);
+            while (rc == MJ_WAITING);
+            if (rc != 0) {
+                stress_failed(a, "pending_wait");
+                return;
+            }
         }
+        if (mj_pending_count() != 0)
+            VIOLATION(a, "a resolved waiter is still pending");
     } else if (rc != 0) {
         VIOLATION(a, "sliced begin returned %d", rc);
         return;
     }
-    stress_sync_held(a, k);
+    stress_sync_held(a, k, true);
     stress_end_sync(a, k);
 }
 
@@ -2960,7 +3038,15 @@ static void *stress_main(void *arg)
 {
     stress_arg *a = arg;
     unsigned seed = (unsigned)a->id * 2654435761u + 12345u;
+    a->notifier = mj_notifier_new();
+    if (!a->notifier) {
+        VIOLATION(a, "mj_notifier_new failed");
+        return NULL;
+    }
     while (now_s() < a->until) {
+        int di = a->nd > 1 ? rand_r(&seed) % a->nd : 0;
+        a->d = a->ds[di];
+        a->holders = a->holders_of[di];
         int op = rand_r(&seed) % 100;
         if (op < 40) {
             int k = stress_sync_kinds[rand_r(&seed) % 6];
@@ -2970,10 +3056,10 @@ static void *stress_main(void *arg)
                 continue;
             }
             a->n_sync++;
-            stress_sync_held(a, k);
+            stress_sync_held(a, k, true);
             if (rand_r(&seed) % 4 == 0)
                 sleep_s(0.0001);
-            stress_sync_held(a, k);
+            stress_sync_held(a, k, true);
             stress_end_sync(a, k);
         } else if (op < 52) {
             stress_async(a, &seed);
@@ -2992,6 +3078,8 @@ static void *stress_main(void *arg)
             }
         } else {
             int r = mj_domain_ref(a->d);
+            if (r < 0 && chaos_error(a))
+                continue;
             if (r < 2)
                 VIOLATION(a, "ref returned %d", r);
             (void)mj_domain_owner_api(a->d);
@@ -3006,51 +3094,77 @@ static void *stress_main(void *arg)
                 VIOLATION(a, "check_migration_job: unexpected error %d",
                           mj_last_error_code());
             r = mj_domain_unref(a->d);
-            if (r < 1)
+            if (r < (a->chaos ? 0 : 1))
                 VIOLATION(a, "unref returned %d", r);
         }
     }
+    if (mj_pending_count() != 0)
+        VIOLATION(a, "thread %d ends with %d pending waiters", a->id,
+                  mj_pending_count());
+    if (mj_notifier_take(a->notifier) != NULL)
+        VIOLATION(a, "thread %d: notifier still lists a waiter", a->id);
+    mj_notifier_free(a->notifier);
     return NULL;
 }
 
-static void run_stress(const char *name, int threads, double seconds,
-                       unsigned int max_queued)
+typedef struct {
+    long n_sync, n_async, n_nested, n_sliced, n_notified, n_abort, n_fail;
+} stress_totals;
+
+/* run `threads` threads of random operations over ds[0..nd) */
+static stress_totals run_threads(mj_domain **ds, int nd, int threads,
+                                 double seconds, bool limited, bool chaos,
+                                 atomic_long *violations,
+                                 void (*meanwhile)(mj_domain **, int, double))
 {
-    mj_domain *d = fresh(name, 1.0, max_queued, false);
     pthread_t *th = calloc((size_t)threads, sizeof(*th));
     stress_arg *args = calloc((size_t)threads, sizeof(*args));
-    atomic_int holders;
-    atomic_long violations;
-    atomic_init(&holders, 0);
-    atomic_init(&violations, 0);
-    double until = now_s() + seconds;
+    atomic_int holders[STRESS_MAX_DOMS];
+    stress_totals t = { 0 };
+    double start = now_s();
+    for (int i = 0; i < nd; i++)
+        atomic_init(&holders[i], 0);
     for (int i = 0; i < threads; i++) {
-        args[i] = (stress_arg){ .d = d, .id = i, .until = until,
-                                .limited = max_queued > 0,
-                                .holders = &holders,
-                                .violations = &violations };
+        args[i].nd = nd;
+        for (int j = 0; j < nd; j++) {
+            args[i].ds[j] = ds[j];
+            args[i].holders_of[j] = &holders[j];
+        }
+        args[i].id = i;
+        args[i].until = start + seconds;
+        args[i].limited = limited;
+        args[i].chaos = chaos;
+        args[i].violations = violations;
         pthread_create(&th[i], NULL, stress_main, &args[i]);
     }
-    long n_sync = 0, n_async = 0, n_nested = 0, n_sliced = 0, n_abort = 0,
-         n_fail = 0;
+    if (meanwhile)
+        meanwhile(ds, nd, start);
     for (int i = 0; i < threads; i++) {
         pthread_join(th[i], NULL);
-        n_sync += args[i].n_sync;
-        n_async += args[i].n_async;
-        n_nested += args[i].n_nested;
-        n_sliced += args[i].n_sliced;
-        n_abort += args[i].n_abort;
-        n_fail += args[i].n_fail_ok;
+        t.n_sync += args[i].n_sync;
+        t.n_async += args[i].n_async;
+        t.n_nested += args[i].n_nested;
+        t.n_sliced += args[i].n_sliced;
+        t.n_notified += args[i].n_notified;
+        t.n_abort += args[i].n_abort;
+        t.n_fail += args[i].n_fail_ok;
     }
+    free(th);
+    free(args);
+    return t;
+}
+
+static void print_totals(const char *name, int threads, double seconds,
+                         stress_totals t)
+{
     fprintf(stderr, "    %s: %d threads %.1fs: %ld sync, %ld async, %ld nested, "
-            "%ld sliced, %ld aborts, %ld expected failures\n", name, threads,
-            seconds, n_sync, n_async, n_nested, n_sliced, n_abort, n_fail);
-    CHECK_INT(atomic_load(&violations), 0);
-    CHECK(n_sync > 0);
-    CHECK(n_async > 0);
-    CHECK(n_nested > 0);
-    CHECK(n_sliced > 0);
-    /* everything given back */
+            "%ld sliced (%ld via notifier), %ld aborts, %ld expected "
+            "failures\n", name, threads, seconds, t.n_sync, t.n_async,
+            t.n_nested, t.n_sliced, t.n_notified, t.n_abort, t.n_fail);
+}
+
+static void check_at_rest(mj_domain *d)
+{
     CHECK_INT(mj_domain_refs(d), 1);
     CHECK_INT(mj_domain_jobs_queued(d), 0);
     CHECK_INT(mj_domain_active_job(d), MJ_JOB_NONE);
@@ -3059,13 +3173,29 @@ static void run_stress(const char *name, int threads, double seconds,
     CHECK_INT(mj_domain_async_owner_thread(d), 0);
     CHECK(!mj_domain_abort_requested(d));
     CHECK_HEX(mj_domain_mask(d), MJ_DEFAULT_JOB_MASK);
+}
+
+static void run_stress(const char *name, int threads, double seconds,
+                       unsigned int max_queued)
+{
+    mj_domain *d = fresh(name, 1.0, max_queued, false);
+    atomic_long violations;
+    atomic_init(&violations, 0);
+    stress_totals t = run_threads(&d, 1, threads, seconds, max_queued > 0,
+                                  false, &violations, NULL);
+    print_totals(name, threads, seconds, t);
+    CHECK_INT(atomic_load(&violations), 0);
+    CHECK(t.n_sync > 0);
+    CHECK(t.n_async > 0);
+    CHECK(t.n_nested > 0);
+    CHECK(t.n_sliced > 0);
+    /* everything given back */
+    check_at_rest(d);
     /* and the domain still works */
     CHECK_INT(mj_begin_job(d, MJ_JOB_MODIFY, "after", 1.0, -1), 0);
     CHECK_INT(mj_end_job(d), 1);
     CHECK_INT(mj_domain_remove(d), 0);
     mj_domain_unpin(d);
-    free(th);
-    free(args);
 }
 
 static void test_stress(void)
@@ -3076,6 +3206,52 @@ static void test_stress(void)
 static void test_stress_max_queued(void)
 {
     run_stress("vm-stress-mq", 16, 0.5, 4);
+}
+
+/* while the threads run: remove ds[0] at 0.3 s, shut ds[1]'s waiters down
+ * at 0.4 s, remove ds[2] at 0.6 s; ds[3] is left alone */
+static void chaos_meanwhile(mj_domain **ds, int nd, double start)
+{
+    (void)nd;
+    sleep_s(start + 0.3 - now_s());
+    CHECK(mj_domain_remove(ds[0]) >= 0);
+    sleep_s(start + 0.4 - now_s());
+    mj_domain_cancel_waiters(ds[1], "shutdown");
+    sleep_s(start + 0.6 - now_s());
+    CHECK(mj_domain_remove(ds[2]) >= 0);
+}
+
+static void test_stress_lifecycle(void)
+{
+    enum { T = 16, ND = 4 };
+    mj_domain *ds[ND];
+    for (int i = 0; i < ND; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "vm-chaos%d", i);
+        ds[i] = fresh(name, 1.0, 0, false);
+        for (int t = 0; t < T; t++)
+            mj_domain_pin(ds[i]);          /* the threads' pins */
+    }
+    atomic_long violations;
+    atomic_init(&violations, 0);
+    stress_totals t = run_threads(ds, ND, T, 1.0, false, true, &violations,
+                                  chaos_meanwhile);
+    print_totals("vm-chaos", T, 1.0, t);
+    CHECK_INT(atomic_load(&violations), 0);
+    /* removed domains are dead once every job ended */
+    CHECK_INT(mj_domain_refs(ds[0]), 0);
+    CHECK(!mj_domain_alive(ds[0]));
+    CHECK_INT(mj_domain_refs(ds[2]), 0);
+    /* the shut-down one refuses begins but is otherwise at rest */
+    check_at_rest(ds[1]);
+    CHECK_INT(mj_begin_job(ds[1], MJ_JOB_QUERY, "q", 1.0, -1), -1);
+    CHECK_ERR(MJ_ERR_OPERATION_ABORTED, "job wait cancelled: shutdown");
+    check_at_rest(ds[3]);
+    CHECK_INT(mj_domain_remove(ds[1]), 0);
+    CHECK_INT(mj_domain_remove(ds[3]), 0);
+    for (int i = 0; i < ND; i++)
+        for (int k = 0; k <= T; k++)
+            mj_domain_unpin(ds[i]);        /* the threads' and ours */
 }
 
 /* ======================================================================== */
@@ -3130,6 +3306,7 @@ static const test_case tests[] = {
     { "pins_and_dead_domain", test_pins_and_dead_domain },
     { "stress", test_stress },
     { "stress_max_queued", test_stress_max_queued },
+    { "stress_lifecycle", test_stress_lifecycle },
 };
 
 static void on_alarm(int sig)
