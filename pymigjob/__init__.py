@@ -28,12 +28,13 @@ from .errors import (
     SystemFailure,
 )
 from .guards import JobGuard, MigrationGuard, NestedJobGuard
+from .status import JobStatus
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_JOB_MASK", "AsyncJob", "Domain", "Driver", "Error", "ErrorCode",
-    "InternalError", "InvalidArgument", "Job", "JobGuard", "JobInfo", "JobTimeout",
+    "InternalError", "InvalidArgument", "Job", "JobGuard", "JobInfo", "JobStatus", "JobTimeout",
     "JobType", "MigrationGuard", "NestedJobGuard", "NoDomain", "NoMemory",
     "OperationAborted", "OperationFailed", "OperationInvalid", "Phase", "QueueFull",
     "SystemFailure", "job_mask", "phase_from_string", "phase_to_string",

@@ -23,6 +23,7 @@ from . import aio as _aio
 from .enums import AsyncJob, Job, JobType, Phase, _enum_value
 from .errors import NoDomain
 from .guards import JobGuard, MigrationGuard, NestedJobGuard
+from .status import JobStatus, status_of
 
 if TYPE_CHECKING:
     from .driver import Driver
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("pymigjob")
 
 _begin_job = lib.mj_begin_job
+_DESTROY = lib.MJ_JOB_DESTROY  # the one sync job whose begin and end are persisted
 _end_job = lib.mj_end_job
 _PHASE_SET = lib.MJ_PHASE_SET
 _PHASE_NO_JOB = lib.MJ_PHASE_NO_JOB
@@ -70,12 +72,14 @@ class Domain:
     """A handle on a domain.  Handles never count in `refs`; a handle whose
     domain has died (refs reached 0) raises NoDomain when used."""
 
-    __slots__ = ("_p", "_name", "_driver", "__weakref__")
+    __slots__ = ("_p", "_name", "_driver", "_track", "__weakref__")
 
     def __init__(self, pointer: Any, name: str, driver: Driver | None = None) -> None:
         self._p = pointer
         self._name = name
         self._driver = driver
+        # the driver's persistence tracker (pymigjob.persist), None when off
+        self._track = getattr(driver, "_tracker", None)
 
     def __repr__(self) -> str:
         return f"<pymigjob.Domain {self._name!r} refs={self.refs}>"
@@ -170,11 +174,16 @@ class Domain:
             _bad_enum(Job, job, "job")
         if rc:
             _settle(rc)
+        if self._track is not None and job == _DESTROY:
+            self._track.changed(self)
 
     def end_job(self) -> int:
+        tracked = self._track is not None and lib.mj_domain_active_job(self._p) == _DESTROY
         refs = _end_job(self._p)
         if refs < 0:
             raise last_error()
+        if tracked:
+            self._track.changed(self)
         return refs
 
     def begin_async_job(self, async_job: AsyncJob | int, api: str | None = None,
@@ -186,11 +195,15 @@ class Domain:
             _bad_enum(AsyncJob, async_job, "async_job")
         if rc:
             _settle(rc)
+        if self._track is not None:
+            self._track.changed(self)
 
     def end_async_job(self) -> int:
         refs = lib.mj_end_async_job(self._p)
         if refs < 0:
             raise last_error()
+        if self._track is not None:
+            self._track.changed(self)
         return refs
 
     def set_async_job_mask(self, mask: int) -> None:
@@ -233,6 +246,8 @@ class Domain:
             _bad_enum(AsyncJob, async_job, "async_job")
         if rc:
             _settle(rc)
+        if self._track is not None:
+            self._track.changed(self)
 
     def _phase_result(self, rc: int) -> bool:
         if rc == _PHASE_SET:
@@ -250,6 +265,8 @@ class Domain:
             rc = lib.mj_migration_job_set_phase(self._p, phase, c_api)
         except (TypeError, OverflowError):
             _bad_enum(Phase, phase, "phase")
+        if self._track is not None:
+            self._track.changed(self)
         return self._phase_result(rc)
 
     def migration_job_start_phase(self, phase: int, api: str | None = None) -> bool:
@@ -258,12 +275,16 @@ class Domain:
             rc = lib.mj_migration_job_start_phase(self._p, phase, c_api)
         except (TypeError, OverflowError):
             _bad_enum(Phase, phase, "phase")
+        if self._track is not None:
+            self._track.changed(self)
         return self._phase_result(rc)
 
     def migration_job_continue(self) -> int:
         refs = lib.mj_migration_job_continue(self._p)
         if refs < 0:
             raise last_error()
+        if self._track is not None:
+            self._track.parked(self)
         return refs
 
     def migration_job_is_active(self, async_job: AsyncJob | int) -> bool:
@@ -284,7 +305,15 @@ class Domain:
         refs = lib.mj_migration_job_finish(self._p)
         if refs < 0:
             raise last_error()
+        if self._track is not None:
+            self._track.changed(self)
         return refs
+
+    # ---- persistence --------------------------------------------------------
+
+    def job_status(self) -> JobStatus:
+        """The job state libvirt persists (pymigjob.status.JobStatus)."""
+        return status_of(self)
 
     # ---- abort ------------------------------------------------------------
 

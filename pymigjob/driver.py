@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from ._binding import encode_name, ffi, last_error, lib
 from .domain import Domain
@@ -13,10 +14,13 @@ class Driver:
     """A set of named domains sharing job_wait_timeout, max_queued and
     strict_phases.  The list holds one reference on each domain."""
 
-    __slots__ = ("_lock", "_domains", "_timeout", "_max_queued", "_strict", "__weakref__")
+    __slots__ = ("_lock", "_domains", "_timeout", "_max_queued", "_strict", "_tracker",
+                 "__weakref__")
 
     def __init__(self, job_wait_timeout: float = 30.0, max_queued: int = 0,
-                 strict_phases: bool = False) -> None:
+                 strict_phases: bool = False, *, state_dir: str | None = None,
+                 store: Any = None, park_timeout: float | None = None,
+                 on_abandon: Any = None) -> None:
         if isinstance(job_wait_timeout, bool) or not isinstance(job_wait_timeout, (int, float)):
             raise TypeError("job_wait_timeout must be a number of seconds")
         if not job_wait_timeout >= 0:
@@ -32,6 +36,12 @@ class Driver:
         self._timeout = float(job_wait_timeout)
         self._max_queued = max_queued
         self._strict = strict_phases
+        # persistence and parked-migration timeouts (issue 5): None = off, free
+        self._tracker = None
+        if state_dir is not None or store is not None or park_timeout is not None \
+                or on_abandon is not None:
+            from .persist import Tracker
+            self._tracker = Tracker(self, state_dir, store, park_timeout, on_abandon)
 
     @property
     def job_wait_timeout(self) -> float:
@@ -74,6 +84,8 @@ class Driver:
             dom = self._domains.pop(name, None)
         if dom is None:
             raise NoDomain(f"no domain with matching name '{name}'")
+        if self._tracker is not None:
+            self._tracker.removed(name)
         refs = lib.mj_domain_remove(dom._p)
         if refs < 0:
             raise last_error()
@@ -91,6 +103,31 @@ class Driver:
             doms = list(self._domains.values())
         for dom in doms:
             lib.mj_domain_cancel_waiters(dom._p, c_reason)
+
+    # ---- persistence, recovery, abandoned migrations (issue 5) -------------
+
+    @property
+    def store(self) -> Any:
+        """The job status store (None without one)."""
+        return None if self._tracker is None else self._tracker.store
+
+    def recover(self) -> Any:
+        """After a restart: libvirt's decision for every recorded domain (see
+        pymigjob.recovery); restores or clears each job accordingly."""
+        from .recovery import recover
+        return recover(self)
+
+    def abandon(self, name: str) -> Any:
+        """The client of domain `name`'s parked migration went away: run the
+        close-callback rule (see pymigjob.abandon)."""
+        from .abandon import abandon
+        return abandon(self, name, "explicit", None,
+                       None if self._tracker is None else self._tracker.on_abandon)
+
+    def close(self) -> None:
+        """Stop the park timer and close the store; jobs are left as they are."""
+        if self._tracker is not None:
+            self._tracker.close()
 
     def __len__(self) -> int:
         return len(self._domains)
