@@ -1377,6 +1377,13 @@ static void test_timeouts(void)
     CHECK_INT(mj_begin_job(d, MJ_JOB_QUERY, "stats", 0.0, -1), 0);
     CHECK_INT(mj_end_job(d), 1);
 
+    /* an async begin blocked only by the sync slot names the sync holder */
+    CHECK_INT(mj_begin_job(d, MJ_JOB_MODIFY, "setMemory", 1.0, -1), 0);
+    CHECK_INT(mj_begin_async_job(d, MJ_ASYNC_JOB_SAVE, "save", 0.03, -1), -1);
+    CHECK_ERR(MJ_ERR_OPERATION_TIMEOUT,
+              "cannot acquire state change lock (held by monitor=setMemory)");
+    CHECK_INT(mj_end_job(d), 1);
+
     /* no API name known: bare text */
     CHECK_INT(mj_begin_job(d, MJ_JOB_MODIFY, NULL, 1.0, -1), 0);
     CHECK_INT(mj_begin_job(d, MJ_JOB_QUERY, "stats", 0.03, -1), -1);
@@ -2622,6 +2629,99 @@ static void test_cancel_waiters(void)
     dispose(d);
 }
 
+static void test_edge_cases(void)
+{
+    /* cancel_waiters: NULL reason, a reason too long to keep; a void call
+     * that succeeds must not touch the last error */
+    mj_domain *d = fresh("vm-edge", 5.0, 0, false);
+    mj_reset_last_error();
+    mj_domain_cancel_waiters(d, NULL);
+    CHECK_ERR(MJ_ERR_OK, "");
+    CHECK_INT(mj_begin_job(d, MJ_JOB_QUERY, "q", 1.0, -1), -1);
+    CHECK_ERR(MJ_ERR_OPERATION_ABORTED, "job wait cancelled: shutdown");
+    dispose(d);
+
+    d = fresh("vm-edge2", 5.0, 0, false);
+    char *longreason = malloc(MJ_NAME_MAX + 100);
+    memset(longreason, 'r', MJ_NAME_MAX + 99);
+    longreason[MJ_NAME_MAX + 99] = '\0';
+    mj_reset_last_error();
+    mj_domain_cancel_waiters(d, longreason);
+    CHECKF(mj_last_error_code() == MJ_ERR_OK,
+           "cancel_waiters with a %d-byte reason left the last error %d \"%s\"",
+           MJ_NAME_MAX + 99, mj_last_error_code(), mj_last_error_message());
+    free(longreason);
+    CHECK_INT(mj_begin_job(d, MJ_JOB_QUERY, "q", 1.0, -1), -1);
+    CHECK_INT(mj_last_error_code(), MJ_ERR_OPERATION_ABORTED);
+    CHECK(strncmp(mj_last_error_message(), "job wait cancelled: ", 20) == 0);
+    dispose(d);
+
+    /* cancel_waiters on one domain leaves another alone */
+    mj_domain *a = fresh("vm-edge-a", 5.0, 0, false);
+    mj_domain *b = fresh("vm-edge-b", 5.0, 0, false);
+    mj_domain_cancel_waiters(a, "a only");
+    CHECK_INT(mj_begin_job(b, MJ_JOB_QUERY, "q", 1.0, -1), 0);
+    CHECK_INT(mj_end_job(b), 1);
+    dispose(a);
+    dispose(b);
+
+    /* NaN wait_for on the pending wait: refused, the waiter stays */
+    d = fresh("vm-edge3", 5.0, 0, false);
+    CHECK_INT(mj_begin_job(d, MJ_JOB_MODIFY, "holder", 1.0, -1), 0);
+    CHECK_INT(mj_begin_job(d, MJ_JOB_QUERY, "q", 5.0, 0), MJ_WAITING);
+    mj_reset_last_error();
+    CHECK_INT(mj_pending_wait(0.0 / 0.0), -1);
+    CHECK_INT(mj_last_error_code(), MJ_ERR_INVALID_ARG);
+    CHECK_INT(mj_pending_count(), 1);
+    CHECK_INT(mj_domain_refs(d), 3);
+    mj_pending_cancel();
+    CHECK_INT(mj_domain_refs(d), 2);
+
+    /* an infinite timeout is a deadline that never comes */
+    CHECK_INT(mj_begin_job(d, MJ_JOB_QUERY, "q", 1.0 / 0.0, 0.01), MJ_WAITING);
+    CHECK_INT(mj_pending_wait(0.01), MJ_WAITING);
+    CHECK_INT(mj_pending_count(), 1);
+    mj_pending_cancel();
+    CHECK_INT(mj_begin_job(d, MJ_JOB_QUERY, "q", 1e300, 0.0), MJ_WAITING);
+    mj_pending_cancel();
+    CHECK_INT(mj_domain_refs(d), 2);
+    CHECK_INT(mj_end_job(d), 1);
+
+    /* abort through a sliced wait: the ABORT job is held, apply it */
+    CHECK_INT(mj_migration_job_start(d, MJ_ASYNC_JOB_MIGRATION_OUT, "perform3",
+                                     1.0, -1, false, 0), 0);
+    CHECK_INT(mj_begin_nested_job(d, MJ_ASYNC_JOB_MIGRATION_OUT, "m", 1.0, -1), 0);
+    CHECK_INT(mj_abort_job(d, "abort", 5.0, 0), MJ_WAITING);
+    CHECK(!mj_domain_abort_requested(d));
+    CHECK_INT(mj_end_nested_job(d), 3);
+    CHECK_INT(mj_pending_wait(1.0), 0);
+    CHECK_INT(mj_domain_active_job(d), MJ_JOB_ABORT);
+    CHECK_INT(mj_abort_apply(d), 0);
+    CHECK(mj_domain_abort_requested(d));
+    CHECK_INT(mj_domain_active_job(d), MJ_JOB_NONE);
+    CHECK_INT(mj_domain_refs(d), 2);
+    /* abort_apply without holding the ABORT job changes nothing */
+    CHECK_INT(mj_abort_apply(d), -1);
+    CHECK_INT(mj_last_error_code(), MJ_ERR_OPERATION_INVALID);
+    CHECK_INT(mj_domain_refs(d), 2);
+    CHECK_INT(mj_migration_job_finish(d), 1);
+    dispose(d);
+
+    /* strict phases: a refused StartPhase still took its reference */
+    d = fresh("vm-edge4", 5.0, 0, true);
+    CHECK_INT(mj_migration_job_start(d, MJ_ASYNC_JOB_MIGRATION_OUT, "b", 1.0,
+                                     -1, false, 0), 0);
+    CHECK_INT(mj_migration_job_set_phase(d, MJ_PHASE_PERFORM3, NULL), MJ_PHASE_SET);
+    CHECK_INT(mj_migration_job_continue(d), 1);
+    CHECK_INT(mj_migration_job_start_phase(d, MJ_PHASE_BEGIN3, NULL), -1);
+    CHECK_ERR(MJ_ERR_INTERNAL_ERROR,
+              "migration protocol going backwards perform3 => begin3");
+    CHECK_INT(mj_domain_refs(d), 2);
+    CHECK_INT(mj_domain_phase(d), MJ_PHASE_PERFORM3);
+    CHECK_INT(mj_migration_job_finish(d), 1);
+    dispose(d);
+}
+
 typedef struct {
     mj_domain *d;
     atomic_int *go;
@@ -3304,6 +3404,7 @@ static const test_case tests[] = {
     { "remove_fails_waiters", test_remove_fails_waiters },
     { "cancel_waiters", test_cancel_waiters },
     { "pins_and_dead_domain", test_pins_and_dead_domain },
+    { "edge_cases", test_edge_cases },
     { "stress", test_stress },
     { "stress_max_queued", test_stress_max_queued },
     { "stress_lifecycle", test_stress_lifecycle },
