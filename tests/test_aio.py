@@ -74,6 +74,12 @@ def _no_leftovers():
 
 
 @pytest.fixture
+def immediate(monkeypatch):
+    """Release a loop's notifier as soon as its last waiter goes."""
+    monkeypatch.setattr(aio, "NOTIFIER_IDLE", 0)
+
+
+@pytest.fixture
 def counting(monkeypatch):
     """Counts the begins that went through the notifier (returned WAITING)."""
     calls = [0]
@@ -111,7 +117,7 @@ def test_uncontended_begin_never_suspends(dom, counting):
     idle(dom)
 
 
-def test_one_notifier_per_loop_released_with_its_last_waiter(dom):
+def test_one_notifier_per_loop_released_with_its_last_waiter(dom, immediate):
     async def main():
         loop = asyncio.get_running_loop()
         dom.begin_job(J.MODIFY)
@@ -131,6 +137,35 @@ def test_one_notifier_per_loop_released_with_its_last_waiter(dom):
         dom.end_job()
 
     run(main())
+    idle(dom)
+
+
+def test_idle_notifier_is_kept_for_a_while_then_released(dom, monkeypatch):
+    monkeypatch.setattr(aio, "NOTIFIER_IDLE", 0.05)
+
+    async def one_wait():
+        dom.begin_job(J.MODIFY)
+        task = asyncio.ensure_future(dom.begin_job_async(J.QUERY))
+        await queued(dom, 2)
+        (notifier,) = aio._notifiers.values()
+        dom.end_job()
+        await task
+        dom.end_job()
+        return notifier
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        first = await one_wait()
+        assert not first.closed and first.waits == {}  # kept, idle
+        for _ in range(3):
+            assert await one_wait() is first  # reused
+        await until(lambda: first.closed, "the idle notifier released")
+        assert first.fd not in loop._selector.get_map()
+        assert "close" not in vars(loop) and dict(aio._notifiers) == {}
+        second = await one_wait()  # a new one when needed again
+        assert second is not first and not second.closed
+
+    run(main())  # the loop's close releases the second one
     idle(dom)
 
 
@@ -284,7 +319,7 @@ def test_cancel_before_the_first_step_queues_nothing(dom):
     idle(dom)
 
 
-def test_closing_the_coroutine_gives_the_wait_up(dom):
+def test_closing_the_coroutine_gives_the_wait_up(dom, immediate):
     """An abandoned coroutine is closed (GeneratorExit at the await)."""
     async def main():
         dom.begin_job(J.MODIFY)
@@ -641,15 +676,25 @@ def test_loop_dropped_without_close(dom):
 # ---- scale ------------------------------------------------------------------------
 
 
-def test_no_fd_leak_after_many_waits(counting):
-    """MANY_WAITS begins, nearly all contended (each holder keeps the job
-    across a loop step while three others queue), in bursts so the notifier
-    is created and released repeatedly; the fd count must not move."""
+def test_no_fd_leak_after_many_waits(counting, immediate, monkeypatch):
+    """MANY_WAITS contended begins with the notifier released as soon as it
+    is idle (NOTIFIER_IDLE = 0); the fd count must not move.  Four fifths
+    come from four coroutines that each keep the job across a loop step
+    while the others queue (in ten bursts); one fifth from a lone waiter
+    behind a holder, which creates and releases a notifier for every wait."""
+    created = [0]
+    real_init = aio._LoopNotifier.__init__
+
+    def init(self, loop):
+        created[0] += 1
+        real_init(self, loop)
+
+    monkeypatch.setattr(aio._LoopNotifier, "__init__", init)
     drv = mj.Driver(job_wait_timeout=60)
     dom = drv.add_domain("vm1")
-    bursts = 10
-    per_burst = MANY_WAITS // bursts
-    workers = 4
+    lone = MANY_WAITS // 5
+    bursts, workers = 10, 4
+    per_worker = (MANY_WAITS - lone) // bursts // workers
 
     async def worker(n):
         for _ in range(n):
@@ -660,9 +705,19 @@ def test_no_fd_leak_after_many_waits(counting):
     async def main():
         before = fds()  # with the loop's own fds
         for _ in range(bursts):
-            await asyncio.gather(*(worker(per_burst // workers) for _ in range(workers)))
+            await asyncio.gather(*(worker(per_worker) for _ in range(workers)))
             assert dict(aio._notifiers) == {}
             assert fds() == before
+        created[0] = 0
+        for _ in range(lone):
+            dom.begin_job(J.MODIFY)
+            task = asyncio.ensure_future(dom.begin_job_async(J.QUERY))
+            await asyncio.sleep(0)
+            dom.end_job()
+            await task
+            dom.end_job()
+        assert created[0] == lone  # one notifier per wait
+        assert fds() == before
 
     run(main())
     assert counting[0] >= 0.7 * MANY_WAITS  # went through the notifier
