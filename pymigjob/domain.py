@@ -265,9 +265,11 @@ class Domain:
             rc = lib.mj_migration_job_set_phase(self._p, phase, c_api)
         except (TypeError, OverflowError):
             _bad_enum(Phase, phase, "phase")
-        if self._track is not None:
-            self._track.changed(self)
-        return self._phase_result(rc)
+        try:
+            return self._phase_result(rc)
+        finally:
+            if self._track is not None:
+                self._track.changed(self)
 
     def migration_job_start_phase(self, phase: int, api: str | None = None) -> bool:
         c_api = _api(api)
@@ -275,9 +277,11 @@ class Domain:
             rc = lib.mj_migration_job_start_phase(self._p, phase, c_api)
         except (TypeError, OverflowError):
             _bad_enum(Phase, phase, "phase")
-        if self._track is not None:
-            self._track.changed(self)
-        return self._phase_result(rc)
+        try:
+            return self._phase_result(rc)
+        finally:
+            if self._track is not None:
+                self._track.changed(self)
 
     def migration_job_continue(self) -> int:
         refs = lib.mj_migration_job_continue(self._p)

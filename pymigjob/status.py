@@ -139,8 +139,7 @@ class JobStatus:
             if not text_started.isdigit() or int(text_started) >= 2**64:
                 raise InternalError("Invalid async job start")
             started = int(text_started)
-        owner = get("ownerAPI") if async_job != AsyncJob.NONE or job != Job.NONE else None
-        return cls(job, async_job, phase, owner, started)
+        return cls(job, async_job, phase, get("ownerAPI"), started)
 
     # ---- JSON ------------------------------------------------------------------
 
