@@ -576,18 +576,19 @@ def daemon_mix(variant: str, *, ndomains: int = 32, nworkers: int = 8,
                duration: float = 1.0, hold: float = 0.0002, perform_polls: int = 8,
                transfer: float = 0.001, client_timeout: float = 0.005,
                max_migrations: Optional[int] = None,
-               seed: int = 1) -> Dict[str, Any]:
+               seed: int = 1, impl: Any = None) -> Dict[str, Any]:
     """A daemon's day: `nworkers` threads serve random client calls on
     `ndomains` domains for `duration` seconds, while migrations (Begin3,
     Perform3 with monitor calls in nested jobs and the abort checkpoint,
     Confirm3) run through their phases on whichever worker is free.
-    `variant`: "pymigjob", "pure", or "nolock" (same calls, no locking).
+    `variant`: "pymigjob", "pure", or "nolock" (same calls, no locking);
+    `impl` overrides the module used for the variant (tests).
 
     Every granted sync job is checked at grant time: if an async job is
     active, its mask must allow the job ("violations" must stay 0)."""
     locking = variant != "nolock"
     if locking:
-        impl = impl_by_name(variant)
+        impl = impl if impl is not None else impl_by_name(variant)
         Job, AsyncJob, Phase = impl.Job, impl.AsyncJob, impl.Phase
         drv = impl.Driver(job_wait_timeout=30.0)
         doms: List[Any] = [drv.add_domain(f"mix{i:03d}") for i in range(ndomains)]
