@@ -14,11 +14,6 @@ A = mj.AsyncJob
 J = mj.Job
 LOCK = "cannot acquire state change lock"
 
-pytestmark = pytest.mark.skipif(
-    not hasattr(mj.Domain, "begin_job_async"),
-    reason="asyncio API (Domain.begin_job_async & co.) not implemented yet")
-
-
 def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 3 * DEADLINE))
 

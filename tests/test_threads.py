@@ -65,9 +65,12 @@ def test_mask_blocked_waiter_does_not_swallow_the_wakeup(dom):
     dom.begin_async_job(A.SAVE, api="save")
     query = Holder(dom, J.QUERY, api="stats").start()
 
+    modify_may_end = threading.Event()
+
     def modify():
         dom.begin_job(J.MODIFY, timeout=DEADLINE)
         seen = dom.async_job
+        modify_may_end.wait(DEADLINE)
         dom.end_job()
         return seen
 
@@ -81,7 +84,8 @@ def test_mask_blocked_waiter_does_not_swallow_the_wakeup(dom):
     assert releaser.join_ok() == 4
     assert blocked.is_alive()  # still held back by the mask
     assert dom.end_nested_job() == 3
-    assert dom.end_async_job() == 2
+    assert dom.end_async_job() == 2  # list + the MODIFY, now granted
+    modify_may_end.set()
     assert blocked.join_ok() == A.NONE
     settled(dom)
 
