@@ -18,9 +18,7 @@ from pymigjob import bench
 @pytest.mark.parametrize("nthreads", [1, 8, 64, 256])
 def test_contention(benchmark, record, settings, nthreads):
     benchmark.group = "contention"
-    # long enough for several trips round the whole queue
-    duration = max(settings.contention_duration, 8 * nthreads * settings.hold)
-    cb = bench.ContentionBench(nthreads, settings.hold, duration)
+    cb = bench.ContentionBench(nthreads, settings.hold, settings.contention_duration)
     try:
         benchmark.pedantic(cb.subject_round, setup=cb.baseline_round,
                            rounds=settings.contention_rounds, iterations=1,

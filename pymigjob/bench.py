@@ -467,7 +467,8 @@ class ContentionBench:
     def __init__(self, nthreads: int, hold: float = 0.0005, duration: float = 1.0) -> None:
         self.n = nthreads
         self.hold = hold
-        self.duration = max(duration, min_round_time())
+        # long enough for several trips round the whole queue
+        self.duration = max(duration, min_round_time(), 8 * nthreads * hold)
         pure, self.pure_why = load_pure()
         kinds = [k for k in CONTENTION_KINDS if k != "pure" or pure is not None]
         self.crews: Dict[str, Crew] = {k: Crew(k, nthreads, hold) for k in kinds}
@@ -1092,6 +1093,11 @@ def run_all(s: Settings, out: Any = sys.stdout) -> Dict[str, Any]:
         print("", file=out)
         print_checks(checks, out)
     print(f"\nload average at the end: {res['loadavg_end']}", file=out)
+    peak = max((la[0] for la in (res["loadavg_start"], res["loadavg_end"]) if la), default=0.0)
+    if peak > 1.5 * (os.cpu_count() or 1):
+        print(f"note: the machine was busy (load {peak} on {os.cpu_count()} CPUs): wait "
+              "times and contention ratios are inflated; ns/op ratios, being "
+              "interleaved, hold up better", file=out)
     return res
 
 
