@@ -67,8 +67,18 @@ def load_pure() -> Tuple[Optional[Any], str]:
     """(pymigjob.pure, "") or (None, why it is not available)."""
     if "mod" not in _PURE_STATE:
         try:
-            _PURE_STATE["mod"] = importlib.import_module("pymigjob.pure")
-            _PURE_STATE["why"] = ""
+            mod = importlib.import_module("pymigjob.pure")
+            missing = [n for n in ("Driver", "Job", "AsyncJob", "Phase", "job_mask",
+                                   "phase_to_string", "phase_from_string")
+                       if not hasattr(mod, n)]
+            if missing:
+                _PURE_STATE["mod"] = None
+                _PURE_STATE["why"] = ("pymigjob.pure is incomplete (no "
+                                      f"{', '.join(missing)}): comparisons against it "
+                                      "are skipped")
+            else:
+                _PURE_STATE["mod"] = mod
+                _PURE_STATE["why"] = ""
         except ModuleNotFoundError as e:
             _PURE_STATE["mod"] = None
             if e.name == "pymigjob.pure":
