@@ -57,6 +57,9 @@ def load_c() -> Any:
     """The C-backed package (pymigjob itself)."""
     import pymigjob
 
+    if getattr(pymigjob.Driver, "__module__", "").startswith("pymigjob.pure"):
+        raise RuntimeError("PYMIGJOB_IMPL=pure makes `import pymigjob` the pure twin; "
+                           "the benchmarks compare the C core with it: unset PYMIGJOB_IMPL")
     return pymigjob
 
 
