@@ -82,9 +82,14 @@ for kind in "${KINDS[@]}"; do
     fi
     so="$(ls "$dir"/pymigjob/_core*.so)"
     case "$kind" in
-        thread) runtime="$(gcc -print-file-name=libtsan.so)"; ldd "$so" | grep -q libtsan ;;
-        address) runtime="$(gcc -print-file-name=libasan.so)"; ldd "$so" | grep -q libasan ;;
-    esac || { echo "sanitize: $so is not linked with the $kind runtime" >&2; exit 1; }
+        thread) runtime="$(gcc -print-file-name=libtsan.so)"; want=libtsan ;;
+        address) runtime="$(gcc -print-file-name=libasan.so)"; want=libasan ;;
+    esac
+    # (no `ldd | grep -q`: with pipefail, grep's early exit fails the pipe)
+    case "$(ldd "$so")" in
+        *"$want"*) ;;
+        *) echo "sanitize: $so is not linked with $want" >&2; exit 1 ;;
+    esac
 
     # the copy must be what gets imported, not the editable install
     got="$(cd "$dir" && LD_PRELOAD="$runtime" ASAN_OPTIONS=detect_leaks=0 PYTHONPATH="$dir" \
