@@ -63,6 +63,7 @@ def record(benchmark: Any) -> Any:
     """record(section, result): into extra_info (for the JSON) and the end table."""
 
     def _record(section: str, result: Dict[str, Any]) -> None:
+        result = bench.json_safe(result)
         benchmark.extra_info.update(result)
         benchmark.extra_info["section"] = section
         _RESULTS[section].append(result)

@@ -122,6 +122,17 @@ def loadavg() -> List[float]:
         return []
 
 
+def json_safe(x: Any) -> Any:
+    """NaN and infinities (not JSON) become None, recursively."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    return x
+
+
 def median(xs: Sequence[float]) -> float:
     s = sorted(xs)
     n = len(s)
@@ -1166,7 +1177,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     print(f"took {res['wall_s']:.1f} s", file=sys.stdout)
     if a.json:
         with open(a.json, "w", encoding="utf-8") as f:
-            json.dump(res, f, indent=1, default=str)
+            json.dump(json_safe(res), f, indent=1, default=str)
     bad = [r for r in res.get("mix", {}).get("runs", {}).values()
            if r["violations"] or r["leaks"]]
     return 1 if bad else 0
