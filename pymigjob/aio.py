@@ -192,11 +192,14 @@ class _LoopNotifier:
         # only reached without shutdown(): the loop was dropped with
         # coroutines still waiting, all of it garbage now
         if not getattr(self, "closed", True):
-            for wait in list(self.waits.values()):
-                wait.drop()
-            self.waits.clear()
             self.closed = True
-            lib.mj_notifier_free(self.n)
+            try:
+                for wait in list(self.waits.values()):
+                    wait.drop()
+                self.waits.clear()
+                lib.mj_notifier_free(self.n)
+            except Exception:  # pragma: no cover - interpreter shutdown
+                pass
 
     # -- a coroutine's side -----------------------------------------------------
 
@@ -217,7 +220,10 @@ class _LoopNotifier:
             return
         self._idle_since = loop.time()
         if self._idle_timer is None:
-            self._idle_timer = loop.call_later(linger, self._idle_check)
+            try:
+                self._idle_timer = loop.call_later(linger, self._idle_check)
+            except RuntimeError:  # pragma: no cover - a dying loop (debug mode)
+                self._teardown()
 
     def _idle_check(self) -> None:
         self._idle_timer = None

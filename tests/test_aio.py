@@ -676,6 +676,7 @@ def test_loop_dropped_without_close(dom):
 # ---- scale ------------------------------------------------------------------------
 
 
+@pytest.mark.timeout(max(60, MANY_WAITS // 4000))
 def test_no_fd_leak_after_many_waits(counting, immediate, monkeypatch):
     """MANY_WAITS contended begins with the notifier released as soon as it
     is idle (NOTIFIER_IDLE = 0); the fd count must not move.  Four fifths
@@ -719,7 +720,7 @@ def test_no_fd_leak_after_many_waits(counting, immediate, monkeypatch):
         assert created[0] == lone  # one notifier per wait
         assert fds() == before
 
-    run(main())
+    asyncio.run(asyncio.wait_for(main(), max(3 * DEADLINE, MANY_WAITS / 4000)))
     assert counting[0] >= 0.7 * MANY_WAITS  # went through the notifier
     idle(dom)
 
