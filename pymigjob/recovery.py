@@ -152,6 +152,9 @@ def recover(driver: Driver) -> dict[str, Recovery]:
     if tracker is None or tracker.store is None:
         raise OperationInvalid("the driver has no job status store to recover from")
     records = tracker.store.load_all()
+    leftovers = getattr(tracker.store, "remove_leftovers", None)
+    if leftovers is not None:
+        leftovers()  # a writer that died mid-write left its temporary file
     result: dict[str, Recovery] = {}
     for name in sorted(records):
         status = records[name]

@@ -61,6 +61,8 @@ class JobStatus:
         # normalise to the enums (and reject what they reject) once, here
         for field, cls in (("job", Job), ("async_job", AsyncJob), ("phase", Phase)):
             value = getattr(self, field)
+            if type(value) is cls:
+                continue
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{field} must be a {cls.__name__}, "
                                 f"not {type(value).__name__}")

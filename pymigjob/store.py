@@ -112,10 +112,11 @@ def parse_record(data: bytes, where: str = "record") -> tuple[str, JobStatus]:
 class DirectoryStore:
     """One status file per domain in ``path`` (created if missing).
 
-    A directory belongs to one driver at a time.  ``load_all`` raises
-    InternalError naming the file if a record cannot be read (which atomic
-    replacement rules out short of outside interference) and removes
-    temporary files left by a process that died mid-write."""
+    A directory belongs to one driver at a time (others may read it).
+    ``load_all`` only reads; it raises InternalError naming the file if a
+    record cannot be read (which atomic replacement rules out short of
+    outside interference).  ``remove_leftovers`` deletes the temporary files
+    of a process that died mid-write; ``Driver.recover()`` calls it."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
@@ -179,17 +180,12 @@ class DirectoryStore:
         dir_fd = self._fd()
         records: dict[str, JobStatus] = {}
         for entry in sorted(os.listdir(dir_fd)):
-            if entry.startswith(_TMP_PREFIX):
-                pid = entry[len(_TMP_PREFIX):].split("-", 1)[0]
-                if pid != str(self._pid):  # a dead writer's leftover
-                    try:
-                        os.unlink(entry, dir_fd=dir_fd)
-                    except OSError:
-                        pass
-                continue
             if not entry.endswith(_SUFFIX) or entry.startswith("."):
                 continue
-            fd = os.open(entry, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+            try:
+                fd = os.open(entry, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
+            except FileNotFoundError:  # deleted since the listing: not a record now
+                continue
             with os.fdopen(fd, "rb") as f:
                 data = f.read()
             name, status = parse_record(data, os.path.join(self.path, entry))
@@ -198,6 +194,21 @@ class DirectoryStore:
                                     f"record of domain '{name}'")
             records[name] = status
         return records
+
+    def remove_leftovers(self) -> int:
+        """Delete the temporary files of writers that died mid-write (another
+        process's; recovery calls this).  Returns how many were removed."""
+        dir_fd = self._fd()
+        removed = 0
+        for entry in os.listdir(dir_fd):
+            if entry.startswith(_TMP_PREFIX) and \
+                    entry[len(_TMP_PREFIX):].split("-", 1)[0] != str(self._pid):
+                try:
+                    os.unlink(entry, dir_fd=dir_fd)
+                    removed += 1
+                except OSError:
+                    pass
+        return removed
 
     # for tests and tools: the record's file
     def filename(self, name: str) -> str:

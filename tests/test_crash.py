@@ -166,10 +166,9 @@ def test_kill_9_at_random_points_then_recover(tmp_path):
             temps = [e for e in os.listdir(state_dir) if e.startswith(".tmp-")]
             stats["kills during a write (temp file left)"] += bool(temps)
             store = DirectoryStore(state_dir)
-            records = {n: key(s) for n, s in store.load_all().items()}
             raw = store.load_all()
+            records = {n: key(s) for n, s in raw.items()}
             store.close()
-            assert not [e for e in os.listdir(state_dir) if e.startswith(".tmp-")]
             assert set(records) <= set(NAMES), where
 
             # nothing acknowledged lost, nothing that was never asked for
@@ -204,6 +203,7 @@ def test_kill_9_at_random_points_then_recover(tmp_path):
                 assert drv.lookup(name).job_status() == JobStatus(), where
             after = drv.store.load_all()
             drv.close()
+            assert not [e for e in os.listdir(state_dir) if e.startswith(".tmp-")], where
             assert after == {n: JobStatus() for n in drv.domains()}, where
             baseline = {n: IDLE for n in after}
     finally:

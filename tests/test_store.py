@@ -128,15 +128,38 @@ def test_failed_save_keeps_the_old_record_and_leaves_no_temp(tmp_path, monkeypat
     assert store.load_all() == {"vm1": old}
 
 
-def test_load_all_removes_dead_writers_temp_files(tmp_path):
+def test_dead_writers_temp_files(tmp_path):
     store = DirectoryStore(tmp_path)
     store.save("vm1", JobStatus())
     stale = tmp_path / ".tmp-999999999-0-vm1.xml"
     stale.write_bytes(b"<domstatus name='vm1'><job type='destr")   # torn
     mine = tmp_path / f".tmp-{os.getpid()}-77-vm2.xml"
     mine.write_bytes(b"")                                          # a live writer's
-    assert store.load_all() == {"vm1": JobStatus()}
+    assert store.load_all() == {"vm1": JobStatus()}                # ignored, kept
+    assert stale.exists() and mine.exists()
+    assert store.remove_leftovers() == 1
     assert not stale.exists() and mine.exists()
+    # recovery removes them
+    stale.write_bytes(b"")
+    d = mj.Driver(state_dir=tmp_path)
+    d.recover()
+    assert not stale.exists()
+    d.close()
+
+
+def test_a_record_deleted_while_listing_is_skipped(tmp_path, monkeypatch):
+    store = DirectoryStore(tmp_path)
+    store.save("vm1", JobStatus())
+    store.save("vm2", JobStatus())
+    real_listdir = os.listdir
+
+    def listdir(fd):
+        entries = real_listdir(fd)
+        os.unlink(tmp_path / "vm1.xml")  # a writer deletes it meanwhile
+        return entries
+
+    monkeypatch.setattr(os, "listdir", listdir)
+    assert store.load_all() == {"vm2": JobStatus()}
 
 
 def test_unreadable_record_is_loud(tmp_path):
