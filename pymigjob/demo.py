@@ -482,8 +482,11 @@ class Demo:
         self.checks = 0
         self.failures: List[str] = []
 
-        self.src = mj.Driver(job_wait_timeout=JOB_WAIT_TIMEOUT)
-        self.dst = mj.Driver(job_wait_timeout=JOB_WAIT_TIMEOUT)
+        state = getattr(args, "state_dir", None)  # --crash-recover's child persists jobs
+        self.src = mj.Driver(job_wait_timeout=JOB_WAIT_TIMEOUT,
+                             state_dir=state and f"{state}/src")
+        self.dst = mj.Driver(job_wait_timeout=JOB_WAIT_TIMEOUT,
+                             state_dir=state and f"{state}/dst")
         self.names = [f"vm{i + 1}" for i in range(args.domains)]
         for name in self.names:
             self.src.add_domain(name)
@@ -1147,6 +1150,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "planned outcome)")
     ap.add_argument("--watchdog", type=_positive_float, default=60.0,
                     help="give up (exit 2) if the migrations take longer (default 60 s)")
+    ap.add_argument("--crash-recover", action="store_true",
+                    help="run the demo in a child process that keeps its job status in "
+                         "state directories, kill it with SIGKILL mid-run, then recover "
+                         "both drivers and print libvirt's restart decisions")
+    ap.add_argument("--state-dir", default=None, help=argparse.SUPPRESS)
     noise = ap.add_mutually_exclusive_group()
     noise.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
     noise.add_argument("-v", "--verbose", action="count", default=0,
@@ -1169,7 +1177,11 @@ def run_demo(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None)
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
-        return run_demo(argv).exit_code
+        args = parse_args(argv)
+        if args.crash_recover:
+            from pymigjob.crashdemo import crash_and_recover
+            return crash_and_recover(args, sys.stdout)
+        return Demo(args, sys.stdout).run().exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -208,3 +208,16 @@ def test_every_pair_through_recover():
         rec = result[f"d{i}"]
         assert rec.kill == expected_kill(j, a, p)
         assert (f"d{i}" in d) == (not rec.kill)
+
+
+# ---- the demo's --crash-recover --------------------------------------------------------
+
+def test_demo_crash_recover(capsys):
+    from pymigjob import demo
+
+    assert demo.main(["--crash-recover", "--seed", "3", "--domains", "4", "--threads", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "killed pid" in out and "(exit status -9)" in out
+    assert "recovery of the source driver" in out
+    assert "recovery of the destination driver" in out
+    assert "summary:" in out
