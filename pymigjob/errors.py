@@ -13,9 +13,11 @@ class Error(Exception):
     default_code: ErrorCode = ErrorCode.INTERNAL_ERROR
 
     def __init__(self, message: str, code: ErrorCode | int | None = None) -> None:
-        super().__init__(message, code)
+        error_code = ErrorCode(self.default_code if code is None else code)
+        # args are always (message, int code): the same whoever raised it
+        super().__init__(message, int(error_code))
         self.message = message
-        self.code = ErrorCode(self.default_code if code is None else code)
+        self.code = error_code
 
     def __str__(self) -> str:
         return f"{self.code.prefix}: {self.message}"
