@@ -1,11 +1,15 @@
-"""IntEnums whose values and labels come from the C core's tables."""
+"""IntEnums whose values and labels come from the C core's tables (or, when
+the pure-Python twin is selected, from its own: see _backend.py)."""
 
 from __future__ import annotations
 
 from enum import IntEnum
 from typing import Callable, TypeVar
 
-from ._binding import NULL, ffi, lib
+from ._backend import tables
+
+#: the tables provider: pymigjob._ctables (the C core) or pymigjob.pure._tables
+_T = tables()
 
 _E = TypeVar("_E", bound="_Labelled")
 
@@ -30,63 +34,63 @@ class _Labelled(IntEnum):
 class Job(_Labelled):
     """Sync job kinds (libvirt 0.9.4 numbering)."""
 
-    NONE = lib.MJ_JOB_NONE
-    QUERY = lib.MJ_JOB_QUERY
-    DESTROY = lib.MJ_JOB_DESTROY
-    SUSPEND = lib.MJ_JOB_SUSPEND
-    MODIFY = lib.MJ_JOB_MODIFY
-    ABORT = lib.MJ_JOB_ABORT
-    MIGRATION_OP = lib.MJ_JOB_MIGRATION_OP
-    ASYNC = lib.MJ_JOB_ASYNC
-    ASYNC_NESTED = lib.MJ_JOB_ASYNC_NESTED
+    NONE = _T.MJ_JOB_NONE
+    QUERY = _T.MJ_JOB_QUERY
+    DESTROY = _T.MJ_JOB_DESTROY
+    SUSPEND = _T.MJ_JOB_SUSPEND
+    MODIFY = _T.MJ_JOB_MODIFY
+    ABORT = _T.MJ_JOB_ABORT
+    MIGRATION_OP = _T.MJ_JOB_MIGRATION_OP
+    ASYNC = _T.MJ_JOB_ASYNC
+    ASYNC_NESTED = _T.MJ_JOB_ASYNC_NESTED
 
 
 class AsyncJob(_Labelled):
-    NONE = lib.MJ_ASYNC_JOB_NONE
-    MIGRATION_OUT = lib.MJ_ASYNC_JOB_MIGRATION_OUT
-    MIGRATION_IN = lib.MJ_ASYNC_JOB_MIGRATION_IN
-    SAVE = lib.MJ_ASYNC_JOB_SAVE
-    DUMP = lib.MJ_ASYNC_JOB_DUMP
+    NONE = _T.MJ_ASYNC_JOB_NONE
+    MIGRATION_OUT = _T.MJ_ASYNC_JOB_MIGRATION_OUT
+    MIGRATION_IN = _T.MJ_ASYNC_JOB_MIGRATION_IN
+    SAVE = _T.MJ_ASYNC_JOB_SAVE
+    DUMP = _T.MJ_ASYNC_JOB_DUMP
 
 
 class Phase(_Labelled):
     """Migration phases, the seed's ten."""
 
-    NONE = lib.MJ_PHASE_NONE
-    PERFORM2 = lib.MJ_PHASE_PERFORM2
-    BEGIN3 = lib.MJ_PHASE_BEGIN3
-    PERFORM3 = lib.MJ_PHASE_PERFORM3
-    PERFORM3_DONE = lib.MJ_PHASE_PERFORM3_DONE
-    CONFIRM3_CANCELLED = lib.MJ_PHASE_CONFIRM3_CANCELLED
-    CONFIRM3 = lib.MJ_PHASE_CONFIRM3
-    PREPARE = lib.MJ_PHASE_PREPARE
-    FINISH2 = lib.MJ_PHASE_FINISH2
-    FINISH3 = lib.MJ_PHASE_FINISH3
+    NONE = _T.MJ_PHASE_NONE
+    PERFORM2 = _T.MJ_PHASE_PERFORM2
+    BEGIN3 = _T.MJ_PHASE_BEGIN3
+    PERFORM3 = _T.MJ_PHASE_PERFORM3
+    PERFORM3_DONE = _T.MJ_PHASE_PERFORM3_DONE
+    CONFIRM3_CANCELLED = _T.MJ_PHASE_CONFIRM3_CANCELLED
+    CONFIRM3 = _T.MJ_PHASE_CONFIRM3
+    PREPARE = _T.MJ_PHASE_PREPARE
+    FINISH2 = _T.MJ_PHASE_FINISH2
+    FINISH3 = _T.MJ_PHASE_FINISH3
 
 
 class JobType(_Labelled):
     """virDomainJobType, as reported by job info."""
 
-    NONE = lib.MJ_JOB_INFO_NONE
-    BOUNDED = lib.MJ_JOB_INFO_BOUNDED
-    UNBOUNDED = lib.MJ_JOB_INFO_UNBOUNDED
-    COMPLETED = lib.MJ_JOB_INFO_COMPLETED
-    FAILED = lib.MJ_JOB_INFO_FAILED
-    CANCELLED = lib.MJ_JOB_INFO_CANCELLED
+    NONE = _T.MJ_JOB_INFO_NONE
+    BOUNDED = _T.MJ_JOB_INFO_BOUNDED
+    UNBOUNDED = _T.MJ_JOB_INFO_UNBOUNDED
+    COMPLETED = _T.MJ_JOB_INFO_COMPLETED
+    FAILED = _T.MJ_JOB_INFO_FAILED
+    CANCELLED = _T.MJ_JOB_INFO_CANCELLED
 
 
 class ErrorCode(IntEnum):
     """libvirt's virErrorNumber values that pymigjob reports."""
 
-    INTERNAL_ERROR = lib.MJ_ERR_INTERNAL_ERROR
-    NO_MEMORY = lib.MJ_ERR_NO_MEMORY
-    INVALID_ARG = lib.MJ_ERR_INVALID_ARG
-    OPERATION_FAILED = lib.MJ_ERR_OPERATION_FAILED
-    SYSTEM_ERROR = lib.MJ_ERR_SYSTEM_ERROR
-    NO_DOMAIN = lib.MJ_ERR_NO_DOMAIN
-    OPERATION_INVALID = lib.MJ_ERR_OPERATION_INVALID
-    OPERATION_TIMEOUT = lib.MJ_ERR_OPERATION_TIMEOUT
-    OPERATION_ABORTED = lib.MJ_ERR_OPERATION_ABORTED
+    INTERNAL_ERROR = _T.MJ_ERR_INTERNAL_ERROR
+    NO_MEMORY = _T.MJ_ERR_NO_MEMORY
+    INVALID_ARG = _T.MJ_ERR_INVALID_ARG
+    OPERATION_FAILED = _T.MJ_ERR_OPERATION_FAILED
+    SYSTEM_ERROR = _T.MJ_ERR_SYSTEM_ERROR
+    NO_DOMAIN = _T.MJ_ERR_NO_DOMAIN
+    OPERATION_INVALID = _T.MJ_ERR_OPERATION_INVALID
+    OPERATION_TIMEOUT = _T.MJ_ERR_OPERATION_TIMEOUT
+    OPERATION_ABORTED = _T.MJ_ERR_OPERATION_ABORTED
 
     @property
     def prefix(self) -> str:
@@ -94,27 +98,25 @@ class ErrorCode(IntEnum):
         return _PREFIXES[self]
 
 
-_C_TABLES: dict[type[_Labelled], tuple[Callable, Callable, int]] = {
-    Job: (lib.mj_job_to_string, lib.mj_job_from_string, lib.MJ_JOB_LAST),
-    AsyncJob: (lib.mj_async_job_to_string, lib.mj_async_job_from_string,
-               lib.MJ_ASYNC_JOB_LAST),
-    Phase: (lib.mj_phase_to_string, lib.mj_phase_from_string, lib.MJ_PHASE_LAST),
-    JobType: (lib.mj_job_info_type_to_string, lib.mj_job_info_type_from_string,
-              lib.MJ_JOB_INFO_LAST),
+_KINDS: dict[type[_Labelled], str] = {
+    Job: "job", AsyncJob: "async_job", Phase: "phase", JobType: "job_info_type",
 }
 _FROM_STRING: dict[type[_Labelled], Callable[[bytes], int]] = {}
 # per class: members of different IntEnums with one value compare equal
 _LABELS: dict[type[_Labelled], tuple[str, ...]] = {}
-for _cls, (_to_string, _from_string, _last) in _C_TABLES.items():
-    # the Python members and the C table must describe the same enum
-    if [m.value for m in _cls] != list(range(_last)):
-        raise ImportError(f"{_cls.__name__} does not match the C core's table")
-    _FROM_STRING[_cls] = _from_string
-    _LABELS[_cls] = tuple(ffi.string(_to_string(m)).decode() for m in _cls)
-_PREFIXES = {code: ffi.string(lib.mj_error_prefix(code)).decode() for code in ErrorCode}
+for _cls, _kind in _KINDS.items():
+    _labels = _T.LABELS[_kind]
+    # the Python members and the table must describe the same enum
+    if [m.value for m in _cls] != list(range(len(_labels))):
+        raise ImportError(f"{_cls.__name__} does not match its table in {_T.__name__}")
+    _FROM_STRING[_cls] = _T.FROM_STRING[_kind]
+    _LABELS[_cls] = tuple(_labels)
+_PREFIXES = {code: _T.error_prefix(code) for code in ErrorCode}
+_phase_to_string = _T.async_job_phase_to_string
+_phase_from_string = _T.async_job_phase_from_string
 
 #: QUERY | DESTROY | ABORT
-DEFAULT_JOB_MASK: int = lib.MJ_DEFAULT_JOB_MASK
+DEFAULT_JOB_MASK: int = _T.MJ_DEFAULT_JOB_MASK
 
 
 def _enum_value(cls: type[IntEnum], value: object, what: str) -> int:
@@ -143,8 +145,7 @@ def phase_to_string(async_job: int, phase: int) -> str | None:
         raise TypeError(f"phase must be an int, not {type(phase).__name__}")
     if not -(2**31) <= phase < 2**31:
         phase = -1  # out of range for every table
-    text = lib.mj_async_job_phase_to_string(async_job, phase)
-    return None if text == NULL else ffi.string(text).decode()
+    return _phase_to_string(async_job, phase)
 
 
 def phase_from_string(async_job: int, text: str | None) -> int:
@@ -156,4 +157,4 @@ def phase_from_string(async_job: int, text: str | None) -> int:
         raise TypeError(f"text must be a str or None, not {type(text).__name__}")
     if "\0" in text:
         return -1
-    return lib.mj_async_job_phase_from_string(async_job, text.encode("utf-8"))
+    return _phase_from_string(async_job, text.encode("utf-8"))
