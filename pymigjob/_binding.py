@@ -11,7 +11,8 @@ except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError(
         "pymigjob's C core (pymigjob._core) is not built: install the "
         "package with `pip install .` (needs gcc and the Python headers), "
-        "or select the pure-Python twin explicitly with PYMIGJOB_IMPL=pure"
+        "or select the pure-Python twin explicitly: PYMIGJOB_IMPL=pure, or "
+        "import pymigjob.pure"
     ) from exc
 
 NULL: Any = ffi.NULL
