@@ -1,0 +1,43 @@
+"""pymigjob.pure: the pure-Python twin of pymigjob.
+
+The same public API (api.md, docs/DECISIONS.md) implemented with ``threading``
+only: a Lock per domain, a Condition per waiting begin, one
+``time.monotonic`` deadline per begin.  It serves where the C extension cannot
+be built (``PYMIGJOB_IMPL=pure``), as the model the differential tests compare
+the C core with, and as the baseline of the benchmarks.
+
+``import pymigjob.pure`` works next to the C-backed ``pymigjob`` in one
+process.  The enum, exception and guard classes are pymigjob's own (shared);
+Domain, Driver, JobInfo and the enum helper functions are this package's.
+"""
+
+from ..enums import AsyncJob, ErrorCode, Job, JobType, Phase
+from ..errors import (
+    Error,
+    InternalError,
+    InvalidArgument,
+    JobTimeout,
+    NoDomain,
+    NoMemory,
+    OperationAborted,
+    OperationFailed,
+    OperationInvalid,
+    QueueFull,
+    SystemFailure,
+)
+from ..guards import JobGuard, MigrationGuard, NestedJobGuard
+from ..status import JobStatus
+from ._enums import DEFAULT_JOB_MASK, job_mask, phase_from_string, phase_to_string
+from .domain import Domain, JobAsyncGuard, JobInfo
+from .driver import Driver
+
+#: this package is the pure-Python implementation
+IMPLEMENTATION = "pure"
+
+__all__ = [
+    "DEFAULT_JOB_MASK", "AsyncJob", "Domain", "Driver", "Error", "ErrorCode",
+    "InternalError", "InvalidArgument", "Job", "JobAsyncGuard", "JobGuard", "JobInfo",
+    "JobStatus", "JobTimeout", "JobType", "MigrationGuard", "NestedJobGuard", "NoDomain",
+    "NoMemory", "OperationAborted", "OperationFailed", "OperationInvalid", "Phase",
+    "QueueFull", "SystemFailure", "job_mask", "phase_from_string", "phase_to_string",
+]

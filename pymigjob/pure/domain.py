@@ -1,0 +1,772 @@
+"""Domain, in pure Python: one libvirt domain object with its job state.
+
+One ``threading.Lock`` guards the whole state.  A begin that cannot start at
+once queues a waiter with its own ``threading.Condition`` on that lock; every
+change that can let somebody in runs ``_dispatch``, which hands the freed slot
+straight to the oldest waiter that may now start (and to every later one that
+may start as well), then wakes exactly those.  So the rule is first come,
+first served among the waiters that may proceed, a waiter blocked by the
+async mask never holds up an allowed one, and no wake-up is lost.
+
+Waits are sliced (WAIT_SLICE) so that Ctrl-C is served promptly, against one
+``time.monotonic`` deadline fixed when the begin started.  Whatever
+interrupts a wait gives the place in the queue up (or the job, when it was
+granted in the same instant), so nothing stays queued or held.
+
+Reference counting is libvirt's 2011 count (api.md, DECISIONS.md): the
+domain list's one, plus one per begin from the moment it starts waiting, per
+held job and per started phase; at 0 the domain is dead and every call but
+``name``, ``refs`` and ``alive`` raises NoDomain.  Python handles never count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ..enums import AsyncJob, Job, JobType
+from ..errors import (
+    Error,
+    InternalError,
+    JobTimeout,
+    NoDomain,
+    OperationAborted,
+    OperationInvalid,
+    QueueFull,
+)
+from ..guards import JobGuard, MigrationGuard, NestedJobGuard
+from ..status import JobStatus, status_of
+from . import _args
+from . import _tables as T
+
+if TYPE_CHECKING:
+    from .driver import Driver
+
+log = logging.getLogger("pymigjob")
+
+#: how long one wait may block before Python gets to run signal handlers
+WAIT_SLICE = 0.05
+
+# the numbers, as plain ints (faster to compare than enum members)
+_NONE = 0
+_DESTROY = T.MJ_JOB_DESTROY
+_ABORT = T.MJ_JOB_ABORT
+_ASYNC = T.MJ_JOB_ASYNC
+_NESTED = T.MJ_JOB_ASYNC_NESTED
+_MIGRATION_IN = T.MJ_ASYNC_JOB_MIGRATION_IN
+_DESTROY_BIT = T.job_mask_bit(T.MJ_JOB_DESTROY)
+_DEFAULT_MASK = T.MJ_DEFAULT_JOB_MASK
+_INFO_NONE = T.MJ_JOB_INFO_NONE
+_INFO_UNBOUNDED = T.MJ_JOB_INFO_UNBOUNDED
+_JOB_LAST = T.MJ_JOB_LAST
+_ASYNC_LAST = T.MJ_ASYNC_JOB_LAST
+_PHASE_LAST = T.MJ_PHASE_LAST
+_JOB_BITS = tuple(T.job_mask_bit(job) for job in range(_JOB_LAST))
+
+# what a begin asks for
+_SYNC, _NESTED_SLOT, _ASYNC_SLOT = 0, 1, 2
+# a waiter's state
+_QUEUED, _GRANTED, _FAILED, _GONE = 0, 1, 2, 3
+
+_get_ident = threading.get_ident
+_monotonic = time.monotonic
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """virDomainGetJobInfo's essentials."""
+
+    type: JobType
+    elapsed: float  # seconds since the async job began
+
+
+class _Waiter:
+    """A queued begin: what it asks for, until when, and how to wake it."""
+
+    __slots__ = ("slot", "job", "api", "thread", "set_mask", "mask", "info_type",
+                 "deadline", "state", "fail_code", "cond", "loop", "fut")
+
+    def __init__(self, slot: int, job: int, api: str | None, set_mask: bool, mask: int,
+                 info_type: int, deadline: float) -> None:
+        self.slot = slot
+        self.job = job
+        self.api = api
+        self.thread = _get_ident()
+        self.set_mask = set_mask
+        self.mask = mask
+        self.info_type = info_type
+        self.deadline = deadline
+        self.state = _QUEUED
+        self.fail_code = 0
+        self.cond: threading.Condition | None = None
+        # a waiter awaited by a coroutine: its loop and the future it awaits
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.fut: asyncio.Future[None] | None = None
+
+
+def _wake_future(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
+
+
+class Domain:
+    """A handle on a domain.  Handles never count in `refs`; a handle whose
+    domain has died (refs reached 0) raises NoDomain when used."""
+
+    __slots__ = (
+        "_lock", "_name", "_driver", "_default_timeout", "_max_queued", "_strict",
+        "_refs", "_removed", "_cancel_reason",
+        "_active", "_owner", "_owner_api",
+        "_async_job", "_async_owner", "_async_owner_api", "_phase", "_mask",
+        "_async_started", "_info_type", "_abort_requested",
+        "_jobs_queued", "_queue", "_track", "__weakref__",
+    )
+
+    def __init__(self, name: str, default_timeout: float = 30.0, max_queued: int = 0,
+                 strict_phases: bool = False, driver: Driver | None = None) -> None:
+        self._lock = threading.Lock()
+        self._name = name
+        self._driver = driver
+        self._default_timeout = default_timeout
+        self._max_queued = max_queued
+        self._strict = strict_phases
+        self._refs = 1                      # the domain list's reference
+        self._removed = False
+        self._cancel_reason: str | None = None
+        self._active = _NONE                # the sync slot
+        self._owner = 0
+        self._owner_api: str | None = None
+        self._async_job = _NONE             # the async slot
+        self._async_owner = 0
+        self._async_owner_api: str | None = None
+        self._phase = _NONE
+        self._mask = _DEFAULT_MASK
+        self._async_started = 0.0
+        self._info_type = _INFO_NONE
+        self._abort_requested = False
+        self._jobs_queued = 0               # holders and waiters
+        # the FIFO queue: a dict used as an ordered set of waiters
+        self._queue: dict[_Waiter, None] = {}
+        # the driver's persistence tracker (pymigjob.persist), None when off
+        self._track = getattr(driver, "_tracker", None)
+
+    def __repr__(self) -> str:
+        return f"<pymigjob.Domain {self._name!r} refs={self.refs}>"
+
+    # ---- read-only state --------------------------------------------------
+
+    def _dead(self) -> NoDomain:
+        return NoDomain(f"no domain with matching name '{self._name}'")
+
+    def _check_alive(self) -> None:
+        if self._refs <= 0:
+            raise self._dead()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def refs(self) -> int:
+        return self._refs
+
+    @property
+    def alive(self) -> bool:
+        return self._refs > 0
+
+    @property
+    def active_job(self) -> Job:
+        self._check_alive()
+        return Job(self._active)
+
+    @property
+    def async_job(self) -> AsyncJob:
+        self._check_alive()
+        return AsyncJob(self._async_job)
+
+    @property
+    def phase(self) -> int:
+        self._check_alive()
+        return self._phase
+
+    @property
+    def mask(self) -> int:
+        self._check_alive()
+        return self._mask
+
+    @property
+    def jobs_queued(self) -> int:
+        self._check_alive()
+        return self._jobs_queued
+
+    @property
+    def owner_api(self) -> str | None:
+        self._check_alive()
+        return self._owner_api
+
+    @property
+    def async_owner_api(self) -> str | None:
+        self._check_alive()
+        return self._async_owner_api
+
+    @property
+    def owner_thread(self) -> int:
+        self._check_alive()
+        return self._owner
+
+    @property
+    def async_owner_thread(self) -> int:
+        self._check_alive()
+        return self._async_owner
+
+    @property
+    def job_info(self) -> JobInfo:
+        with self._lock:
+            self._check_alive()
+            info_type, async_job, started = self._info_type, self._async_job, self._async_started
+        return JobInfo(JobType(info_type), _monotonic() - started if async_job else 0.0)
+
+    @property
+    def abort_requested(self) -> bool:
+        self._check_alive()
+        return self._abort_requested
+
+    # ---- references (the caller holds the lock for the _locked ones) ---------
+
+    def _unref_locked(self) -> int:
+        """Drop one reference: refs left, or -1 when already dead.  The last
+        one kills the domain; anybody still queued then fails."""
+        if self._refs <= 0:
+            return -1
+        self._refs -= 1
+        if self._refs == 0:
+            self._fail_waiters_locked(T.MJ_ERR_NO_DOMAIN)
+        return self._refs
+
+    def ref(self) -> int:
+        with self._lock:
+            self._check_alive()
+            self._refs += 1
+            return self._refs
+
+    def unref(self) -> int:
+        with self._lock:
+            left = self._unref_locked()
+        if left < 0:
+            raise self._dead()
+        return left
+
+    # ---- the queue ------------------------------------------------------------
+
+    def _mask_allows(self, job: int) -> bool:
+        return self._async_job == _NONE or bool(self._mask & _JOB_BITS[job])
+
+    def _may_start(self, slot: int, job: int) -> bool:
+        if self._active != _NONE:
+            return False
+        if slot == _SYNC:
+            return self._mask_allows(job)
+        if slot == _NESTED_SLOT:
+            return True                     # nested jobs skip the mask
+        return self._async_job == _NONE
+
+    def _lock_error(self, slot: int, job: int, cls: type[Error], suffix: str) -> Error:
+        """"cannot acquire state change lock", naming libvirt's choice of
+        blocker: the async owner when the async job is what is in the way,
+        the sync owner otherwise (always for nested jobs)."""
+        by_async = ((slot == _SYNC and not self._mask_allows(job))
+                    or (slot == _ASYNC_SLOT and self._async_job != _NONE))
+        api = self._async_owner_api if by_async else self._owner_api
+        if api is not None:
+            return cls(f"cannot acquire state change lock (held by monitor={api}){suffix}")
+        return cls(f"cannot acquire state change lock{suffix}")
+
+    def _grant_locked(self, slot: int, job: int, thread: int, api: str | None,
+                      set_mask: bool, mask: int, info_type: int) -> None:
+        if slot == _ASYNC_SLOT:
+            self._async_job = job
+            self._async_owner = thread
+            self._async_owner_api = api
+            self._phase = _NONE
+            self._mask = mask | _DESTROY_BIT if set_mask else _DEFAULT_MASK
+            self._async_started = _monotonic()
+            self._info_type = info_type
+            self._abort_requested = False
+        else:
+            self._active = _NESTED if slot == _NESTED_SLOT else job
+            self._owner = thread
+            self._owner_api = api
+
+    def _wake_locked(self, w: _Waiter) -> bool:
+        """Tell w's owner that it was granted or failed.  False when nobody
+        can be told: its event loop has closed."""
+        if w.loop is None:
+            if w.cond is not None:
+                w.cond.notify()
+            return True
+        fut = w.fut
+        if fut is None:   # its coroutine has not started awaiting yet
+            return not w.loop.is_closed()
+        try:
+            w.loop.call_soon_threadsafe(_wake_future, fut)
+        except RuntimeError:  # the loop is closed
+            return False
+        return True
+
+    def _dispatch(self) -> None:
+        """Hand freed slots to the oldest queued waiters that may start."""
+        queue = self._queue
+        if not queue or self._active != _NONE:
+            return
+        for w in list(queue):
+            if self._active != _NONE:
+                break                       # nobody starts while the slot is taken
+            if w.state != _QUEUED or not self._may_start(w.slot, w.job):
+                continue
+            del queue[w]
+            if not self._wake_locked(w):
+                # its event loop is gone: nobody would ever end that job
+                w.state = _GONE
+                self._jobs_queued -= 1
+                self._unref_locked()
+                continue
+            self._grant_locked(w.slot, w.job, w.thread, w.api, w.set_mask, w.mask,
+                               w.info_type)
+            w.state = _GRANTED
+
+    def _fail_waiters_locked(self, code: int) -> None:
+        queue = self._queue
+        while queue:
+            w = next(iter(queue))
+            del queue[w]
+            w.state = _FAILED
+            w.fail_code = code
+            self._jobs_queued -= 1
+            self._wake_locked(w)
+
+    def _failure(self, w: _Waiter) -> Error:
+        if w.fail_code == T.MJ_ERR_OPERATION_ABORTED:
+            return OperationAborted(f"job wait cancelled: {self._cancel_reason or 'shutdown'}")
+        return self._dead()
+
+    def _release_sync_locked(self) -> None:
+        self._active = _NONE
+        self._owner = 0
+        self._owner_api = None
+        self._jobs_queued -= 1
+        self._dispatch()
+
+    def _release_async_locked(self) -> None:
+        self._async_job = _NONE
+        self._async_owner = 0
+        self._async_owner_api = None
+        self._phase = _NONE
+        self._mask = _DEFAULT_MASK
+        self._async_started = 0.0
+        self._info_type = _INFO_NONE
+        self._abort_requested = False
+        self._jobs_queued -= 1
+        self._dispatch()
+
+    def _abandon_locked(self, w: _Waiter) -> None:
+        """The begin's owner gives up: leave the queue, or give back a job
+        granted meanwhile; either way the begin's reference goes."""
+        state, w.state = w.state, _GONE
+        if state == _GONE:
+            return
+        if state == _QUEUED:
+            self._queue.pop(w, None)
+            self._jobs_queued -= 1
+        elif state == _GRANTED:
+            if w.slot == _ASYNC_SLOT:
+                self._release_async_locked()
+            else:
+                self._release_sync_locked()
+        self._unref_locked()
+
+    def _settle_locked(self, w: _Waiter) -> bool:
+        """True when w is granted; raise its failure or its timeout; False
+        while it is still queued."""
+        state = w.state
+        if state == _GRANTED:
+            w.state = _GONE
+            return True
+        if state == _FAILED:
+            w.state = _GONE
+            self._unref_locked()            # the begin's reference
+            raise self._failure(w)
+        if state == _GONE:  # pragma: no cover - given up by its owner
+            raise RuntimeError("pymigjob: this job wait was given up")
+        if _monotonic() >= w.deadline:
+            w.state = _GONE
+            del self._queue[w]
+            self._jobs_queued -= 1
+            err = self._lock_error(w.slot, w.job, JobTimeout, "")
+            self._unref_locked()
+            raise err
+        return False
+
+    def _enqueue_locked(self, slot: int, job: int, api: str | None, timeout: float,
+                        set_mask: bool = False, mask: int = 0,
+                        info_type: int = _INFO_NONE) -> _Waiter | None:
+        """A begin's first step: take its reference and its place.  None when
+        the job is held at once; the queued waiter otherwise."""
+        if self._refs <= 0:
+            raise self._dead()
+        self._refs += 1                     # libvirt 2011: taken before waiting
+        err: Error | None = None
+        if self._removed:
+            err = self._dead()
+        elif self._cancel_reason is not None:
+            err = OperationAborted(f"job wait cancelled: {self._cancel_reason}")
+        elif slot == _NESTED_SLOT and self._async_job != job:
+            err = InternalError(f"unexpected async job {job} type expected {self._async_job}")
+        elif (self._max_queued and slot != _ASYNC_SLOT
+              and not (slot == _SYNC and job == _DESTROY)
+              and self._jobs_queued + 1 > self._max_queued):
+            err = self._lock_error(slot, job, QueueFull, " due to max_queued limit")
+        if err is not None:
+            self._unref_locked()
+            raise err
+        self._jobs_queued += 1
+        if self._may_start(slot, job):
+            self._grant_locked(slot, job, _get_ident(), api, set_mask, mask, info_type)
+            return None
+        w = _Waiter(slot, job, api, set_mask, mask, info_type, _monotonic() + timeout)
+        self._queue[w] = None
+        return w
+
+    def _begin(self, slot: int, job: int, api: str | None, timeout: float,
+               set_mask: bool = False, mask: int = 0, info_type: int = _INFO_NONE) -> None:
+        """Begin and, if need be, wait (in slices) until held, failed or timed out."""
+        with self._lock:
+            w = self._enqueue_locked(slot, job, api, timeout, set_mask, mask, info_type)
+            if w is None:
+                return
+            w.cond = cond = threading.Condition(self._lock)
+            try:
+                while not self._settle_locked(w):
+                    cond.wait(max(0.0, min(WAIT_SLICE, w.deadline - _monotonic())))
+            except BaseException:
+                # Ctrl-C (or any exception) while waiting: hold nothing
+                self._abandon_locked(w)
+                raise
+
+    async def _begin_async(self, slot: int, job: int, api: str | None,
+                           timeout: float) -> None:
+        """_begin for a coroutine: the same queue, awaited without a thread."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            w = self._enqueue_locked(slot, job, api, timeout)
+            if w is None:
+                return
+            w.loop = loop
+        try:
+            while True:
+                fut = loop.create_future()
+                with self._lock:
+                    if self._settle_locked(w):
+                        return
+                    w.fut = fut
+                timer = loop.call_later(max(0.0, w.deadline - _monotonic()),
+                                        _wake_future, fut)
+                try:
+                    await fut
+                finally:
+                    timer.cancel()
+        except BaseException:
+            # cancelled, timed out by the caller, or closed: hold nothing
+            with self._lock:
+                self._abandon_locked(w)
+            raise
+
+    # ---- sync, async and nested jobs --------------------------------------
+
+    def begin_job(self, job: Job | int, api: str | None = None,
+                  timeout: float | None = None) -> None:
+        api = _args.api(api)
+        seconds = _args.timeout(timeout, self._default_timeout)
+        job = _args.kind(job, _JOB_LAST, "Job", "job", "job")
+        if job == _NONE or job >= _ASYNC:
+            raise InternalError("Attempt to start invalid job")
+        self._begin(_SYNC, job, api, seconds)
+        if self._track is not None and job == _DESTROY:
+            self._track.changed(self)
+
+    def end_job(self) -> int:
+        """Ends any sync job, a nested one included."""
+        with self._lock:
+            self._check_alive()
+            if self._active == _NONE:
+                raise OperationInvalid("no job is active on the domain")
+            tracked = self._track is not None and self._active == _DESTROY
+            self._release_sync_locked()
+            left = self._unref_locked()
+        if tracked:
+            self._track.changed(self)
+        return left
+
+    def begin_async_job(self, async_job: AsyncJob | int, api: str | None = None,
+                        timeout: float | None = None) -> None:
+        api = _args.api(api)
+        seconds = _args.timeout(timeout, self._default_timeout)
+        async_job = _args.kind(async_job, _ASYNC_LAST, "AsyncJob", "async_job", "async job")
+        if async_job == _NONE:
+            raise InternalError("Attempt to start invalid job")
+        self._begin(_ASYNC_SLOT, async_job, api, seconds)
+        if self._track is not None:
+            self._track.changed(self)
+
+    def end_async_job(self) -> int:
+        with self._lock:
+            self._check_alive()
+            if self._async_job == _NONE:
+                raise OperationInvalid("no job is active on the domain")
+            self._release_async_locked()
+            left = self._unref_locked()
+        if self._track is not None:
+            self._track.changed(self)
+        return left
+
+    def set_async_job_mask(self, mask: int) -> None:
+        mask = _args.mask(mask, "an int")
+        with self._lock:
+            self._check_alive()
+            if self._async_job != _NONE:
+                self._mask = mask | _DESTROY_BIT
+                self._dispatch()            # a wider mask lets waiters in
+
+    def begin_nested_job(self, async_job: AsyncJob | int, api: str | None = None,
+                         timeout: float | None = None) -> None:
+        api = _args.api(api)
+        seconds = _args.timeout(timeout, self._default_timeout)
+        async_job = _args.kind(async_job, _ASYNC_LAST, "AsyncJob", "async_job", "async job")
+        self._begin(_NESTED_SLOT, async_job, api, seconds)
+
+    def end_nested_job(self) -> int:
+        with self._lock:
+            self._check_alive()
+            if self._active != _NESTED:
+                raise OperationInvalid("no nested job is active on the domain")
+            self._release_sync_locked()
+            return self._unref_locked()
+
+    # ---- the seed's migration helpers --------------------------------------
+
+    def migration_job_start(self, async_job: AsyncJob | int, mask: int | None = None,
+                            api: str | None = None, timeout: float | None = None) -> None:
+        """qemuMigrationJobStart: the async job and, with its grant, the
+        mask (MIGRATION_IN: DESTROY only; other kinds: the outgoing one) and
+        job info UNBOUNDED."""
+        api = _args.api(api)
+        seconds = _args.timeout(timeout, self._default_timeout)
+        if mask is not None:
+            mask = _args.mask(mask, "an int or None")
+        async_job = _args.kind(async_job, _ASYNC_LAST, "AsyncJob", "async_job", "async job")
+        if async_job == _NONE:
+            raise InternalError("Attempt to start invalid job")
+        if mask is None:
+            mask = 0 if async_job == _MIGRATION_IN else T.MJ_MIGRATION_OUT_JOB_MASK
+        self._begin(_ASYNC_SLOT, async_job, api, seconds, True, mask, _INFO_UNBOUNDED)
+        if self._track is not None:
+            self._track.changed(self)
+
+    def _set_phase(self, phase: int, api: str | None, take_ref: bool) -> bool:
+        """qemuMigrationJobSetPhase (StartPhase first takes a reference)."""
+        with self._lock:
+            self._check_alive()
+            if take_ref:
+                self._refs += 1             # this API's own, even if refused
+            if self._async_job == _NONE:
+                return False
+            if api is not None:
+                self._async_owner_api = api
+            self._async_owner = _get_ident()
+            if phase >= self._phase:
+                self._phase = phase
+                return True
+            text = (f"migration protocol going backwards {T.PHASE_LABELS[self._phase]} "
+                    f"=> {T.PHASE_LABELS[phase]}")
+            if self._strict:
+                raise InternalError(text)
+        # the seed only logs it, and the job goes on
+        log.error("%s", text)
+        return False
+
+    def migration_job_set_phase(self, phase: int, api: str | None = None) -> bool:
+        api = _args.api(api)
+        phase = _args.kind(phase, _PHASE_LAST, "Phase", "phase", "migration phase")
+        try:
+            return self._set_phase(phase, api, False)
+        finally:
+            if self._track is not None:
+                self._track.changed(self)
+
+    def migration_job_start_phase(self, phase: int, api: str | None = None) -> bool:
+        api = _args.api(api)
+        phase = _args.kind(phase, _PHASE_LAST, "Phase", "phase", "migration phase")
+        try:
+            return self._set_phase(phase, api, True)
+        finally:
+            if self._track is not None:
+                self._track.changed(self)
+
+    def migration_job_continue(self) -> int:
+        """qemuMigrationJobContinue: parks the job (no owner thread; the
+        owner API stays) and gives back a reference."""
+        with self._lock:
+            self._async_owner = 0
+            left = self._unref_locked()
+        if left < 0:
+            raise self._dead()
+        if self._track is not None:
+            self._track.parked(self)
+        return left
+
+    def migration_job_is_active(self, async_job: AsyncJob | int) -> bool:
+        if isinstance(async_job, bool) or not isinstance(async_job, int):
+            return False
+        return self._refs > 0 and self._async_job == async_job
+
+    def check_migration_job(self, async_job: AsyncJob | int) -> None:
+        async_job = _args.kind(async_job, _ASYNC_LAST, "AsyncJob", "async_job", "async job")
+        with self._lock:
+            self._check_alive()
+            if self._async_job == async_job:
+                return
+        if async_job == _MIGRATION_IN:
+            raise OperationInvalid(f"domain '{self._name}' is not processing incoming migration")
+        raise OperationInvalid(f"domain '{self._name}' is not being migrated")
+
+    def migration_job_finish(self) -> int:
+        return self.end_async_job()
+
+    # ---- persistence --------------------------------------------------------
+
+    def job_status(self) -> JobStatus:
+        """The job state libvirt persists (pymigjob.status.JobStatus)."""
+        return status_of(self)
+
+    # ---- abort ------------------------------------------------------------
+
+    def abort_job(self, api: str | None = None, timeout: float | None = None) -> None:
+        """virDomainAbortJob: take an ABORT job, flag the async job, end it."""
+        api = _args.api(api)
+        seconds = _args.timeout(timeout, self._default_timeout)
+        self._begin(_SYNC, _ABORT, api, seconds)
+        with self._lock:
+            if self._refs <= 0:
+                raise self._dead()
+            if self._active != _ABORT:  # somebody else ended it meanwhile
+                raise OperationInvalid("no abort job is held on the domain")
+            try:
+                if self._async_job == _NONE:
+                    raise OperationInvalid("no job is active on the domain")
+                if self._async_job == _MIGRATION_IN:
+                    raise OperationInvalid(
+                        "cannot abort incoming migration; use virDomainDestroy instead")
+                self._abort_requested = True
+            finally:
+                self._release_sync_locked()
+                self._unref_locked()
+
+    def check_abort(self) -> None:
+        with self._lock:
+            self._check_alive()
+            if self._async_job != _NONE and self._abort_requested:
+                raise OperationAborted(
+                    f"{T.ASYNC_JOB_LABELS[self._async_job]}: canceled by client")
+
+    # ---- for the driver -----------------------------------------------------
+
+    def _remove(self) -> int:
+        """virDomainObjListRemove: waiters and later begins fail with NoDomain,
+        then the list's reference goes.  Refs left."""
+        with self._lock:
+            if self._removed or self._refs <= 0:
+                raise self._dead()
+            self._removed = True
+            self._fail_waiters_locked(T.MJ_ERR_NO_DOMAIN)
+            return self._unref_locked()
+
+    def _cancel_waiters(self, reason: str) -> None:
+        with self._lock:
+            if self._cancel_reason is None:
+                self._cancel_reason = reason
+            self._fail_waiters_locked(T.MJ_ERR_OPERATION_ABORTED)
+
+    # ---- context managers ---------------------------------------------------
+
+    def job(self, job: Job | int, api: str | None = None,
+            timeout: float | None = None) -> JobGuard:
+        return JobGuard(self, job, api, timeout)  # type: ignore[arg-type]
+
+    def nested_job(self, async_job: AsyncJob | int, api: str | None = None,
+                   timeout: float | None = None) -> NestedJobGuard:
+        return NestedJobGuard(self, async_job, api, timeout)  # type: ignore[arg-type]
+
+    def migration(self, async_job: AsyncJob | int, phase: int, api: str | None = None,
+                  timeout: float | None = None, mask: int | None = None) -> MigrationGuard:
+        """The first API of a migration: start + set phase; continue on exit."""
+        return MigrationGuard(self, async_job, phase, api, True, timeout,  # type: ignore[arg-type]
+                              mask)
+
+    def migration_phase(self, async_job: AsyncJob | int, phase: int,
+                        api: str | None = None) -> MigrationGuard:
+        """A later API: check active + start phase; continue (or finish) on exit."""
+        return MigrationGuard(self, async_job, phase, api, False, None,  # type: ignore[arg-type]
+                              None)
+
+    # ---- waiting from asyncio -----------------------------------------------
+
+    async def begin_job_async(self, job: Job | int, api: str | None = None,
+                              timeout: float | None = None) -> None:
+        """begin_job for a coroutine: waits in the same FIFO queue without
+        blocking the event loop or using a thread.  Cancelled, it holds nothing."""
+        api = _args.api(api)
+        seconds = _args.timeout(timeout, self._default_timeout)
+        job = _args.kind(job, _JOB_LAST, "Job", "job", "job")
+        if job == _NONE or job >= _ASYNC:
+            raise InternalError("Attempt to start invalid job")
+        await self._begin_async(_SYNC, job, api, seconds)
+
+    async def begin_async_job_async(self, async_job: AsyncJob | int, api: str | None = None,
+                                    timeout: float | None = None) -> None:
+        """begin_async_job for a coroutine (see begin_job_async)."""
+        api = _args.api(api)
+        seconds = _args.timeout(timeout, self._default_timeout)
+        async_job = _args.kind(async_job, _ASYNC_LAST, "AsyncJob", "async_job", "async job")
+        if async_job == _NONE:
+            raise InternalError("Attempt to start invalid job")
+        await self._begin_async(_ASYNC_SLOT, async_job, api, seconds)
+
+    def job_async(self, job: Job | int, api: str | None = None,
+                  timeout: float | None = None) -> JobAsyncGuard:
+        """`async with dom.job_async(Job.MODIFY):` -- begin_job_async ... end_job."""
+        return JobAsyncGuard(self, job, api, timeout)
+
+
+class JobAsyncGuard:
+    """``async with dom.job_async(Job.MODIFY):`` -- begin_job_async ... end_job."""
+
+    __slots__ = ("_dom", "_job", "_api", "_timeout")
+
+    def __init__(self, dom: Domain, job: Job | int, api: str | None,
+                 timeout: float | None) -> None:
+        self._dom = dom
+        self._job = job
+        self._api = api
+        self._timeout = timeout
+
+    async def __aenter__(self) -> Domain:
+        await self._dom.begin_job_async(self._job, self._api, self._timeout)
+        return self._dom
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._dom.end_job()

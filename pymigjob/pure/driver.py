@@ -1,0 +1,137 @@
+"""Driver, in pure Python: the domain list and the settings every domain
+inherits.  Persistence (state_dir / store / park_timeout / on_abandon) is the
+shared pymigjob.persist machinery, which only uses public Domain methods."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from ..errors import NoDomain, OperationFailed
+from . import _args
+from .domain import Domain
+
+
+class Driver:
+    """A set of named domains sharing job_wait_timeout, max_queued and
+    strict_phases.  The list holds one reference on each domain."""
+
+    __slots__ = ("_lock", "_domains", "_timeout", "_max_queued", "_strict", "_tracker",
+                 "__weakref__")
+
+    def __init__(self, job_wait_timeout: float = 30.0, max_queued: int = 0,
+                 strict_phases: bool = False, *, state_dir: str | None = None,
+                 store: Any = None, park_timeout: float | None = None,
+                 on_abandon: Any = None) -> None:
+        if isinstance(job_wait_timeout, bool) or not isinstance(job_wait_timeout, (int, float)):
+            raise TypeError("job_wait_timeout must be a number of seconds")
+        if not job_wait_timeout >= 0:
+            raise ValueError(f"job_wait_timeout must be >= 0, not {job_wait_timeout!r}")
+        try:
+            timeout = float(job_wait_timeout)
+        except OverflowError:
+            raise ValueError(f"job_wait_timeout {job_wait_timeout!r} is too large") from None
+        if isinstance(max_queued, bool) or not isinstance(max_queued, int):
+            raise TypeError("max_queued must be an int")
+        if not 0 <= max_queued < 2**31:
+            raise ValueError(f"max_queued must be in [0, 2**31), not {max_queued!r}")
+        if not isinstance(strict_phases, bool):
+            raise TypeError("strict_phases must be a bool")
+        self._lock = threading.Lock()
+        self._domains: dict[str, Domain] = {}
+        self._timeout = timeout
+        self._max_queued = int(max_queued)
+        self._strict = strict_phases
+        # persistence and parked-migration timeouts: None = off, free
+        self._tracker = None
+        if state_dir is not None or store is not None or park_timeout is not None \
+                or on_abandon is not None:
+            from ..persist import Tracker
+            self._tracker = Tracker(self, state_dir, store, park_timeout,  # type: ignore[arg-type]
+                                    on_abandon)
+
+    @property
+    def job_wait_timeout(self) -> float:
+        return self._timeout
+
+    @property
+    def max_queued(self) -> int:
+        return self._max_queued
+
+    @property
+    def strict_phases(self) -> bool:
+        return self._strict
+
+    def add_domain(self, name: str) -> Domain:
+        """Create a domain (refs 1: the list's reference)."""
+        name = _args.name(name, "name")
+        if not name:
+            raise ValueError("a domain needs a non-empty name")
+        with self._lock:
+            if name in self._domains:
+                raise OperationFailed(f"domain '{name}' already exists")
+            dom = Domain(name, self._timeout, self._max_queued, self._strict, self)
+            self._domains[name] = dom
+        return dom
+
+    def lookup(self, name: str) -> Domain:
+        """The domain's handle; takes no reference."""
+        with self._lock:
+            dom = self._domains.get(name)
+        if dom is None:
+            raise NoDomain(f"no domain with matching name '{name}'")
+        return dom
+
+    def remove_domain(self, name: str) -> int:
+        """Drop the list's reference; waiters fail with NoDomain.  Refs left."""
+        with self._lock:
+            dom = self._domains.pop(name, None)
+        if dom is None:
+            raise NoDomain(f"no domain with matching name '{name}'")
+        if self._tracker is not None:
+            self._tracker.removed(name)
+        return dom._remove()
+
+    def domains(self) -> list[str]:
+        with self._lock:
+            return list(self._domains)
+
+    def cancel_waiters(self, reason: str = "driver shutdown") -> None:
+        """For daemon shutdown: every queued and later begin on every domain
+        fails with OperationAborted "job wait cancelled: <reason>"."""
+        reason = _args.name(reason, "reason")
+        with self._lock:
+            doms = list(self._domains.values())
+        for dom in doms:
+            dom._cancel_waiters(reason)
+
+    # ---- persistence, recovery, abandoned migrations -------------------------
+
+    @property
+    def store(self) -> Any:
+        """The job status store (None without one)."""
+        return None if self._tracker is None else self._tracker.store
+
+    def recover(self) -> Any:
+        """After a restart: libvirt's decision for every recorded domain (see
+        pymigjob.recovery); restores or clears each job accordingly."""
+        from ..recovery import recover
+        return recover(self)  # type: ignore[arg-type]
+
+    def abandon(self, name: str) -> Any:
+        """The client of domain `name`'s parked migration went away: run the
+        close-callback rule (see pymigjob.abandon)."""
+        from ..abandon import abandon
+        return abandon(self, name, "explicit", None,  # type: ignore[arg-type]
+                       None if self._tracker is None else self._tracker.on_abandon)
+
+    def close(self) -> None:
+        """Stop the park timer and close the store; jobs are left as they are."""
+        if self._tracker is not None:
+            self._tracker.close()
+
+    def __len__(self) -> int:
+        return len(self._domains)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._domains
