@@ -367,6 +367,8 @@ class Domain:
             _bad_enum(Job, job, "job")
         if rc:
             await _aio.settle(rc)
+        if self._track is not None and job == _DESTROY:
+            self._track.changed(self)  # blocking: the record is durable on return
 
     async def begin_async_job_async(self, async_job: AsyncJob | int, api: str | None = None,
                                     timeout: float | None = None) -> None:
@@ -378,6 +380,8 @@ class Domain:
             _bad_enum(AsyncJob, async_job, "async_job")
         if rc:
             await _aio.settle(rc)
+        if self._track is not None:
+            self._track.changed(self)
 
     def job_async(self, job: Job | int, api: str | None = None,
                   timeout: float | None = None) -> _aio.JobAsyncGuard:

@@ -435,3 +435,23 @@ def test_different_domains_write_in_parallel():
     gate.set()
     t.join(5)
     assert store.load_all() == {"slow": slow.job_status(), "fast": fast.job_status()}
+
+
+def test_asyncio_begins_write_too(sdrv, rec):
+    import asyncio
+
+    dom = sdrv.add_domain("vm1")
+
+    async def main():
+        await dom.begin_async_job_async(A.SAVE, api="save")
+        assert rec.load_all()["vm1"].async_job == A.SAVE
+        await dom.begin_job_async(J.DESTROY, api="destroy")
+        assert rec.load_all()["vm1"].job == J.DESTROY
+        dom.end_job()
+        async with dom.job_async(J.QUERY):
+            pass
+        dom.end_async_job()
+
+    asyncio.run(main())
+    assert rec.history() == [(J.NONE, A.SAVE, P.NONE), (J.DESTROY, A.SAVE, P.NONE),
+                             (J.NONE, A.SAVE, P.NONE), (J.NONE, A.NONE, P.NONE)]
