@@ -734,6 +734,8 @@ class Domain:
         if job == _NONE or job >= _ASYNC:
             raise InternalError("Attempt to start invalid job")
         await self._begin_async(_SYNC, job, api, seconds)
+        if self._track is not None and job == _DESTROY:
+            self._track.changed(self)  # blocking: the record is durable on return
 
     async def begin_async_job_async(self, async_job: AsyncJob | int, api: str | None = None,
                                     timeout: float | None = None) -> None:
@@ -744,6 +746,8 @@ class Domain:
         if async_job == _NONE:
             raise InternalError("Attempt to start invalid job")
         await self._begin_async(_ASYNC_SLOT, async_job, api, seconds)
+        if self._track is not None:
+            self._track.changed(self)
 
     def job_async(self, job: Job | int, api: str | None = None,
                   timeout: float | None = None) -> JobAsyncGuard:
