@@ -111,11 +111,12 @@ class Driver:
         """The job status store (None without one)."""
         return None if self._tracker is None else self._tracker.store
 
-    def recover(self) -> Any:
+    def recover(self, act: Any = None) -> Any:
         """After a restart: libvirt's decision for every recorded domain (see
-        pymigjob.recovery); restores or clears each job accordingly."""
+        pymigjob.recovery); restores or clears each job accordingly; act(recovery), if given,
+        runs for each domain before its record changes."""
         from .recovery import recover
-        return recover(self)
+        return recover(self, act)
 
     def abandon(self, name: str) -> Any:
         """The client of domain `name`'s parked migration went away: run the

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from .enums import AsyncJob, Job, Phase
 from .errors import OperationInvalid
@@ -146,8 +146,15 @@ def decide(name: str, status: JobStatus) -> Recovery:
                     status.job == Job.DESTROY)
 
 
-def recover(driver: Driver) -> dict[str, Recovery]:
-    """Read the store, decide per domain, and bring the driver in line."""
+def recover(driver: Driver,
+            act: Optional[Callable[[Recovery], None]] = None) -> dict[str, Recovery]:
+    """Read the store, decide per domain, and bring the driver in line.
+
+    With `act`, ``act(recovery)`` runs for each domain *before* its record is
+    cleared or deleted -- the place for the daemon to kill, cancel or resume
+    -- so a crash during recovery leaves the records not yet acted on for the
+    next restart.  An exception from `act` stops the recovery there and
+    propagates (that domain's record and the ones after it are untouched)."""
     tracker = driver._tracker
     if tracker is None or tracker.store is None:
         raise OperationInvalid("the driver has no job status store to recover from")
@@ -159,6 +166,8 @@ def recover(driver: Driver) -> dict[str, Recovery]:
     for name in sorted(records):
         status = records[name]
         rec = decide(name, status)
+        if act is not None:
+            act(rec)
         result[name] = rec
         if rec.kill:
             if name in driver:

@@ -164,6 +164,41 @@ def test_recover_with_a_domain_already_on_the_list():
     assert store.load_all() == {"vm1": JobStatus()}
 
 
+def test_act_runs_before_each_record_changes():
+    store = MemoryStore()
+    store.save("a", JobStatus(J.NONE, IN, P.PREPARE))      # kill
+    store.save("b", JobStatus(J.NONE, OUT, P.PERFORM3))    # cancel
+    store.save("c", JobStatus(J.NONE, IN, P.FINISH2))      # resume
+    seen = []
+
+    def act(rec):
+        # the record is still the crashed one while the daemon acts
+        seen.append((rec.name, str(rec.action), store.load_all()[rec.name] == rec.status))
+
+    d = mj.Driver(store=store)
+    result = d.recover(act)
+    assert seen == [("a", "kill", True), ("b", "cancel-and-resume-if-paused", True),
+                    ("c", "resume", True)]
+    assert set(result) == {"a", "b", "c"}
+
+
+def test_a_failing_act_leaves_the_rest_for_the_next_restart():
+    store = MemoryStore()
+    for name in ("a", "b", "c"):
+        store.save(name, JobStatus(J.NONE, OUT, P.CONFIRM3))  # kill
+
+    def act(rec):
+        if rec.name == "b":
+            raise RuntimeError("could not kill b")
+
+    with pytest.raises(RuntimeError, match="could not kill b"):
+        mj.Driver(store=store).recover(act)
+    assert sorted(store.load_all()) == ["b", "c"]  # a done; b and c still to do
+    again = mj.Driver(store=store).recover()
+    assert sorted(again) == ["b", "c"] and all(r.kill for r in again.values())
+    assert store.load_all() == {}
+
+
 def test_recover_empty_store(tmp_path):
     d = mj.Driver(state_dir=tmp_path)
     assert d.recover() == {}
