@@ -64,10 +64,10 @@ def test_waiting_does_not_block_the_loop(dom):
         waiter = asyncio.ensure_future(dom.begin_job_async(J.QUERY, timeout=DEADLINE))
         await asyncio.gather(waiter, ticker())
         assert dom.active_job == J.QUERY
+        await asyncio.to_thread(holder.worker.join_ok)
         assert dom.end_job() == 1
 
     run(main())
-    holder.worker.join_ok()
     assert len(ticks) == 20
     settled(dom)
 
