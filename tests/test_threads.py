@@ -485,6 +485,103 @@ def test_nested_job_gets_no_priority(dom):
     settled(dom)
 
 
+def test_end_hands_the_slot_to_the_waiter_directly(dom):
+    """No barging: once a job ends with an eligible waiter queued, the slot is
+    that waiter's; a newcomer with a zero budget finds it taken."""
+    dom.begin_job(J.MODIFY)
+    got = threading.Event()
+    go = threading.Event()
+
+    def waiter():
+        dom.begin_job(J.QUERY, api="waiter", timeout=DEADLINE)
+        got.set()
+        go.wait(DEADLINE)
+        return dom.end_job()
+
+    w = started(waiter)
+    wait_queued(dom, 2)
+    dom.end_job()
+    with pytest.raises(mj.JobTimeout) as ei:
+        dom.begin_job(J.QUERY, timeout=0)
+    assert dom.active_job == J.QUERY
+    assert got.wait(DEADLINE)
+    assert ei.value.message in (LOCK, f"{LOCK} (held by monitor=waiter)")
+    go.set()
+    w.join_ok()
+    settled(dom)
+
+
+def test_end_async_job_hands_the_slot_to_a_mask_blocked_waiter(dom):
+    dom.begin_async_job(A.SAVE)
+    go = threading.Event()
+
+    def waiter():
+        dom.begin_job(J.MODIFY, api="setMemory", timeout=DEADLINE)
+        go.wait(DEADLINE)
+        return dom.end_job()
+
+    w = started(waiter)
+    wait_queued(dom, 2)
+    dom.end_async_job()
+    with pytest.raises(mj.JobTimeout) as ei:
+        dom.begin_job(J.QUERY, timeout=0)
+    assert ei.value.message == f"{LOCK} (held by monitor=setMemory)"
+    go.set()
+    w.join_ok()
+    settled(dom)
+
+
+def test_widening_the_mask_lets_a_waiter_in(dom):
+    dom.begin_async_job(A.DUMP, api="dump")
+    w = started(lambda: (dom.begin_job(J.MODIFY, timeout=DEADLINE), dom.end_job())[1])
+    wait_queued(dom, 2)
+    t0 = time.monotonic()
+    dom.set_async_job_mask(mj.job_mask(J.MODIFY))
+    assert w.join_ok() == 2
+    assert time.monotonic() - t0 < DEADLINE / 2  # woken, not timed out
+    dom.end_async_job()
+    settled(dom)
+
+
+def test_async_begin_not_starved_by_a_stream_of_queries(dom):
+    """libvirt 2011 let allowed sync jobs that keep arriving delay an async
+    start until its deadline (§3.7); FIFO serves it in turn."""
+    dom.begin_async_job(A.MIGRATION_OUT, api="perform3")
+    stop = threading.Event()
+
+    def query_stream():
+        n = 0
+        while not stop.is_set():
+            dom.begin_job(J.QUERY, timeout=DEADLINE)
+            n += 1
+            dom.end_job()
+        return n
+
+    streams = [started(query_stream) for _ in range(3)]
+    wait_until(lambda: dom.jobs_queued >= 2, "queries running")
+    calling = threading.Event()
+
+    def save_job():
+        calling.set()
+        dom.begin_async_job(A.SAVE, timeout=5.0)
+        kind = dom.async_job
+        dom.end_async_job()
+        return kind
+
+    save = started(save_job)
+    assert calling.wait(DEADLINE)
+    time.sleep(0.05)  # let it queue behind the running async job (not asserted)
+    assert not save.ended.is_set()
+    dom.end_async_job()
+    try:
+        assert save.join_ok(2 * DEADLINE) == A.SAVE
+    finally:
+        stop.set()
+        served = [s.join_ok() for s in streams]
+    assert all(n > 0 for n in served)
+    settled(dom)
+
+
 # ---- nested jobs interleave with other threads --------------------------------------
 
 def test_nested_jobs_interleave_with_queries(dom):
