@@ -21,6 +21,9 @@ A = mj.AsyncJob
 J = mj.Job
 P = mj.Phase
 LOCK = "cannot acquire state change lock"
+#: which implementation ``import pymigjob`` gave us (PYMIGJOB_IMPL): some
+#: known bugs are the C core's only
+C_BACKEND = getattr(getattr(mj, "_backend", None), "IMPL", "c") == "c"
 
 
 def settled(dom, refs=1):
@@ -170,7 +173,7 @@ def test_async_and_sync_jobs_mixed_keep_their_invariants(dom):
     settled(dom)
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(C_BACKEND, strict=True, reason=(
     "implementation bug: end_* hand the slot to the next waiter under the lock "
     "but drop the ended job's reference only after unlocking (job.c give_back), "
     "so the new holder sees refs one too high (api.md item 7)"))
