@@ -152,11 +152,55 @@ def test_backwards_log_spells_perform2(dom, logs):
     dom.migration_job_finish()
 
 
-def test_backwards_with_api_does_not_change_owner(dom, logs):
+REFUSED_OWNER = pytest.mark.xfail(strict=True, reason=(
+    "implementation bug (C and pure): a refused (backwards) phase still records "
+    "its api= as async_owner_api and makes the caller the async owner thread; "
+    "libvirt-jobs.md §4.3: the refusal 'returns without changing anything' "
+    "(0.10.2 and modern libvirt check the phase before touching the owner)"))
+
+
+@REFUSED_OWNER
+def test_refused_phase_changes_no_owner(dom, logs):
     dom.migration_job_start(A.MIGRATION_OUT, api="begin3")
     dom.migration_job_set_phase(P.PERFORM3, api="perform3")
-    dom.migration_job_set_phase(P.BEGIN3, api="intruder")
+    dom.migration_job_continue()  # parked: no owner thread
+    before = snapshot(dom)
+    assert dom.migration_job_set_phase(P.BEGIN3, api="intruder") is False
+    assert len(error_records(logs)) == 1
+    assert snapshot(dom) == before  # still names perform3, still parked
+
+
+@REFUSED_OWNER
+def test_refused_start_phase_changes_only_refs(dom, logs):
+    dom.migration_job_start(A.MIGRATION_OUT, api="begin3")
+    dom.migration_job_set_phase(P.PERFORM3, api="perform3")
+    dom.migration_job_continue()
+    before = snapshot(dom)
+    assert dom.migration_job_start_phase(P.BEGIN3, api="intruder") is False
+    after = snapshot(dom)
+    assert after.pop("refs") == before.pop("refs") + 1
+    assert after == before
+
+
+@REFUSED_OWNER
+def test_strict_refused_phase_changes_nothing():
+    dom = mj.Driver(strict_phases=True).add_domain("vm1")
+    dom.migration_job_start(A.MIGRATION_OUT, api="begin3")
+    dom.migration_job_set_phase(P.PERFORM3, api="perform3")
+    dom.migration_job_continue()
+    before = snapshot(dom)
+    with pytest.raises(mj.InternalError):
+        dom.migration_job_set_phase(P.BEGIN3, api="intruder")
+    assert snapshot(dom) == before  # an error leaves no trace
+
+
+def test_backwards_phase_keeps_the_job(dom, logs):
+    dom.migration_job_start(A.MIGRATION_OUT, api="begin3")
+    dom.migration_job_set_phase(P.PERFORM3, api="perform3")
+    dom.migration_job_set_phase(P.BEGIN3)
     assert dom.phase == P.PERFORM3
+    assert dom.async_job == A.MIGRATION_OUT
+    assert dom.async_owner_api == "perform3"
     assert len(error_records(logs)) == 1
     dom.migration_job_finish()
 
@@ -273,7 +317,12 @@ def test_start_phase_without_async_job(dom, logs):
     assert dom.migration_job_start_phase(P.PERFORM3) is False
     assert dom.refs == 2
     assert dom.async_job == A.NONE and dom.phase == 0
+    assert dom.async_owner_thread == 0 and dom.async_owner_api is None
     assert error_records(logs) == []
+    assert dom.migration_job_start_phase(P.PERFORM3, api="perform3") is False
+    assert dom.async_owner_thread == 0 and dom.async_owner_api is None
+    assert dom.refs == 3
+    assert dom.migration_job_continue() == 2
     assert dom.migration_job_continue() == 1
 
 
