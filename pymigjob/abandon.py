@@ -16,6 +16,12 @@ the client's connection closes, cleans up by phase:
 close); ``Driver(park_timeout=S)`` runs it for any migration that stays parked
 S seconds.  Both then call ``on_abandon(outcome)`` -- outside every lock --
 when a parked migration was found.
+
+Limit: "still parked?" (async owner thread 0, same phase) and the
+StartPhase that claims the job are two calls into the core, not one locked
+step as in libvirt; a phase API that starts in between races the cleanup
+(it then finds the job gone or its phase refused).  The park timeout is the
+exposed case; an explicit abandon for a client that is gone is not.
 """
 
 from __future__ import annotations

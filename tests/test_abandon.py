@@ -211,19 +211,19 @@ def test_timeout_abandons_a_parked_migration():
 
 def test_the_next_phase_in_time_stops_the_clock():
     got = []
-    d = mj.Driver(park_timeout=0.15, on_abandon=got.append)
+    d = mj.Driver(park_timeout=0.5, on_abandon=got.append)
     dom = d.add_domain("vm1")
     park(dom, OUT, P.BEGIN3)
     time.sleep(0.05)
     with dom.migration_phase(OUT, P.PERFORM3) as mig:  # unparks
-        time.sleep(0.2)                                 # a long phase is fine
+        time.sleep(0.6)                                 # a long phase is fine
         mig.set_phase(P.PERFORM3_DONE)
     assert d._tracker.parked_names() == ["vm1"]         # parked again: a new clock
     time.sleep(0.05)
     with dom.migration_phase(OUT, P.CONFIRM3) as mig:
         mig.finish()
     assert d._tracker.parked_names() == []
-    time.sleep(0.3)
+    time.sleep(0.6)
     assert got == []
     d.close()
 
