@@ -1814,6 +1814,18 @@ static void test_mask_blocked_does_not_block_allowed(void)
     CHECK_INT(A.rc, 0);
     CHECK_INT(A.seen_async, MJ_ASYNC_JOB_DUMP);
     worker_join(&A);
+
+    /* widening the mask while the slot is free lets a waiter in at once */
+    worker_init(&A, d, W_SYNC, MJ_JOB_MODIFY, "modify", 10.0);
+    worker_start_queued(&A, 3);
+    sleep_s(0.02);
+    CHECK(!atomic_load(&A.acquired));
+    CHECK_INT(mj_set_async_job_mask(d, MJ_JOB_MASK(MJ_JOB_MODIFY)), 0);
+    CHECKF(wait_flag(&A.done, SLACK), "MODIFY waiter not woken when "
+           "set_async_job_mask allowed it");
+    worker_join(&A);
+    CHECK_INT(A.rc, 0);
+    CHECK_INT(A.seen_async, MJ_ASYNC_JOB_DUMP);
     CHECK_INT(mj_end_async_job(d), 1);
     dispose(d);
 }
