@@ -184,7 +184,7 @@ def main(argv=None) -> int:
     variants = {k: bench._Variant(k, s, g) for k, s in stmts.items()}
     for v in variants.values():
         v.calibrate(max(a.round_time, bench.min_round_time()))
-        v.per_op.clear()
+        v.reset()
     order = list(variants.values())
     for r in range(a.rounds):
         for i in range(len(order)):

@@ -32,13 +32,26 @@ LATENCY_KEYS = ("fair64/",)
 OVERLOAD_PER_CPU = 1.5
 
 
+def _peak_load(load: Any) -> float:
+    """The highest 1-minute load average recorded ({"before": [..], "after": [..]}
+    or a plain [1, 5, 15] list)."""
+    if isinstance(load, dict):
+        seen = [la for la in (load.get("before"), load.get("after")) if la]
+    elif isinstance(load, (list, tuple)) and load and isinstance(load[0], (int, float)):
+        seen = [load]
+    else:
+        seen = []
+    return max((float(la[0]) for la in seen), default=0.0)
+
+
 def collect(data: Dict[str, Any]) -> List[Dict[str, Any]]:
     checks = []
     cpus = os.cpu_count() or 1
     for b in data.get("benchmarks", []):
         info = b.get("extra_info", {})
-        load = info.get("loadavg", {})
-        peak = max([la[0] for la in (load.get("before"), load.get("after")) if la] or [0.0])
+        if not info.get("checks"):
+            continue
+        peak = _peak_load(info.get("loadavg"))
         for c in info.get("checks", []):
             t = TARGETS.get(c["key"])
             if t is None:
@@ -103,4 +116,10 @@ def main(argv: List[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except Exception:  # a broken check is not a failed gate: no re-run, exit 2
+        import traceback
+
+        traceback.print_exc()
+        sys.exit(2)

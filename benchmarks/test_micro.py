@@ -17,7 +17,7 @@ def test_micro(benchmark, record, settings, case):
     mb.baseline_round()
     mb.subject_round()
     for v in mb.variants.values():
-        v.per_op.clear()
+        v.reset()
     # pymigjob is the timed target; every baseline runs one round in the
     # untimed setup before each of its rounds (interleaved, same conditions)
     benchmark.pedantic(mb.subject_round, setup=mb.baseline_round,

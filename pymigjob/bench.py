@@ -236,32 +236,50 @@ def _impl_globals(impl: Any) -> Dict[str, Any]:
 
 
 class _Variant:
-    """One statement, timed in rounds of K loops (timeit inlines the statement)."""
+    """One statement, timed in rounds of K loops (timeit inlines the statement,
+    so no Python call is added to either side of a ratio).
+
+    Each round records the thread's CPU time per op (``per_op``: what the
+    ratios and gates use -- preemption by other processes on a busy machine
+    does not count in it) and the wall time per op (``per_op_wall``)."""
 
     def __init__(self, name: str, stmt: str, glb: Dict[str, Any]) -> None:
         self.name = name
-        self.timer = timeit.Timer(stmt, globals=glb)
+        self.timer = timeit.Timer(stmt, timer=time.thread_time, globals=glb)
         self.k = 1
         self.per_op: List[float] = []
+        self.per_op_wall: List[float] = []
 
     def calibrate(self, round_time: float) -> None:
+        """K such that one round lasts about 1.3 x round_time of wall time."""
         k = 1
         while True:
-            t = self.timer.timeit(k)
+            w0 = time.perf_counter()
+            self.timer.timeit(k)
+            t = time.perf_counter() - w0
             if t >= round_time / 8:
                 break
             k *= 4 if t < round_time / 64 else 2
-        # aim 30 % above the minimum: rounds run slower when interleaved
         self.k = max(1, int(k * 1.3 * round_time / t))
 
     def round(self) -> float:
-        """One round; returns its time (and records seconds per op)."""
-        t = self.timer.timeit(self.k)
-        self.per_op.append(t / self.k)
-        return t
+        """One round; returns its wall time and records the per-op times."""
+        w0 = time.perf_counter()
+        cpu = self.timer.timeit(self.k)
+        wall = time.perf_counter() - w0
+        self.per_op.append(cpu / self.k)
+        self.per_op_wall.append(wall / self.k)
+        return wall
+
+    def reset(self) -> None:
+        self.per_op.clear()
+        self.per_op_wall.clear()
 
     def median(self) -> float:
         return median(self.per_op)
+
+    def median_wall(self) -> float:
+        return median(self.per_op_wall)
 
 
 class MicroBench:
@@ -282,7 +300,7 @@ class MicroBench:
         self.load_before = loadavg()
         for v in self.variants.values():
             v.calibrate(self.round_time)
-            v.per_op.clear()
+            v.reset()
         self._turn = 0
 
     @property
@@ -306,7 +324,7 @@ class MicroBench:
             self.subject_round()
             if r == 0:
                 for v in self.variants.values():
-                    v.per_op.clear()
+                    v.reset()
         return self.result()
 
     def result(self) -> Dict[str, Any]:
@@ -315,6 +333,9 @@ class MicroBench:
         res: Dict[str, Any] = {
             "case": self.key, "what": self.what,
             "ns_per_op": {n: round(x * 1e9, 1) for n, x in med.items()},
+            "clock": "thread CPU time (ns_per_op, ratios); wall time in ns_per_op_wall",
+            "ns_per_op_wall": {n: round(v.median_wall() * 1e9, 1)
+                               for n, v in self.variants.items()},
             "rounds": len(self.variants["pymigjob"].per_op),
             "round_s": round(self.round_time, 3),
             "ops_per_round": {n: v.k for n, v in self.variants.items()},
@@ -999,7 +1020,7 @@ def print_micro(results: List[Dict[str, Any]], out: Any = sys.stdout) -> None:
                      _fmt(ra["pymigjob/noop2"], ".2f") + "x",
                      _fmt(ra["pymigjob/lock"], ".2f") + "x",
                      (_fmt(ra["pure/pymigjob"], ".1f") + "x") if "pure/pymigjob" in ra else "-"])
-    print(_table(rows, ["uncontended (median ns/op)", "pymigjob", "pure", "2 noops",
+    print(_table(rows, ["uncontended (median ns/op, CPU)", "pymigjob", "pure", "2 noops",
                         "Lock", "/2noops", "/Lock", "pure/mj"]), file=out)
 
 
@@ -1085,7 +1106,8 @@ def run_all(s: Settings, out: Any = sys.stdout) -> Dict[str, Any]:
         res["micro"] = micro
         checks += [c for r in micro for c in r["checks"]]
         print(f"\n({s.micro_rounds} rounds of >= {max(s.round_time, min_round_time()):g} s "
-              "per variant, interleaved; medians)", file=out)
+              "per variant, interleaved; medians of the thread's CPU time per op, so "
+              "that other processes do not count)", file=out)
         print_micro(micro, out)
     if "contention" in s.sections:
         cont = []
