@@ -178,7 +178,7 @@ class Domain:
             self._track.changed(self)
 
     def end_job(self) -> int:
-        tracked = self._track is not None and lib.mj_domain_active_job(self._p) == _DESTROY
+        tracked = self._track is not None and self in self._track.destroying
         refs = _end_job(self._p)
         if refs < 0:
             raise last_error()

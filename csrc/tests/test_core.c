@@ -982,6 +982,45 @@ static void test_refs_start_phase_refused(void)
     dispose(d);
 }
 
+/* A refused (backwards) phase changes nothing but StartPhase's reference:
+ * libvirt-jobs.md §4.3 "returns without changing anything"; 0.10.2 and
+ * modern libvirt check the phase before touching the owner. */
+static void refused_phase_case(bool strict, bool start)
+{
+    mj_domain *d = fresh(strict ? "vm-refs" : "vm-ref", 1.0, 0, strict);
+    CHECK_INT(mj_migration_job_start(d, MJ_ASYNC_JOB_MIGRATION_OUT, "begin3",
+                                     1.0, -1, false, 0), 0);
+    CHECK_INT(mj_migration_job_set_phase(d, MJ_PHASE_PERFORM3, "perform3"),
+              MJ_PHASE_SET);
+    CHECK_INT(mj_migration_job_continue(d), 1);      /* parked */
+    int rc = start ? mj_migration_job_start_phase(d, MJ_PHASE_BEGIN3, "intruder")
+                   : mj_migration_job_set_phase(d, MJ_PHASE_BEGIN3, "intruder");
+    CHECK_INT(rc, strict ? -1 : MJ_PHASE_BACKWARDS);
+    CHECKF(mj_domain_async_owner_api(d) &&
+           strcmp(mj_domain_async_owner_api(d), "perform3") == 0,
+           "%s %s: refused phase changed async_owner_api to \"%s\"",
+           strict ? "strict" : "default", start ? "start_phase" : "set_phase",
+           mj_domain_async_owner_api(d) ? mj_domain_async_owner_api(d) : "NULL");
+    CHECKF(mj_domain_async_owner_thread(d) == 0,
+           "%s %s: refused phase made the caller the async owner thread",
+           strict ? "strict" : "default", start ? "start_phase" : "set_phase");
+    CHECK_INT(mj_domain_phase(d), MJ_PHASE_PERFORM3);
+    CHECK_INT(mj_domain_refs(d), start ? 2 : 1);
+    if (start)
+        mj_migration_job_continue(d);
+    CHECK_INT(mj_migration_job_start_phase(d, MJ_PHASE_CONFIRM3, NULL), MJ_PHASE_SET);
+    CHECK_INT(mj_migration_job_finish(d), 1);
+    dispose(d);
+}
+
+static void test_refused_phase_changes_no_owner(void)
+{
+    refused_phase_case(false, false);
+    refused_phase_case(false, true);
+    refused_phase_case(true, false);
+    refused_phase_case(true, true);
+}
+
 /* Continue returning 0: a transient domain removed while parked dies with
  * the last API's reference ("domain disappeared" in libvirt). */
 static void test_refs_domain_disappeared(void)
@@ -3394,6 +3433,7 @@ static const test_case tests[] = {
     { "refs_v2_and_p2p", test_refs_v2_and_p2p },
     { "refs_start_phase_refused", test_refs_start_phase_refused },
     { "refs_domain_disappeared", test_refs_domain_disappeared },
+    { "refused_phase_changes_no_owner", test_refused_phase_changes_no_owner },
     { "masks", test_masks },
     { "owners_and_info", test_owners_and_info },
     { "jobs_queued", test_jobs_queued },
