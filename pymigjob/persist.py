@@ -29,6 +29,7 @@ import time
 import weakref
 from typing import TYPE_CHECKING, Callable, Optional
 
+from .enums import Job
 from .errors import NoDomain
 from .status import JobStatus, status_of
 from .store import DirectoryStore, Store
@@ -44,7 +45,7 @@ log = logging.getLogger("pymigjob")
 class Tracker:
     __slots__ = ("_driver", "store", "park_timeout", "on_abandon", "_locks", "_last",
                  "_cond", "_parked", "_heap", "_timer", "_closed", "saves",
-                 "__weakref__")
+                 "destroying", "__weakref__")
 
     def __init__(self, driver: Driver, state_dir: Optional[str | os.PathLike[str]] = None,
                  store: Optional[Store] = None, park_timeout: Optional[float] = None,
@@ -73,6 +74,9 @@ class Tracker:
         self._timer: Optional[threading.Thread] = None
         self._closed = False
         self.saves = 0
+        #: domains whose last recorded state holds a DESTROY job: end_job asks
+        #: this set (cheaper than asking the core) whether its end is tracked
+        self.destroying: set[Domain] = set()
 
     # ---- write-through ----------------------------------------------------
 
@@ -96,6 +100,10 @@ class Tracker:
                 status = status_of(dom)
             except NoDomain:
                 return
+            if status.job == Job.DESTROY:
+                self.destroying.add(dom)
+            else:
+                self.destroying.discard(dom)
             self._write(name, status)
 
     def _write(self, name: str, status: JobStatus) -> None:
@@ -119,6 +127,8 @@ class Tracker:
             return
         with self._lock_for(name):
             self._last.pop(name, None)
+            for dom in [d for d in self.destroying if d.name == name]:
+                self.destroying.discard(dom)
             again = self._driver._domains.get(name)
             if again is None:
                 try:

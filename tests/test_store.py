@@ -455,3 +455,18 @@ def test_asyncio_begins_write_too(sdrv, rec):
     asyncio.run(main())
     assert rec.history() == [(J.NONE, A.SAVE, P.NONE), (J.DESTROY, A.SAVE, P.NONE),
                              (J.NONE, A.SAVE, P.NONE), (J.NONE, A.NONE, P.NONE)]
+
+
+def test_destroy_end_is_known_without_asking_the_core(sdrv, rec):
+    dom = sdrv.add_domain("vm1")
+    track = dom._track
+    dom.begin_job(J.DESTROY)
+    assert dom in track.destroying
+    dom.end_job()
+    assert dom not in track.destroying and rec.load_all()["vm1"] == JobStatus()
+    with dom.job(J.MODIFY):
+        assert dom not in track.destroying
+    dom.begin_job(J.DESTROY)
+    sdrv.remove_domain("vm1")  # removed while held: forgotten
+    assert not track.destroying
+    dom.end_job()
