@@ -31,14 +31,17 @@ import asyncio
 import threading
 import weakref
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Coroutine
 
-from ._binding import NULL, WAITING, last_error, lib
+from ._binding import NULL, WAITING, c_timeout, encode_name, last_error, lib
 
 if TYPE_CHECKING:
     from .domain import Domain
 
-__all__ = ["NOTIFIER_IDLE", "JobAsyncGuard", "settle"]
+__all__ = ["NOTIFIER_IDLE", "Begin", "JobAsyncGuard", "begin"]
+
+#: what Domain.begin_job_async & co return
+Begin = Coroutine[Any, Any, None]
 
 #: seconds a loop keeps its notifier (one eventfd and its reader) after the
 #: last waiter went; 0 releases it at once
@@ -87,42 +90,55 @@ class _LoopNotifier:
                  "_idle_timer", "__weakref__")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.closed = True  # until it is complete (see __del__)
         n = lib.mj_notifier_new()
-        if n == NULL:
-            raise last_error()
-        self.loop = loop
-        self.n = n
-        self.fd: int = lib.mj_notifier_fd(n)
-        self.waits: dict[Any, _Wait] = {}
-        self.closed = False
-        self._hook: Any = None
-        self._idle_since = 0.0
-        self._idle_timer: asyncio.TimerHandle | None = None
         try:
+            if n == NULL:
+                raise last_error()
+            self.loop = loop
+            self.n = n
+            self.fd: int = lib.mj_notifier_fd(n)
+            self.waits: dict[Any, _Wait] = {}
+            self._hook: Any = None
+            self._idle_since = 0.0
+            self._idle_timer: asyncio.TimerHandle | None = None
             loop.add_reader(self.fd, self._on_readable)
+            self.closed = False
+            self._hook_close()
         except BaseException:
-            self.closed = True
-            lib.mj_notifier_free(n)
+            if n != NULL and self.closed:
+                try:
+                    loop.remove_reader(lib.mj_notifier_fd(n))
+                finally:
+                    lib.mj_notifier_free(n)
             raise
-        self._hook_close()
 
     # -- the loop's side ------------------------------------------------------
 
     def _on_readable(self) -> None:
         n, waits = self.n, self.waits
-        while True:
-            w = _take(n)
-            if w == NULL:
-                return
-            wait = waits.get(w)
-            if wait is not None:
+        try:
+            while True:
+                w = _take(n)
+                if w == NULL:
+                    return
+                wait = waits.get(w)
+                if wait is not None:
+                    fut = wait.fut
+                    if fut is not None and not fut.done():
+                        fut.set_result(None)
+                else:
+                    # nobody awaits it (an exception landed between two
+                    # lines of begin): do not let it keep a job or a slot
+                    _cancel(w)
+        except BaseException:
+            # a waiter taken off the list may not have been woken: wake
+            # every one (a woken waiter that is still queued waits again)
+            for wait in list(waits.values()):
                 fut = wait.fut
                 if fut is not None and not fut.done():
                     fut.set_result(None)
-            else:
-                # nobody awaits it any more (an exception landed between
-                # the detach and the registration): do not let it keep a job
-                _cancel(w)
+            raise
 
     def _hook_close(self) -> None:
         """Run shutdown() when the loop closes.  asyncio has no close
@@ -201,7 +217,7 @@ class _LoopNotifier:
             except Exception:  # pragma: no cover - interpreter shutdown
                 pass
 
-    # -- a coroutine's side -----------------------------------------------------
+    # -- a waiter's side ---------------------------------------------------------
 
     def forget(self, wait: _Wait, key: Any) -> None:
         waits = self.waits
@@ -235,35 +251,6 @@ class _LoopNotifier:
         else:
             self._teardown()
 
-    async def wait_for_waiter(self, w: Any) -> None:
-        """Await the detached waiter ``w`` until it is resolved."""
-        wait = _Wait(w)
-        self.waits[w] = wait
-        loop = self.loop
-        try:
-            while True:
-                fut = wait.fut = loop.create_future()
-                timer = loop.call_later(_remaining(w), _wake, fut)
-                try:
-                    await fut
-                finally:
-                    timer.cancel()
-                if wait.w is None:  # the loop closed under us and gave it up
-                    raise asyncio.CancelledError()
-                rc = _poll(w)
-                if rc != WAITING:  # resolved; C has freed the waiter
-                    wait.w = None
-                    if rc < 0:
-                        raise last_error()
-                    return
-                # the deadline timer fired a little early: wait again
-        except BaseException:
-            wait.drop()
-            raise
-        finally:
-            wait.fut = None
-            self.forget(wait, w)
-
 
 def _notifier_for(loop: asyncio.AbstractEventLoop) -> _LoopNotifier:
     notifier = _notifiers.get(id(loop))
@@ -275,25 +262,81 @@ def _notifier_for(loop: asyncio.AbstractEventLoop) -> _LoopNotifier:
     return notifier
 
 
-async def settle(rc: int) -> None:
-    """After a C begin called with ``wait_for=0`` from a coroutine: raise its
-    error, or wait for the place it keeps in the queue without blocking the
-    event loop."""
-    if rc < 0:
-        raise last_error()
-    if rc != WAITING:  # pragma: no cover - begins return 0, -1 or WAITING
-        raise AssertionError(f"unexpected begin result {rc}")
+async def begin(fn: Any, dom: Domain, kind: int, api: str | None, timeout: float | None,
+                kind_cls: type, what: str, done: Callable[[Domain], object] | None) -> None:
+    """The body of Domain.begin_job_async & co: ``fn`` is the C begin;
+    ``done(dom)``, when given, runs once the job is held (the persistence
+    hook of the blocking begins).
+
+    Called with ``wait_for=0`` it either settles at once (held: the
+    coroutine never suspends; or an error) or leaves a pending waiter, which
+    is moved onto the loop's notifier and awaited.  Everything from the C
+    call to the end of the wait is under one ``try``, so an exception at any
+    point (a cancel at the await, a KeyboardInterrupt between two lines)
+    gives up whatever the begin left behind: the pending waiter, the
+    detached waiter, or a job granted to it meanwhile."""
+    c_api = NULL if api is None else encode_name(api, "api")
+    c_to = c_timeout(timeout)
     w = NULL
+    wait: _Wait | None = None
     try:
+        try:
+            rc = fn(dom._p, kind, c_api, c_to, 0.0)
+        except (TypeError, OverflowError):
+            _bad_kind(kind_cls, kind, what)
+        if not rc:
+            if done is not None:
+                done(dom)
+            return
+        if rc < 0:
+            raise last_error()
         notifier = _notifier_for(asyncio.get_running_loop())
         w = _detach(notifier.n)
+        if w == NULL:  # pragma: no cover - the begin just left one
+            raise RuntimeError("pymigjob: no pending job wait to detach")
+        wait = _Wait(w)
+        notifier.waits[w] = wait
+        loop = notifier.loop
+        while True:
+            fut = wait.fut = loop.create_future()
+            timer = loop.call_later(_remaining(w), _wake, fut)
+            try:
+                await fut
+            finally:
+                timer.cancel()
+            if wait.w is None:  # the loop closed under us and gave it up
+                raise asyncio.CancelledError()
+            # Ownership goes before the poll, which frees a resolved waiter:
+            # one line, and no signal check between the store and the call,
+            # so no exception can make the handler cancel a freed waiter.
+            wait.w = None; rc = _poll(w)  # noqa: E702
+            if rc < 0:
+                raise last_error()
+            if rc == 0:
+                break
+            wait.w = w  # still queued: the deadline timer fired a little early
     except BaseException:
-        if w == NULL and lib.mj_pending_count():
-            lib.mj_pending_cancel()  # still this thread's innermost: ours
+        if wait is not None:
+            wait.drop()
+        elif w != NULL:
+            _cancel(w)
+        elif lib.mj_pending_count():
+            # raised before the detach, so synchronously in this thread,
+            # whose innermost pending waiter is the one this begin left
+            lib.mj_pending_cancel()
         raise
-    if w == NULL:  # pragma: no cover - the begin just left one
-        raise RuntimeError("pymigjob: no pending job wait to detach")
-    await notifier.wait_for_waiter(w)
+    finally:
+        if wait is not None:
+            wait.fut = None
+            notifier.forget(wait, w)
+    if done is not None:
+        done(dom)
+
+
+def _bad_kind(kind_cls: type, kind: object, what: str) -> None:
+    from .domain import _bad_enum  # domain imports this module
+
+    _bad_enum(kind_cls, kind, what)
 
 
 class JobAsyncGuard:

@@ -356,32 +356,21 @@ class Domain:
 
     # ---- waiting from asyncio (pymigjob.aio) --------------------------------
 
-    async def begin_job_async(self, job: Job | int, api: str | None = None,
-                              timeout: float | None = None) -> None:
-        """begin_job for a coroutine: waits in the same FIFO queue without
-        blocking the event loop or using a thread.  Cancelled, it holds nothing."""
-        c_api, c_to = _api(api), _timeout(timeout)
-        try:
-            rc = _begin_job(self._p, job, c_api, c_to, 0.0)
-        except (TypeError, OverflowError):
-            _bad_enum(Job, job, "job")
-        if rc:
-            await _aio.settle(rc)
-        if self._track is not None and job == _DESTROY:
-            self._track.changed(self)  # blocking: the record is durable on return
+    def begin_job_async(self, job: Job | int, api: str | None = None,
+                        timeout: float | None = None) -> _aio.Begin:
+        """`await dom.begin_job_async(job)`: begin_job for a coroutine.  It waits
+        in the same FIFO queue without blocking the event loop or using a
+        thread; cancelled, it holds nothing.  Arguments are checked when awaited."""
+        track = self._track
+        return _aio.begin(_begin_job, self, job, api, timeout, Job, "job",
+                          None if track is None or job != _DESTROY else track.changed)
 
-    async def begin_async_job_async(self, async_job: AsyncJob | int, api: str | None = None,
-                                    timeout: float | None = None) -> None:
-        """begin_async_job for a coroutine (see begin_job_async)."""
-        c_api, c_to = _api(api), _timeout(timeout)
-        try:
-            rc = lib.mj_begin_async_job(self._p, async_job, c_api, c_to, 0.0)
-        except (TypeError, OverflowError):
-            _bad_enum(AsyncJob, async_job, "async_job")
-        if rc:
-            await _aio.settle(rc)
-        if self._track is not None:
-            self._track.changed(self)
+    def begin_async_job_async(self, async_job: AsyncJob | int, api: str | None = None,
+                              timeout: float | None = None) -> _aio.Begin:
+        """`await dom.begin_async_job_async(async_job)` (see begin_job_async)."""
+        track = self._track
+        return _aio.begin(lib.mj_begin_async_job, self, async_job, api, timeout,
+                          AsyncJob, "async_job", None if track is None else track.changed)
 
     def job_async(self, job: Job | int, api: str | None = None,
                   timeout: float | None = None) -> _aio.JobAsyncGuard:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
+import sys
 import threading
 import time
 
@@ -81,16 +82,15 @@ def immediate(monkeypatch):
 
 @pytest.fixture
 def counting(monkeypatch):
-    """Counts the begins that went through the notifier (returned WAITING)."""
+    """Counts the waiters detached onto a notifier (contended begins)."""
     calls = [0]
-    real = aio.settle
+    real = aio._detach
 
-    def settle(rc):
-        if rc == mj._binding.WAITING:
-            calls[0] += 1
-        return real(rc)
+    def detach(n):
+        calls[0] += 1
+        return real(n)
 
-    monkeypatch.setattr(aio, "settle", settle)
+    monkeypatch.setattr(aio, "_detach", detach)
     return calls
 
 
@@ -395,6 +395,102 @@ def test_cancel_while_entering_async_with(dom):
 
     run(main())
     idle(dom)
+
+
+#: the frames of a begin itself; the loop's machinery (the notifier's
+#: construction, reader and release) is left out, as asyncio's own is
+BEGIN_FRAMES = {"begin", "begin_job_async", "begin_async_job_async", "_bad_kind"}
+
+
+def _inject_at(n):
+    """A trace function raising KeyboardInterrupt at the n-th call or line
+    event of a begin's own frames (where CPython may deliver a signal)."""
+    where = [0, None]
+
+    def tracer(frame, event, arg):
+        if not frame.f_globals.get("__name__", "").startswith("pymigjob") \
+                or frame.f_code.co_name not in BEGIN_FRAMES:
+            return None
+        if event in ("call", "line"):
+            where[0] += 1
+            if where[0] == n:
+                sys.settrace(None)
+                frame.f_trace = None
+                where[1] = (frame.f_code.co_name, frame.f_lineno, event)
+                raise KeyboardInterrupt(f"injected at event {n}")
+        return tracer
+
+    return tracer, where
+
+
+def _traced(tracer, loop, awaitable):
+    sys.settrace(tracer)
+    try:
+        return loop.run_until_complete(awaitable)
+    except KeyboardInterrupt:
+        return None
+    finally:
+        sys.settrace(None)
+
+
+def test_interrupt_at_every_line_of_a_contended_begin(dom):
+    """KeyboardInterrupt at every line of a contended begin_job_async:
+    creating it, up to its suspension, and after the grant resumes it
+    (loops driven without asyncio.run, whose SIGINT handler would cancel the
+    task instead).  No pending waiter is ever left on the thread; once the
+    loop is closed nothing is queued or referenced and no fd is left; the
+    job is held only when the interrupt came after the poll that took it (as
+    with a blocking begin interrupted just after it returned)."""
+    poll_line = next(i for i, line in enumerate(
+        open(aio.__file__).read().splitlines(), 1) if "rc = _poll(w)" in line)
+    leaks, held_after, seen = [], [], set()
+    for n in range(1, 400):
+        loop = asyncio.new_event_loop()
+        dom.begin_job(J.MODIFY)
+        tracer, where = _inject_at(n)
+        box = []
+
+        async def start():
+            box.append(asyncio.ensure_future(dom.begin_job_async(J.QUERY)))
+            await asyncio.sleep(0.002)
+
+        try:
+            _traced(tracer, loop, start())
+            if where[1] is None:  # not reached yet: it waits; hand it the job
+                assert dom.jobs_queued == 2
+                dom.end_job()
+                _traced(tracer, loop, asyncio.wait([box[0]]))
+            if where[1] is None:
+                assert box[0].result() is None and dom.active_job == J.QUERY
+                dom.end_job()
+                break  # every line of a whole begin has been covered
+            seen.add(where[1])
+            pending = lib_pending()
+            while lib_pending():
+                mj._binding.lib.mj_pending_cancel()
+            if dom.active_job == J.MODIFY:
+                dom.end_job()
+        finally:
+            loop.close()  # gives up whatever is still registered
+        task = box[0] if box else None
+        if dom.active_job == J.QUERY:  # taken by a poll, then interrupted
+            assert task is not None and task.done()
+            if task.cancelled() or task.exception() is not None:
+                held_after.append(where[1])
+            dom.end_job()
+        state = (pending, dom.jobs_queued, dom.refs)
+        if state != (0, 0, 1):
+            leaks.append((where[1], state))
+    else:
+        raise AssertionError("the begin never completed without an injection")
+    assert not leaks, leaks
+    for fn, line, _ in held_after:
+        assert fn == "begin" and line > poll_line, held_after
+    assert len(seen) > 20
+
+
+def lib_pending():
+    return mj._binding.lib.mj_pending_count()
 
 
 # ---- timeouts, errors -----------------------------------------------------------
