@@ -79,11 +79,11 @@ _MAX_STEM = 200  # bytes; file names stay well under NAME_MAX (255)
 
 def record_filename(name: str) -> str:
     """The file holding a domain's record: the name percent-encoded (no
-    separators, no leading dot), or a digest when that would be too long
-    (the name itself is always inside the file)."""
+    separators, no leading dot or tilde), or ``~`` and a digest when that
+    would be too long (the name itself is always inside the file)."""
     stem = quote(name, safe="")
-    if stem.startswith("."):
-        stem = "%2E" + stem[1:]
+    if stem.startswith((".", "~")):  # no hidden files; "~" starts only digests
+        stem = f"%{ord(stem[0]):02X}" + stem[1:]
     if not stem or len(stem) > _MAX_STEM:
         stem = "~" + hashlib.sha256(name.encode("utf-8")).hexdigest()
     return stem + _SUFFIX

@@ -90,6 +90,19 @@ def test_any_domain_name_is_a_safe_file(tmp_path, name):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_name_cannot_take_a_long_names_file(tmp_path):
+    import hashlib
+
+    long = "x" * 500
+    digest = "~" + hashlib.sha256(long.encode()).hexdigest()
+    assert record_filename(long) == digest + ".xml"
+    assert record_filename(digest) != record_filename(long)
+    store = DirectoryStore(tmp_path)
+    store.save(long, JobStatus(J.DESTROY))
+    store.save(digest, JobStatus())
+    assert store.load_all() == {long: JobStatus(J.DESTROY), digest: JobStatus()}
+
+
 def test_save_is_temp_fsync_rename_fsync_dir(tmp_path, monkeypatch):
     store = DirectoryStore(tmp_path)
     events = []
