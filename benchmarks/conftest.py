@@ -44,6 +44,7 @@ class BenchSettings:
         self.contention_rounds = base.contention_rounds
         self.hold = base.hold
         self.mix_duration = base.mix_duration
+        self.mix_rounds = base.mix_rounds
         self.scale_n = scale_n or base.scale_n
 
 

@@ -11,21 +11,10 @@ from pymigjob import bench
 
 def test_daemon_mix(benchmark, record, settings):
     benchmark.group = "mix"
-    pure, _ = bench.load_pure()
-    baselines = {}
-
-    def setup():
-        baselines["nolock"] = bench.daemon_mix("nolock", duration=settings.mix_duration)
-        if pure is not None:
-            baselines["pure"] = bench.daemon_mix("pure", duration=settings.mix_duration)
-
-    runs = {}
-
-    def subject():
-        runs["pymigjob"] = bench.daemon_mix("pymigjob", duration=settings.mix_duration)
-
-    benchmark.pedantic(subject, setup=setup, rounds=1, iterations=1, warmup_rounds=0)
-    res = bench.mix_summary({**baselines, **runs})
+    mb = bench.MixBench(settings.mix_duration)
+    benchmark.pedantic(mb.subject_round, setup=mb.baseline_round,
+                       rounds=settings.mix_rounds, iterations=1, warmup_rounds=0)
+    res = mb.result()
     record("mix", res)
     for name, run in res["runs"].items():
         if name == "nolock":
