@@ -227,13 +227,13 @@ mj_domain_remove(mj_domain *d)
 void
 mj_domain_cancel_waiters(mj_domain *d, const char *reason)
 {
-    int err;
-    char *copy = mj_strdup_name(reason ? reason : "shutdown", &err);
+    /* cut, not refused: this call reports nothing */
+    char *copy = strndup(reason ? reason : "shutdown", MJ_NAME_MAX);
 
     pthread_mutex_lock(&d->lock);
+    d->cancelled = true;
     if (!d->cancel_reason) {
-        /* a reason too long to keep still cancels */
-        d->cancel_reason = copy ? copy : strdup("shutdown");
+        d->cancel_reason = copy;
         copy = NULL;
     }
     fail_waiters(d, MJ_ERR_OPERATION_ABORTED);

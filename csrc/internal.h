@@ -59,7 +59,8 @@ struct mj_domain {
 
     /* everything below is guarded by lock */
     bool removed;
-    char *cancel_reason;    /* set by mj_domain_cancel_waiters */
+    bool cancelled;         /* by mj_domain_cancel_waiters */
+    char *cancel_reason;    /* its reason (NULL if it could not be copied) */
 
     int active;             /* mj_job in the sync slot */
     uint64_t owner;

@@ -182,11 +182,17 @@ mj_release_async_locked(mj_domain *d)
 }
 
 static int
+cancelled_error(const mj_domain *d)
+{
+    return mj_error_set(MJ_ERR_OPERATION_ABORTED, "job wait cancelled: %s",
+                        d->cancel_reason ? d->cancel_reason : "shutdown");
+}
+
+static int
 waiter_failure(const mj_domain *d, const mj_waiter *w)
 {
     if (w->fail_code == MJ_ERR_OPERATION_ABORTED)
-        return mj_error_set(MJ_ERR_OPERATION_ABORTED, "job wait cancelled: %s",
-                            d->cancel_reason ? d->cancel_reason : "shutdown");
+        return cancelled_error(d);
     return mj_error_no_domain(d);
 }
 
@@ -267,9 +273,8 @@ mj_begin(mj_domain *d, slot_kind kind, int job, const char *api,
     pthread_mutex_lock(&d->lock);
     if (d->removed)
         rc = mj_error_no_domain(d);
-    else if (d->cancel_reason)
-        rc = mj_error_set(MJ_ERR_OPERATION_ABORTED, "job wait cancelled: %s",
-                          d->cancel_reason);
+    else if (d->cancelled)
+        rc = cancelled_error(d);
     else if (kind == SLOT_NESTED && d->async_job != job)
         rc = mj_error_set(MJ_ERR_INTERNAL_ERROR,
                           "unexpected async job %d type expected %d",

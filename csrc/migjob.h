@@ -292,11 +292,12 @@ int mj_migration_job_start(mj_domain *d, int async_job, const char *api,
                                    ("migration protocol going backwards
                                    X => Y", code INTERNAL_ERROR) */
 /* qemuMigrationJobSetPhase.  With strict_phases a backwards phase returns
- * -1 instead of MJ_PHASE_BACKWARDS.  `api` (may be NULL) becomes the async
- * owner API when an async job exists.  -1 also for an invalid phase. */
+ * -1 instead of MJ_PHASE_BACKWARDS.  A phase that is set makes the caller
+ * the async owner thread and `api` (may be NULL) the async owner API; a
+ * refused one changes nothing.  -1 also for an invalid phase. */
 int mj_migration_job_set_phase(mj_domain *d, int phase, const char *api);
 /* qemuMigrationJobStartPhase: +1 ref (even when the phase is refused),
- * then set_phase; the calling thread becomes the async owner. */
+ * then set_phase. */
 int mj_migration_job_start_phase(mj_domain *d, int phase, const char *api);
 /* qemuMigrationJobContinue: -1 ref, releases the async owner thread (the
  * owner API stays); returns refs left. */

@@ -41,25 +41,23 @@ set_phase(mj_domain *d, int phase, const char *api)
         rc = mj_error_no_domain(d);
     } else if (d->async_job == MJ_ASYNC_JOB_NONE) {
         rc = MJ_PHASE_NO_JOB;
+    } else if (phase < d->phase) {
+        /* refused, changing nothing; the seed only logs it, strict_phases
+         * makes it an error */
+        mj_error_set(MJ_ERR_INTERNAL_ERROR,
+                     "migration protocol going backwards %s => %s",
+                     mj_phase_to_string(d->phase), mj_phase_to_string(phase));
+        rc = d->strict_phases ? -1 : MJ_PHASE_BACKWARDS;
     } else {
+        d->phase = phase;
+        d->async_owner = (uint64_t)pthread_self();
         if (copy) {
             char *old = d->async_owner_api;
 
             d->async_owner_api = copy;
             copy = old;
         }
-        d->async_owner = (uint64_t)pthread_self();
-        if (phase < d->phase) {
-            /* the seed only logs this; strict_phases makes it an error */
-            mj_error_set(MJ_ERR_INTERNAL_ERROR,
-                         "migration protocol going backwards %s => %s",
-                         mj_phase_to_string(d->phase),
-                         mj_phase_to_string(phase));
-            rc = d->strict_phases ? -1 : MJ_PHASE_BACKWARDS;
-        } else {
-            d->phase = phase;
-            rc = MJ_PHASE_SET;
-        }
+        rc = MJ_PHASE_SET;
     }
     pthread_mutex_unlock(&d->lock);
     free(copy);

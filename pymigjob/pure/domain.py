@@ -584,11 +584,12 @@ class Domain:
                 self._refs += 1             # this API's own, even if refused
             if self._async_job == _NONE:
                 return False
-            if api is not None:
-                self._async_owner_api = api
-            self._async_owner = _get_ident()
             if phase >= self._phase:
+                # only a phase that is set names its API; a refusal changes nothing
                 self._phase = phase
+                self._async_owner = _get_ident()
+                if api is not None:
+                    self._async_owner_api = api
                 return True
             text = (f"migration protocol going backwards {T.PHASE_LABELS[self._phase]} "
                     f"=> {T.PHASE_LABELS[phase]}")
