@@ -769,6 +769,85 @@ def test_loop_dropped_without_close(dom):
     idle(dom)
 
 
+@pytest.mark.concurrency
+def test_stress_threads_and_coroutines_with_cancels_and_timeouts():
+    """Threads and coroutines hammer four domains with sync and async jobs,
+    short timeouts, wait_for cancellations and task.cancel(); every outcome
+    must be a held job (then ended), a JobTimeout or a cancellation, and in
+    the end every domain is idle with refs == 1, nothing pending, no fd left."""
+    import random
+
+    drv = mj.Driver(job_wait_timeout=2)
+    doms = [drv.add_domain(f"vm{i}") for i in range(4)]
+    stop = threading.Event()
+    errors = []
+    counts = {"held": 0, "timeout": 0, "cancelled": 0}
+
+    def thread_loop(seed):
+        rng = random.Random(seed)
+        try:
+            while not stop.is_set():
+                d = rng.choice(doms)
+                try:
+                    if rng.random() < 0.2:
+                        d.begin_async_job(A.SAVE, timeout=rng.uniform(0, 0.02))
+                        time.sleep(rng.uniform(0, 0.001))
+                        d.end_async_job()
+                    else:
+                        d.begin_job(J.QUERY, timeout=rng.uniform(0, 0.02))
+                        time.sleep(rng.uniform(0, 0.0005))
+                        d.end_job()
+                except mj.JobTimeout:
+                    pass
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    async def coro_loop(seed):
+        rng = random.Random(seed)
+        while not stop.is_set():
+            d = rng.choice(doms)
+            asynchronous = rng.random() < 0.2
+            timeout = rng.choice([0, 0.0005, rng.uniform(0, 0.05)])
+            begin = (d.begin_async_job_async(A.DUMP, timeout=timeout) if asynchronous
+                     else d.begin_job_async(J.QUERY, timeout=timeout))
+            how = rng.random()
+            try:
+                if how < 0.3:
+                    await asyncio.wait_for(begin, rng.uniform(0, 0.01))
+                elif how < 0.5:
+                    task = asyncio.ensure_future(begin)
+                    await asyncio.sleep(rng.choice([0, 0, 0.0005]))
+                    task.cancel()
+                    await task
+                else:
+                    await begin
+            except mj.JobTimeout:  # (a TimeoutError too: first)
+                counts["timeout"] += 1
+                continue
+            except (asyncio.CancelledError, asyncio.TimeoutError):
+                counts["cancelled"] += 1
+                continue
+            counts["held"] += 1
+            await asyncio.sleep(rng.choice([0, 0, 0.0005, 0.002]))
+            d.end_async_job() if asynchronous else d.end_job()
+
+    async def main():
+        threads = [started(thread_loop, i) for i in range(3)]
+        tasks = [asyncio.ensure_future(coro_loop(100 + i)) for i in range(40)]
+        await asyncio.sleep(2.0)
+        stop.set()
+        await asyncio.gather(*tasks)
+        for t in threads:
+            await asyncio.to_thread(t.join_ok)
+
+    run(main())
+    assert not errors, errors
+    assert min(counts.values()) > 0, counts
+    assert mj._binding.lib.mj_pending_count() == 0
+    for d in doms:
+        idle(d)
+
+
 # ---- scale ------------------------------------------------------------------------
 
 
