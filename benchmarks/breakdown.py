@@ -6,7 +6,8 @@ layer, with what-if prototypes of the changes suggested to the lead.
 Layers (median ns per begin+end pair, interleaved rounds of >= 20 GIL switch
 intervals, like the benchmarks):
 
-  C only          mj_begin_job + mj_end_job in a C loop (gcc, csrc/ as is;
+  C only          mj_begin_job + mj_end_job in a C loop (gcc, csrc/ as is,
+                  thread CPU time like everything here;
                   skipped without gcc)
   2 no-op calls   lib.mj_noop() twice: the floor of any two cffi calls
   raw cffi        lib.mj_begin_job(p, J, NULL, -1.0, 0.05) + lib.mj_end_job(p)
@@ -47,7 +48,7 @@ C_LOOP = r"""
 #include "migjob.h"
 #include <stdio.h>
 #include <time.h>
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
+static double now(void) { struct timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
                           return t.tv_sec + t.tv_nsec * 1e-9; }
 int main(void) {
     mj_domain *d = mj_domain_new("vm1", 30.0, 0, false);
