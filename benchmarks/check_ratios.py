@@ -21,7 +21,13 @@ import os
 import sys
 from typing import Any, Dict, List
 
-from pymigjob.bench import TARGETS, print_checks
+try:
+    from pymigjob.bench import TARGETS, print_checks
+except Exception:  # a broken import is not a failed gate either: exit 2, no re-run
+    import traceback
+
+    traceback.print_exc()
+    sys.exit(2)
 
 #: every one of these must be present in the JSON (value may be None = n/a)
 REQUIRED = set(TARGETS)
