@@ -239,16 +239,18 @@ def test_many_short_timeouts_at_once(dom):
 
 def test_timed_out_waiter_does_not_break_the_queue(dom):
     dom.begin_job(J.MODIFY)
-    early = started(dom.begin_job, J.QUERY, timeout=0.1)
-    wait_queued(dom, 2)
+    early = started(dom.begin_job, J.QUERY, timeout=0.3)
+    wait_until(lambda: dom.jobs_queued == 2 or early.ended.is_set(), "early queued")
 
     def patient():
         dom.begin_job(J.QUERY, timeout=DEADLINE)
         return dom.end_job()
 
     late = started(patient)
-    wait_queued(dom, 3)
+    # normally the patient waiter queues behind the early one before it times out
+    wait_until(lambda: dom.jobs_queued == 3 or early.ended.is_set(), "late queued")
     assert isinstance(early.join_exc(), mj.JobTimeout)
+    wait_queued(dom, 2)
     assert dom.jobs_queued == 2
     dom.end_job()
     late.join_ok()
@@ -263,7 +265,10 @@ def test_grant_and_timeout_race_leaves_nothing_held(dom):
     for i in range(40):
         dom.begin_job(J.MODIFY)
 
+        calling = threading.Event()
+
         def waiter():
+            calling.set()
             try:
                 dom.begin_job(J.QUERY, timeout=0.01)
             except mj.JobTimeout:
@@ -272,8 +277,8 @@ def test_grant_and_timeout_race_leaves_nothing_held(dom):
             return "got"
 
         w = started(waiter)
-        wait_queued(dom, 2) if i % 2 else None
-        time.sleep(0.002 * (i % 8))
+        assert calling.wait(DEADLINE)
+        time.sleep(0.002 * (i % 8))  # vary the interleaving; nothing is timed
         dom.end_job()
         outcomes[w.join_ok()] += 1
         settled(dom)
