@@ -26,15 +26,11 @@ mj_migration_job_start(mj_domain *d, int async_job, const char *api,
                     true, mask, MJ_JOB_INFO_UNBOUNDED);
 }
 
+/* `copy` is the caller's copy of the API name (or NULL); this takes it */
 static int
-set_phase(mj_domain *d, int phase, const char *api)
+set_phase(mj_domain *d, int phase, char *copy)
 {
-    char *copy = NULL;
-    int err;
     int rc;
-
-    if (api && !(copy = mj_strdup_name(api, &err)))
-        return -1;
 
     pthread_mutex_lock(&d->lock);
     if (!mj_domain_alive(d)) {
@@ -64,32 +60,44 @@ set_phase(mj_domain *d, int phase, const char *api)
     return rc;
 }
 
+/* everything that can fail before the phase is looked at */
 static int
-check_phase(int phase)
+phase_args(int phase, const char *api, char **copy)
 {
+    int err = 0;
+
+    *copy = NULL;
     if (phase < 0 || phase >= MJ_PHASE_LAST)
         return mj_error_set(MJ_ERR_INVALID_ARG, "invalid migration phase %d",
                             phase);
-    return 0;
+    if (api)
+        *copy = mj_strdup_name(api, &err);
+    return err;
 }
 
 int
 mj_migration_job_set_phase(mj_domain *d, int phase, const char *api)
 {
-    if (check_phase(phase) < 0)
+    char *copy;
+
+    if (phase_args(phase, api, &copy) < 0)
         return -1;
-    return set_phase(d, phase, api);
+    return set_phase(d, phase, copy);
 }
 
 int
 mj_migration_job_start_phase(mj_domain *d, int phase, const char *api)
 {
-    if (check_phase(phase) < 0)
+    char *copy;
+
+    if (phase_args(phase, api, &copy) < 0)
         return -1;
     /* this API's own reference, taken even if the phase is refused */
-    if (mj_domain_ref(d) < 0)
+    if (mj_domain_ref(d) < 0) {
+        free(copy);
         return -1;
-    return set_phase(d, phase, api);
+    }
+    return set_phase(d, phase, copy);
 }
 
 int

@@ -53,6 +53,16 @@ def _bad_enum(cls: type, value: object, what: str) -> NoReturn:
     raise ValueError(f"{value!r} is not a valid {cls.__name__}")
 
 
+#: exact types a kind may have without a closer look; cffi would also take
+#: anything with __int__ (Decimal('4.9') as 4), so the rest are checked
+_PLAIN_INTS = frozenset({int, Job, AsyncJob, Phase})
+
+
+def _check_int(value: object, cls: type, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        _bad_enum(cls, value, what)
+
+
 def _api(api: object) -> Any:
     return NULL if api is None else encode_name(api, "api")
 
@@ -166,6 +176,8 @@ class Domain:
 
     def begin_job(self, job: Job | int, api: str | None = None,
                   timeout: float | None = None) -> None:
+        if job.__class__ not in _PLAIN_INTS:
+            _check_int(job, Job, "job")
         c_api = NULL if api is None else encode_name(api, "api")
         c_to = -1.0 if timeout is None else c_timeout(timeout)
         try:
@@ -188,6 +200,8 @@ class Domain:
 
     def begin_async_job(self, async_job: AsyncJob | int, api: str | None = None,
                         timeout: float | None = None) -> None:
+        if async_job.__class__ not in _PLAIN_INTS:
+            _check_int(async_job, AsyncJob, "async_job")
         c_api, c_to = _api(api), _timeout(timeout)
         try:
             rc = lib.mj_begin_async_job(self._p, async_job, c_api, c_to, WAIT_SLICE)
@@ -216,6 +230,8 @@ class Domain:
 
     def begin_nested_job(self, async_job: AsyncJob | int, api: str | None = None,
                          timeout: float | None = None) -> None:
+        if async_job.__class__ not in _PLAIN_INTS:
+            _check_int(async_job, AsyncJob, "async_job")
         c_api, c_to = _api(api), _timeout(timeout)
         try:
             rc = lib.mj_begin_nested_job(self._p, async_job, c_api, c_to, WAIT_SLICE)
@@ -234,6 +250,8 @@ class Domain:
 
     def migration_job_start(self, async_job: AsyncJob | int, mask: int | None = None,
                             api: str | None = None, timeout: float | None = None) -> None:
+        if async_job.__class__ not in _PLAIN_INTS:
+            _check_int(async_job, AsyncJob, "async_job")
         c_api, c_to = _api(api), _timeout(timeout)
         if mask is not None and (isinstance(mask, bool) or not isinstance(mask, int)):
             raise TypeError(f"mask must be an int or None, not {type(mask).__name__}")
@@ -260,6 +278,8 @@ class Domain:
         raise last_error()
 
     def migration_job_set_phase(self, phase: int, api: str | None = None) -> bool:
+        if phase.__class__ not in _PLAIN_INTS:
+            _check_int(phase, Phase, "phase")
         c_api = _api(api)
         try:
             rc = lib.mj_migration_job_set_phase(self._p, phase, c_api)
@@ -272,6 +292,8 @@ class Domain:
                 self._track.changed(self)
 
     def migration_job_start_phase(self, phase: int, api: str | None = None) -> bool:
+        if phase.__class__ not in _PLAIN_INTS:
+            _check_int(phase, Phase, "phase")
         c_api = _api(api)
         try:
             rc = lib.mj_migration_job_start_phase(self._p, phase, c_api)
@@ -292,12 +314,16 @@ class Domain:
         return refs
 
     def migration_job_is_active(self, async_job: AsyncJob | int) -> bool:
+        if isinstance(async_job, bool) or not isinstance(async_job, int):
+            return False
         try:
             return bool(lib.mj_migration_job_is_active(self._p, async_job))
-        except (TypeError, OverflowError):
+        except OverflowError:
             return False
 
     def check_migration_job(self, async_job: AsyncJob | int) -> None:
+        if async_job.__class__ not in _PLAIN_INTS:
+            _check_int(async_job, AsyncJob, "async_job")
         try:
             rc = lib.mj_check_migration_job(self._p, async_job)
         except (TypeError, OverflowError):

@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from .enums import Phase, _enum_value
+from .errors import InternalError
 
 if TYPE_CHECKING:
     from .domain import Domain
@@ -81,9 +82,10 @@ class MigrationGuard:
             dom.check_migration_job(self.async_job)
             try:
                 dom.migration_job_start_phase(self._phase, self._api)
-            except BaseException:
-                # the phase was refused (strict_phases): this API did nothing,
-                # so it gives back its reference and leaves the job parked
+            except InternalError:
+                # refused under strict_phases after taking this API's
+                # reference: the API did nothing, so it gives the reference
+                # back and leaves the job parked
                 dom.migration_job_continue()
                 raise
         return self

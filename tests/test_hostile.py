@@ -457,14 +457,6 @@ def test_begin_job_bad_kind_pinned(value, exc):
     assert dom_state(dom) == before
 
 
-BUG3 = pytest.mark.xfail(strict=True, reason=(
-    "BUG 3: kinds and phases go straight to cffi, which converts anything that has "
-    "__int__ (bool, Decimal, Fraction, numpy scalars) -- Decimal('4.9') becomes a MODIFY "
-    "job -- and lets an exception from a hostile __int__ escape; api.md: non-integers "
-    "are TypeError"))
-
-
-@BUG3
 @pytest.mark.parametrize("call", [
     lambda d, v: d.begin_job(v), lambda d, v: d.begin_async_job(v),
     lambda d, v: d.migration_job_start(v), lambda d, v: d.check_migration_job(v),

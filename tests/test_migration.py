@@ -152,14 +152,6 @@ def test_backwards_log_spells_perform2(dom, logs):
     dom.migration_job_finish()
 
 
-REFUSED_OWNER = pytest.mark.xfail(strict=True, reason=(
-    "implementation bug (C and pure): a refused (backwards) phase still records "
-    "its api= as async_owner_api and makes the caller the async owner thread; "
-    "libvirt-jobs.md §4.3: the refusal 'returns without changing anything' "
-    "(0.10.2 and modern libvirt check the phase before touching the owner)"))
-
-
-@REFUSED_OWNER
 def test_refused_phase_changes_no_owner(dom, logs):
     dom.migration_job_start(A.MIGRATION_OUT, api="begin3")
     dom.migration_job_set_phase(P.PERFORM3, api="perform3")
@@ -170,7 +162,6 @@ def test_refused_phase_changes_no_owner(dom, logs):
     assert snapshot(dom) == before  # still names perform3, still parked
 
 
-@REFUSED_OWNER
 def test_refused_start_phase_changes_only_refs(dom, logs):
     dom.migration_job_start(A.MIGRATION_OUT, api="begin3")
     dom.migration_job_set_phase(P.PERFORM3, api="perform3")
@@ -182,7 +173,6 @@ def test_refused_start_phase_changes_only_refs(dom, logs):
     assert after == before
 
 
-@REFUSED_OWNER
 def test_strict_refused_phase_changes_nothing():
     dom = mj.Driver(strict_phases=True).add_domain("vm1")
     dom.migration_job_start(A.MIGRATION_OUT, api="begin3")
