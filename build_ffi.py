@@ -34,7 +34,8 @@ def header_cdef(path: str) -> str:
             # object-like constants only; values come from the compiler
             lines.append(f"#define {define.group(1)} ...")
         elif not line.startswith("#"):
-            lines.append(line)
+            # array sizes computed from macros: let the compiler say
+            lines.append(re.sub(r"\[[^\]0-9][^\]]*\]", "[...]", line))
     return "\n".join(lines)
 
 

@@ -286,6 +286,29 @@ mj_domain_job_elapsed(mj_domain *d)
     return async_job ? (double)(mj_now() - started) / 1e9 : 0.0;
 }
 
+int
+mj_domain_snapshot(mj_domain *d, mj_job_snapshot *out)
+{
+    int64_t now = mj_now();
+
+    pthread_mutex_lock(&d->lock);
+    out->refs = mj_domain_refs(d);
+    out->active_job = d->active;
+    out->async_job = d->async_job;
+    out->phase = d->phase;
+    out->mask = d->mask;
+    out->jobs_queued = d->jobs_queued;
+    out->job_info_type = d->info_type;
+    out->job_elapsed = d->async_job ? (double)(now - d->async_started) / 1e9 : 0.0;
+    out->abort_requested = d->abort_requested;
+    out->owner_thread = d->owner;
+    out->async_owner_thread = d->async_owner;
+    strcpy(out->owner_api, d->owner_api ? d->owner_api : "");
+    strcpy(out->async_owner_api, d->async_owner_api ? d->async_owner_api : "");
+    pthread_mutex_unlock(&d->lock);
+    return out->refs > 0 ? 0 : mj_error_no_domain(d);
+}
+
 static _Thread_local char owner_api_copy[MJ_NAME_MAX + 1];
 static _Thread_local char async_owner_api_copy[MJ_NAME_MAX + 1];
 

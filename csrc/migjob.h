@@ -185,6 +185,25 @@ double mj_domain_job_elapsed(mj_domain *d);     /* s since async begin, 0 */
 bool mj_domain_abort_requested(mj_domain *d);
 uint64_t mj_domain_owner_thread(mj_domain *d);        /* pthread_self(), 0 */
 uint64_t mj_domain_async_owner_thread(mj_domain *d);
+/* every job field at one instant (one lock) */
+typedef struct {
+    int refs;
+    int active_job;
+    int async_job;
+    int phase;
+    uint64_t mask;
+    int jobs_queued;
+    int job_info_type;
+    double job_elapsed;
+    bool abort_requested;
+    uint64_t owner_thread;
+    uint64_t async_owner_thread;
+    char owner_api[MJ_NAME_MAX + 1];         /* "" when none */
+    char async_owner_api[MJ_NAME_MAX + 1];
+} mj_job_snapshot;
+/* 0, or -1 (NO_DOMAIN) when dead */
+int mj_domain_snapshot(mj_domain *d, mj_job_snapshot *out);
+
 /* copies into a thread-local buffer valid until this thread's next call
  * of the same function; NULL when none is recorded */
 const char *mj_domain_owner_api(mj_domain *d);
@@ -308,6 +327,13 @@ bool mj_migration_job_is_active(mj_domain *d, int async_job);
  * "domain '%s' is not being migrated" / "... is not processing incoming
  * migration" */
 int mj_check_migration_job(mj_domain *d, int async_job);
+/* For a close callback: atomically, if the async job is `async_job`,
+ * parked (no owner thread, as after Continue) in `phase`, do what
+ * StartPhase(new_phase, api) does (+1 ref, caller owns it) and return 1;
+ * otherwise change nothing and return 0.  -1 on error.  Without it, an API
+ * arriving between "is it still parked?" and StartPhase would race. */
+int mj_migration_job_claim_parked(mj_domain *d, int async_job, int phase,
+                                  int new_phase, const char *api);
 /* qemuMigrationJobFinish = end the async job; refs left */
 int mj_migration_job_finish(mj_domain *d);
 

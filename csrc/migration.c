@@ -26,6 +26,21 @@ mj_migration_job_start(mj_domain *d, int async_job, const char *api,
                     true, mask, MJ_JOB_INFO_UNBOUNDED);
 }
 
+/* the caller drives the async job in `phase` now; *copy (the API name, or
+ * NULL) replaces the owner API, and the old one comes back to be freed */
+static void
+enter_phase_locked(mj_domain *d, int phase, char **copy)
+{
+    d->phase = phase;
+    d->async_owner = (uint64_t)pthread_self();
+    if (*copy) {
+        char *old = d->async_owner_api;
+
+        d->async_owner_api = *copy;
+        *copy = old;
+    }
+}
+
 /* `copy` is the caller's copy of the API name (or NULL); this takes it */
 static int
 set_phase(mj_domain *d, int phase, char *copy)
@@ -45,14 +60,7 @@ set_phase(mj_domain *d, int phase, char *copy)
                      mj_phase_to_string(d->phase), mj_phase_to_string(phase));
         rc = d->strict_phases ? -1 : MJ_PHASE_BACKWARDS;
     } else {
-        d->phase = phase;
-        d->async_owner = (uint64_t)pthread_self();
-        if (copy) {
-            char *old = d->async_owner_api;
-
-            d->async_owner_api = copy;
-            copy = old;
-        }
+        enter_phase_locked(d, phase, &copy);
         rc = MJ_PHASE_SET;
     }
     pthread_mutex_unlock(&d->lock);
@@ -98,6 +106,35 @@ mj_migration_job_start_phase(mj_domain *d, int phase, const char *api)
         return -1;
     }
     return set_phase(d, phase, copy);
+}
+
+int
+mj_migration_job_claim_parked(mj_domain *d, int async_job, int phase,
+                              int new_phase, const char *api)
+{
+    char *copy;
+    int rc;
+
+    if (async_job < 0 || async_job >= MJ_ASYNC_JOB_LAST ||
+        phase < 0 || phase >= MJ_PHASE_LAST)
+        return mj_error_set(MJ_ERR_INVALID_ARG, "invalid async job %d or "
+                            "migration phase %d", async_job, phase);
+    if (phase_args(new_phase, api, &copy) < 0)
+        return -1;
+    pthread_mutex_lock(&d->lock);
+    if (!mj_domain_alive(d)) {
+        rc = mj_error_no_domain(d);
+    } else if (d->async_job != async_job || async_job == MJ_ASYNC_JOB_NONE ||
+               d->phase != phase || d->async_owner != 0 || new_phase < phase) {
+        rc = 0;
+    } else {
+        mj_domain_ref_if_alive(d);         /* StartPhase's reference */
+        enter_phase_locked(d, new_phase, &copy);
+        rc = 1;
+    }
+    pthread_mutex_unlock(&d->lock);
+    free(copy);
+    return rc;
 }
 
 int

@@ -17,11 +17,9 @@ close); ``Driver(park_timeout=S)`` runs it for any migration that stays parked
 S seconds.  Both then call ``on_abandon(outcome)`` -- outside every lock --
 when a parked migration was found.
 
-Limit: "still parked?" (async owner thread 0, same phase) and the
-StartPhase that claims the job are two calls into the core, not one locked
-step as in libvirt; a phase API that starts in between races the cleanup
-(it then finds the job gone or its phase refused).  The park timeout is the
-exposed case; an explicit abandon for a client that is gone is not.
+The claim is one locked step in the core
+(``Domain.migration_job_claim_parked``): a phase API that resumes the
+migration first wins, and the cleanup then does nothing.
 """
 
 from __future__ import annotations
@@ -127,7 +125,12 @@ def abandon(driver: Driver, name: str, reason: str = "explicit",
         if warning:
             log.warning("%s", warning)
         if rule.action == AbandonAction.CANCELLED:
-            dom.migration_job_start_phase(Phase.CONFIRM3_CANCELLED, api=ABANDON_API)
+            # claim it only if still parked as seen: an API arriving since wins
+            if not dom.migration_job_claim_parked(status.async_job, status.phase,
+                                                  Phase.CONFIRM3_CANCELLED, api=ABANDON_API):
+                return None if expect is not None else Abandoned(
+                    name, status, AbandonAction.NOTHING,
+                    "an API resumed the migration meanwhile", reason, False)
             dom.migration_job_finish()
         outcome = Abandoned(name, status, rule.action, rule.why, reason, True, warning)
     if callback is not None:

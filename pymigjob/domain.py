@@ -13,6 +13,7 @@ from ._binding import (
     WAITING,
     c_string,
     c_timeout,
+    ffi,
     encode_name,
     last_error,
     last_error_message,
@@ -304,6 +305,35 @@ class Domain:
         finally:
             if self._track is not None:
                 self._track.changed(self)
+
+    def migration_job_claim_parked(self, async_job: AsyncJob | int, phase: int,
+                                   new_phase: int, api: str | None = None) -> bool:
+        """Atomically: if the async job is parked (no owner thread) in
+        `phase`, start `new_phase` as migration_job_start_phase would (a
+        close callback's way in, with no race against the next API)."""
+        for value, cls, what in ((async_job, AsyncJob, "async_job"), (phase, Phase, "phase"),
+                                 (new_phase, Phase, "new_phase")):
+            _check_int(value, cls, what)
+        try:
+            rc = lib.mj_migration_job_claim_parked(self._p, async_job, phase, new_phase,
+                                                   _api(api))
+        except OverflowError:
+            raise ValueError("async_job or phase out of range") from None
+        if rc < 0:
+            raise last_error()
+        if rc and self._track is not None:
+            self._track.changed(self)
+        return bool(rc)
+
+    def _job_fields(self) -> tuple[int, int, int, str | None]:
+        """(active job, async job, phase, owner API of the async job if any,
+        else of the sync job), read at one instant."""
+        snap = ffi.new("mj_job_snapshot *")
+        if lib.mj_domain_snapshot(self._p, snap) < 0:
+            raise last_error()
+        owner = snap.async_owner_api if snap.async_job else snap.owner_api
+        return (snap.active_job, snap.async_job, snap.phase,
+                ffi.string(owner).decode() or None)
 
     def migration_job_continue(self) -> int:
         refs = lib.mj_migration_job_continue(self._p)

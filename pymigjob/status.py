@@ -255,16 +255,8 @@ def _wall_start(dom: Domain, async_job: int) -> Optional[int]:
 
 
 def status_of(dom: Domain) -> JobStatus:
-    """The domain's current JobStatus.  The fields are read one by one, so the
-    reading is repeated until two agree (a change racing the reading cannot
-    leave a mix of two states behind)."""
-    fields = _read_fields(dom)
-    for _ in range(100):
-        again = _read_fields(dom)
-        if again == fields:
-            break
-        fields = again
-    active, async_job, phase, owner = fields
+    """The domain's current JobStatus, from one consistent reading."""
+    active, async_job, phase, owner = dom._job_fields()
     job = Job.DESTROY if active == Job.DESTROY else Job.NONE
     if async_job == AsyncJob.NONE:
         started = None
@@ -274,11 +266,3 @@ def status_of(dom: Domain) -> JobStatus:
     else:
         started = _wall_start(dom, async_job)
     return JobStatus(job, AsyncJob(async_job), Phase(phase), owner, started)
-
-
-def _read_fields(dom: Domain) -> tuple[int, int, int, Optional[str]]:
-    async_job = dom.async_job
-    active = dom.active_job
-    phase = dom.phase
-    owner = dom.async_owner_api if async_job else dom.owner_api
-    return int(active), int(async_job), phase, owner

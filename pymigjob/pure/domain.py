@@ -617,6 +617,35 @@ class Domain:
             if self._track is not None:
                 self._track.changed(self)
 
+    def migration_job_claim_parked(self, async_job: AsyncJob | int, phase: int,
+                                   new_phase: int, api: str | None = None) -> bool:
+        """Atomically: if the async job is parked (no owner thread) in
+        `phase`, start `new_phase` as migration_job_start_phase would."""
+        api = _args.api(api)
+        async_job = _args.kind(async_job, _ASYNC_LAST, "AsyncJob", "async_job", "async job")
+        phase = _args.kind(phase, _PHASE_LAST, "Phase", "phase", "migration phase")
+        new_phase = _args.kind(new_phase, _PHASE_LAST, "Phase", "new_phase", "migration phase")
+        with self._lock:
+            self._check_alive()
+            if (async_job == _NONE or self._async_job != async_job or self._phase != phase
+                    or self._async_owner != 0 or new_phase < phase):
+                return False
+            self._refs += 1
+            self._phase = new_phase
+            self._async_owner = _get_ident()
+            if api is not None:
+                self._async_owner_api = api
+        if self._track is not None:
+            self._track.changed(self)
+        return True
+
+    def _job_fields(self) -> tuple[int, int, int, str | None]:
+        """(active job, async job, phase, owner API of the async job if any,
+        else of the sync job), read at one instant."""
+        with self._lock:
+            owner = self._async_owner_api if self._async_job else self._owner_api
+            return self._active, self._async_job, self._phase, owner
+
     def migration_job_continue(self) -> int:
         """qemuMigrationJobContinue: parks the job (no owner thread; the
         owner API stays) and gives back a reference."""
