@@ -63,6 +63,8 @@ class Driver:
         with self._lock:
             if self._listed(name) is not None:
                 raise OperationFailed(f"domain '{name}' already exists")
+            if name in self._domains and self._tracker is not None:
+                self._tracker.removed(name)  # a dead one's record goes with it
             p = lib.mj_domain_new(c_name, self._timeout, self._max_queued, self._strict)
             if p == ffi.NULL:
                 raise last_error()
@@ -71,15 +73,12 @@ class Driver:
         return dom
 
     def _listed(self, name: object) -> Domain | None:
-        """The live domain listed under `name`.  A domain whose refs were
-        unref'd to 0 while listed is gone: its entry is dropped here."""
+        """The live domain listed under `name`.  A domain unref'd to 0 while
+        listed is gone: invisible here, replaced by the next add_domain."""
         if not isinstance(name, str):
             raise TypeError(f"name must be a str, not {type(name).__name__}")
         dom = self._domains.get(name)
-        if dom is not None and not dom.alive:
-            del self._domains[name]
-            dom = None
-        return dom
+        return dom if dom is not None and dom.alive else None
 
     def lookup(self, name: str) -> Domain:
         """The domain's handle; takes no reference."""
