@@ -93,6 +93,57 @@ def test_mask_blocked_waiter_does_not_swallow_the_wakeup(dom):
     settled(dom)
 
 
+def test_end_async_job_wakes_every_kind_of_blocked_waiter(dom):
+    """Mask-blocked sync waiters and a second async begin all wait on the
+    async job; ending it must get every one of them served in turn."""
+    dom.begin_async_job(A.MIGRATION_IN, api="prepare3")
+    dom.set_async_job_mask(0)
+    order = []
+
+    def sync(job):
+        dom.begin_job(job, timeout=DEADLINE)
+        order.append(job.name)
+        dom.end_job()
+
+    def async_():
+        dom.begin_async_job(A.SAVE, timeout=DEADLINE)
+        order.append("async SAVE")
+        dom.end_async_job()
+
+    workers = []
+    for i, fn in enumerate([lambda: sync(J.QUERY), lambda: sync(J.MODIFY), async_,
+                            lambda: sync(J.SUSPEND)]):
+        workers.append(started(fn))
+        wait_queued(dom, i + 2)
+    dom.end_async_job()
+    for w in workers:
+        w.join_ok(2 * DEADLINE)
+    # FIFO: QUERY, then MODIFY once QUERY ends; the SAVE begin gets the free
+    # slot after MODIFY; SUSPEND is outside SAVE's default mask and so waits
+    # for SAVE to end
+    assert order == ["QUERY", "MODIFY", "async SAVE", "SUSPEND"]
+    settled(dom)
+
+
+def test_ref_unref_from_many_threads(dom):
+    threads, rounds = 6, 2000
+    barrier = threading.Barrier(threads)
+
+    def hammer():
+        barrier.wait(DEADLINE)
+        low = None
+        for _ in range(rounds):
+            up = dom.ref()
+            down = dom.unref()
+            assert up >= 2 and down >= 1
+            low = down if low is None else min(low, down)
+        return low
+
+    lows = [w.join_ok(4 * DEADLINE) for w in [started(hammer) for _ in range(threads)]]
+    assert all(low >= 1 for low in lows)
+    assert dom.refs == 1 and dom.alive
+
+
 def test_many_waiters_all_served_with_mutual_exclusion(dom):
     threads, rounds = 10, 30
     barrier = threading.Barrier(threads)
