@@ -674,11 +674,11 @@ def test_bad_input_changes_nothing(state, label, call, exc):
     t0 = time.monotonic()
     with pytest.raises((exc, ValueError) if exc is mj.InternalError else exc) as ei:
         call(state)
-    assert time.monotonic() - t0 < 2.0, "validation must not wait for the lock"
+    # the driver's default wait is 5 s: a call that waited for the lock first
+    # would take that long (and time out instead)
+    assert time.monotonic() - t0 < 4.0, "validation must not wait for the lock"
     if isinstance(ei.value, mj.InternalError):
         assert ei.value.message == INVALID_JOB
-    if exc is mj.InternalError:
-        assert isinstance(ei.value, mj.InternalError) or isinstance(ei.value, ValueError)
     assert str(ei.value)  # a clear message
     assert snapshot(state) == before
 
