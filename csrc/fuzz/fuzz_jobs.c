@@ -1,0 +1,539 @@
+/*
+ * fuzz_jobs.c: libFuzzer target: a job-call sequence interpreter over the
+ * C API, with a reference-count model.
+ *
+ * Each input builds two domains (max_queued and strict_phases from the
+ * first bytes) and runs up to 256 operations, one per byte pair: every
+ * begin (with wait_for = 0, so a begin that cannot start leaves a pending
+ * waiter on this thread, exactly as the Python layer's first slice does),
+ * pending_wait / pending_cancel, the notifier calls (detach, take, poll,
+ * cancel), every end, masks, phases, continue/finish, abort, ref/unref,
+ * remove, cancel_waiters and every accessor.  Single-threaded, so the
+ * model is exact:
+ *   - refs equals the model's count (libvirt's rules: +1 per begin that
+ *     holds or waits, per start_phase on a live domain, per ref; -1 per
+ *     end, continue, unref, remove, failed or cancelled waiter);
+ *   - a domain is dead exactly when the model reaches 0;
+ *   - holders <= jobs_queued <= holders + this input's waiters;
+ *   - no async job: phase 0, default mask, no abort flag; otherwise the
+ *     mask has DESTROY; no sync job: no owner;
+ *   - a failed call leaves a last error with a code and a message;
+ *   - a notifier only hands out waiters this input detached, resolved.
+ * At the end everything is released and both domains are unref'd to death
+ * and unpinned, so LeakSanitizer sees any memory that outlives them.
+ */
+#include <math.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "migjob.h"
+
+#define CHECK(cond, ...)                                                  \
+    do {                                                                  \
+        if (!(cond)) {                                                    \
+            fprintf(stderr, "fuzz_jobs: %s:%d: check failed: %s: ",       \
+                    __FILE__, __LINE__, #cond);                           \
+            fprintf(stderr, __VA_ARGS__);                                 \
+            fputc('\n', stderr);                                          \
+            abort();                                                      \
+        }                                                                 \
+    } while (0)
+
+#define NDOM 2
+#define MAXW 300
+
+typedef struct {
+    mj_domain *d;
+    int model;        /* libvirt refs as the model counts them */
+    bool dead;
+    bool sync_mine;   /* this input holds the sync slot and knows it */
+    bool async_mine;  /* same for the async slot */
+} dom_t;
+
+/* a waiter: which domain, and whether a grant gives the sync slot */
+typedef struct { int dom; bool sync; mj_waiter *w; } waiter_t;
+
+static dom_t doms[NDOM];
+static waiter_t pending[MAXW];     /* this thread's pending waiters, bottom first */
+static int npending;
+static waiter_t detached[MAXW];    /* waiters handed to the notifier */
+static int ndetached;
+/* FUZZ_LAX=1 also ends jobs granted to waiters not yet collected (see
+ * BUG 7 in the closing note: the later cancel releases the slot again) */
+static bool lax;
+static mj_notifier *notifier;
+static char long_ok[MJ_NAME_MAX + 1], long_bad[MJ_NAME_MAX + 2];
+static bool trace;                 /* FUZZ_TRACE=1: print every operation */
+
+typedef struct { const uint8_t *p; size_t n; } input;
+
+static uint8_t
+next(input *in)
+{
+    if (!in->n)
+        return 0;
+    in->n--;
+    return *in->p++;
+}
+
+static double
+timeout_of(uint8_t b)
+{
+    static const double t[] = { 0.0, 1e6, -1.0, NAN, 1e-9, INFINITY, 1e300, 3600.0 };
+    return t[b % 8];
+}
+
+static const char *
+api_of(uint8_t b)
+{
+    switch (b % 5) {
+    case 0: return NULL;
+    case 1: return "api";
+    case 2: return long_ok;       /* exactly MJ_NAME_MAX bytes: accepted */
+    case 3: return long_bad;      /* one more: INVALID_ARG */
+    default: return "";
+    }
+}
+
+static void
+failed(int rc)
+{
+    if (rc == -1)
+        CHECK(mj_last_error_code() != MJ_ERR_OK && *mj_last_error_message(),
+              "a failure without a last error (code %d)", mj_last_error_code());
+}
+
+static void
+give_back(int i, int n)
+{
+    if (doms[i].dead)
+        return;
+    doms[i].model -= n;
+    CHECK(doms[i].model >= 0, "model below zero on domain %d", i);
+    if (doms[i].model == 0)
+        doms[i].dead = true;
+}
+
+/* a begin's result: held (+1), waiting (+1, pending), or nothing */
+static void
+after_begin(int i, int rc, bool sync)
+{
+    CHECK(rc == 0 || rc == -1 || rc == MJ_WAITING, "begin returned %d", rc);
+    failed(rc);
+    if (rc == -1)
+        return;
+    CHECK(!doms[i].dead, "a begin on a dead domain succeeded");
+    doms[i].model++;
+    if (rc == MJ_WAITING) {
+        CHECK(npending < MAXW, "too many waiters");
+        pending[npending].dom = i;
+        pending[npending++].sync = sync;
+    } else if (sync) {
+        doms[i].sync_mine = true;
+    } else {
+        doms[i].async_mine = true;
+    }
+    CHECK(mj_pending_count() == npending, "pending count %d, model %d",
+          mj_pending_count(), npending);
+}
+
+/* an end-like call: refs left, or -1 with nothing done */
+static void
+after_end(int i, int rc)
+{
+    failed(rc);
+    if (rc < 0)
+        return;
+    give_back(i, 1);
+    CHECK(rc == (doms[i].dead ? 0 : doms[i].model), "returned refs %d, model %d",
+          rc, doms[i].model);
+}
+
+static int
+waiters_of(int i)
+{
+    int n = 0;
+    for (int k = 0; k < npending; k++)
+        n += pending[k].dom == i;
+    for (int k = 0; k < ndetached; k++)
+        n += detached[k].dom == i;
+    return n;
+}
+
+static void
+check_domain(int i)
+{
+    mj_domain *d = doms[i].d;
+    bool alive = mj_domain_alive(d);
+
+    CHECK(alive == !doms[i].dead, "domain %d alive %d, model refs %d (dead %d)",
+          i, alive, doms[i].model, doms[i].dead);
+    if (!alive) {
+        CHECK(mj_domain_refs(d) == 0, "dead with refs %d", mj_domain_refs(d));
+        return;
+    }
+    CHECK(mj_domain_refs(d) == doms[i].model, "domain %d refs %d, model %d", i,
+          mj_domain_refs(d), doms[i].model);
+    int active = mj_domain_active_job(d);
+    int async_job = mj_domain_async_job(d);
+    int phase = mj_domain_phase(d);
+    uint64_t mask = mj_domain_mask(d);
+    int queued = mj_domain_jobs_queued(d);
+    int holders = (active != MJ_JOB_NONE) + (async_job != MJ_ASYNC_JOB_NONE);
+
+    CHECK(active >= 0 && active < MJ_JOB_LAST && active != MJ_JOB_ASYNC, "active %d", active);
+    CHECK(async_job >= 0 && async_job < MJ_ASYNC_JOB_LAST, "async %d", async_job);
+    CHECK(phase >= 0 && phase < MJ_PHASE_LAST, "phase %d", phase);
+    CHECK(queued >= holders && queued <= holders + waiters_of(i),
+          "domain %d: jobs_queued %d, holders %d (active %d, async %d), waiters %d",
+          i, queued, holders, active, async_job, waiters_of(i));
+    if (async_job == MJ_ASYNC_JOB_NONE) {
+        CHECK(phase == 0, "phase %d without an async job", phase);
+        CHECK(mask == MJ_DEFAULT_JOB_MASK, "mask %#llx without an async job",
+              (unsigned long long)mask);
+        CHECK(!mj_domain_abort_requested(d), "abort flag without an async job");
+        CHECK(mj_domain_async_owner_thread(d) == 0, "async owner without an async job");
+        CHECK(mj_domain_async_owner_api(d) == NULL, "async owner API without an async job");
+        CHECK(mj_domain_job_info_type(d) == MJ_JOB_INFO_NONE, "job info without an async job");
+        CHECK(mj_domain_job_elapsed(d) == 0.0, "elapsed without an async job");
+    } else {
+        CHECK(mask & MJ_JOB_MASK(MJ_JOB_DESTROY), "mask %#llx lacks DESTROY",
+              (unsigned long long)mask);
+        CHECK(mj_domain_job_elapsed(d) >= 0.0, "negative elapsed");
+    }
+    if (active == MJ_JOB_NONE) {
+        CHECK(mj_domain_owner_thread(d) == 0, "owner without a job");
+        CHECK(mj_domain_owner_api(d) == NULL, "owner API without a job");
+    }
+    int info = mj_domain_job_info_type(d);
+    CHECK(info >= 0 && info < MJ_JOB_INFO_LAST, "job info type %d", info);
+    const char *name = mj_domain_name(d);
+    CHECK(name && strcmp(name, i ? "vm1" : "vm0") == 0, "name");
+}
+
+static void
+drop_detached(int k)
+{
+    detached[k] = detached[--ndetached];
+}
+
+/* a waiter resolved with rc (0 held, -1 failed) */
+static void
+resolved(waiter_t w, int rc)
+{
+    if (rc < 0)
+        give_back(w.dom, 1);
+    else if (w.sync)
+        doms[w.dom].sync_mine = true;
+    else
+        doms[w.dom].async_mine = true;
+}
+
+/* may this input end the sync / async job now?  Only one it collected
+ * (or none at all: then the end fails cleanly) */
+static bool
+may_end_sync(int i)
+{
+    return lax || doms[i].dead || doms[i].sync_mine ||
+           mj_domain_active_job(doms[i].d) == MJ_JOB_NONE;
+}
+
+static bool
+may_end_async(int i)
+{
+    return lax || doms[i].dead || doms[i].async_mine ||
+           mj_domain_async_job(doms[i].d) == MJ_ASYNC_JOB_NONE;
+}
+
+static void
+after_end_sync(int i, int rc)
+{
+    after_end(i, rc);
+    if (rc >= 0)
+        doms[i].sync_mine = false;
+}
+
+static void
+after_end_async(int i, int rc)
+{
+    after_end(i, rc);
+    if (rc >= 0)
+        doms[i].async_mine = false;
+}
+
+static void
+run_op(input *in)
+{
+    uint8_t op = next(in), arg = next(in);
+    int i = op >> 7;
+    mj_domain *d = doms[i].d;
+    int rc, job = (int)(arg % 11) - 1;      /* -1 .. 9: out of range both ways */
+    double to = timeout_of(arg >> 3);
+    const char *api = api_of(arg >> 5);
+
+    switch (op % 34) {
+    case 0: case 1: case 2:
+        after_begin(i, mj_begin_job(d, job, api, to, 0.0), true);
+        break;
+    case 3:
+        after_begin(i, mj_begin_async_job(d, (int)(arg % 7) - 1, api, to, 0.0), false);
+        break;
+    case 4: case 5:
+        after_begin(i, mj_begin_nested_job(d, (int)(arg % 7) - 1, api, to, 0.0), true);
+        break;
+    case 6: {
+        uint64_t mask = (uint64_t)next(in) << 56 | next(in);
+        after_begin(i, mj_migration_job_start(d, (int)(arg % 7) - 1, api, to, 0.0,
+                                              arg & 1, mask), false);
+        break;
+    }
+    case 7: case 8:
+        if (may_end_sync(i))
+            after_end_sync(i, mj_end_job(d));
+        break;
+    case 9:
+        if (may_end_sync(i))
+            after_end_sync(i, mj_end_nested_job(d));
+        break;
+    case 10:
+        if (may_end_async(i))
+            after_end_async(i, mj_end_async_job(d));
+        break;
+    case 11: {
+        uint64_t mask = arg & 0x80 ? UINT64_MAX : (uint64_t)arg;
+        rc = mj_set_async_job_mask(d, mask);
+        failed(rc);
+        break;
+    }
+    case 12: case 13: {
+        int phase = (int)(arg % 12) - 1;
+        int before = doms[i].dead ? 0 : mj_domain_phase(d);
+        rc = mj_migration_job_set_phase(d, phase, api);
+        failed(rc);
+        if (rc == MJ_PHASE_SET)
+            CHECK(mj_domain_phase(d) == phase, "set_phase %d left %d", phase,
+                  mj_domain_phase(d));
+        else if (!doms[i].dead)
+            CHECK(mj_domain_phase(d) == before, "a refused phase moved %d -> %d",
+                  before, mj_domain_phase(d));
+        break;
+    }
+    case 14: {
+        int phase = (int)(arg % 12) - 1;
+        /* the arguments are checked first; then the reference is taken,
+         * even when the phase is refused */
+        bool counts = phase >= 0 && phase < MJ_PHASE_LAST && api != long_bad &&
+                      !doms[i].dead;
+        rc = mj_migration_job_start_phase(d, phase, api);
+        failed(rc);
+        if (counts)
+            doms[i].model++;
+        break;
+    }
+    case 15:
+        after_end(i, mj_migration_job_continue(d));
+        break;
+    case 16:
+        if (may_end_async(i))
+            after_end_async(i, mj_migration_job_finish(d));
+        break;
+    case 17: {
+        int kind = (int)(arg % 7) - 1;
+        bool active = mj_migration_job_is_active(d, kind);
+        rc = mj_check_migration_job(d, kind);
+        failed(rc);
+        if (kind >= 0 && kind < MJ_ASYNC_JOB_LAST)
+            CHECK((rc == 0) == active, "IsActive %d but check %d", active, rc);
+        break;
+    }
+    case 18:
+        rc = mj_abort_job(d, api, to, 0.0);
+        CHECK(rc == 0 || rc == -1 || rc == MJ_WAITING, "abort returned %d", rc);
+        failed(rc);
+        if (rc == MJ_WAITING)
+            after_begin(i, rc, true);
+        break;
+    case 19: {
+        bool holds = !doms[i].dead && mj_domain_active_job(d) == MJ_JOB_ABORT;
+        if (holds && !may_end_sync(i))
+            break;
+        rc = mj_abort_apply(d);
+        failed(rc);
+        if (holds) {
+            give_back(i, 1);
+            doms[i].sync_mine = false;
+        }
+        break;
+    }
+    case 20:
+        failed(mj_check_abort(d));
+        break;
+    case 21: case 22:
+        if (!npending) {
+            CHECK(mj_pending_wait(0.0) == -1, "pending_wait without a waiter");
+            break;
+        }
+        rc = mj_pending_wait(arg & 1 ? 0.0 : 1e-9);
+        CHECK(rc == 0 || rc == -1 || rc == MJ_WAITING, "pending_wait returned %d", rc);
+        failed(rc);
+        if (rc != MJ_WAITING)
+            resolved(pending[--npending], rc);
+        break;
+    case 23:
+        if (npending) {
+            mj_pending_cancel();
+            give_back(pending[--npending].dom, 1);
+        } else {
+            mj_pending_cancel();        /* does nothing */
+        }
+        break;
+    case 24:
+        rc = mj_domain_ref(d);
+        failed(rc);
+        if (rc > 0)
+            doms[i].model++;
+        break;
+    case 25:
+        after_end(i, mj_domain_unref(d));
+        break;
+    case 26:
+        after_end(i, mj_domain_remove(d));
+        break;
+    case 27:
+        mj_domain_cancel_waiters(d, arg & 1 ? "shutdown" : api);
+        break;
+    case 28: {                              /* to the event loop's notifier */
+        mj_waiter *w = mj_pending_detach(notifier);
+        if (!npending) {
+            CHECK(w == NULL, "detached a waiter that does not exist");
+            break;
+        }
+        CHECK(w != NULL, "detach returned NULL with %d pending", npending);
+        detached[ndetached] = pending[--npending];
+        detached[ndetached++].w = w;
+        CHECK(mj_waiter_remaining(w) >= 0.0, "negative remaining");
+        break;
+    }
+    case 29: case 30: {                     /* poll one */
+        if (!ndetached)
+            break;
+        int k = arg % ndetached;
+        rc = mj_waiter_poll(detached[k].w);
+        CHECK(rc == 0 || rc == -1 || rc == MJ_WAITING, "poll returned %d", rc);
+        failed(rc);
+        if (rc != MJ_WAITING) {
+            resolved(detached[k], rc);
+            drop_detached(k);
+        }
+        break;
+    }
+    case 31: {                              /* cancel one */
+        if (!ndetached)
+            break;
+        int k = arg % ndetached;
+        mj_waiter_cancel(detached[k].w);
+        give_back(detached[k].dom, 1);
+        drop_detached(k);
+        break;
+    }
+    case 32: {                              /* the loop's reader callback */
+        mj_waiter *w;
+        while ((w = mj_notifier_take(notifier))) {
+            int k;
+            for (k = 0; k < ndetached && detached[k].w != w; k++)
+                ;
+            CHECK(k < ndetached, "the notifier handed out an unknown waiter");
+            rc = mj_waiter_poll(w);
+            CHECK(rc == 0 || rc == -1, "a listed waiter polled %d", rc);
+            failed(rc);
+            resolved(detached[k], rc);
+            drop_detached(k);
+        }
+        break;
+    }
+    default:
+        break;                              /* check_domain reads everything */
+    }
+    if (trace) {
+        mj_domain *t = doms[i].d;
+        fprintf(stderr, "op %2d dom %d arg %3d (job/kind %d, timeout %g, api %s): "
+                "refs %d model %d active %d async %d phase %d queued %d pending %d "
+                "detached %d\n", op % 34, i, arg, job, to,
+                api ? (strlen(api) > 8 ? "<long>" : api) : "NULL",
+                mj_domain_refs(t), doms[i].model,
+                doms[i].dead ? -1 : mj_domain_active_job(t),
+                doms[i].dead ? -1 : mj_domain_async_job(t),
+                doms[i].dead ? -1 : mj_domain_phase(t),
+                doms[i].dead ? -1 : mj_domain_jobs_queued(t), npending, ndetached);
+    }
+    CHECK(mj_pending_count() == npending, "pending %d, model %d",
+          mj_pending_count(), npending);
+    for (int k = 0; k < NDOM; k++)
+        check_domain(k);
+}
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    memset(long_ok, 'a', MJ_NAME_MAX);
+    memset(long_bad, 'b', MJ_NAME_MAX + 1);
+    trace = getenv("FUZZ_TRACE") != NULL;
+    lax = getenv("FUZZ_LAX") != NULL;
+    return 0;
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    input in = { data, size };
+    uint8_t cfg = next(&in);
+
+    for (int i = 0; i < NDOM; i++) {
+        doms[i].d = mj_domain_new(i ? "vm1" : "vm0", i ? 1e6 : -1.0,
+                                  (cfg >> (2 * i)) & 3, (cfg >> (4 + i)) & 1);
+        CHECK(doms[i].d, "mj_domain_new: %s", mj_last_error_message());
+        doms[i].model = 1;
+        doms[i].dead = doms[i].sync_mine = doms[i].async_mine = false;
+    }
+    CHECK(mj_domain_new("", 1.0, 0, false) == NULL, "a domain without a name");
+    CHECK(mj_domain_new(long_bad, 1.0, 0, false) == NULL, "a name too long");
+    notifier = mj_notifier_new();
+    CHECK(notifier, "mj_notifier_new");
+    npending = ndetached = 0;
+
+    for (int n = 0; n < 256 && in.n >= 2; n++)
+        run_op(&in);
+
+    /* release everything; then LeakSanitizer sees what outlives it */
+    while (ndetached) {
+        mj_waiter_cancel(detached[0].w);
+        give_back(detached[0].dom, 1);
+        drop_detached(0);
+    }
+    while (npending) {
+        mj_pending_cancel();
+        give_back(pending[--npending].dom, 1);
+    }
+    CHECK(mj_pending_count() == 0, "pending waiters left");
+    mj_notifier_free(notifier);
+    for (int i = 0; i < NDOM; i++) {
+        check_domain(i);
+        while (mj_end_job(doms[i].d) >= 0)
+            ;
+        while (mj_end_async_job(doms[i].d) >= 0)
+            ;
+        while (mj_domain_unref(doms[i].d) >= 0)
+            ;
+        CHECK(!mj_domain_alive(doms[i].d) && mj_domain_refs(doms[i].d) == 0,
+              "domain %d still alive after the teardown", i);
+        mj_domain_unpin(doms[i].d);
+    }
+    mj_reset_last_error();
+    return 0;
+}
