@@ -167,8 +167,8 @@ fail_waiters(mj_domain *d, int code)
 /* Waiters hold references, so a dead domain has none queued unless
  * somebody unref'd more than they ref'd; fail those, under the lock, and
  * only then let the memory go. */
-static void
-domain_die(mj_domain *d)
+void
+mj_domain_die(mj_domain *d)
 {
     pthread_mutex_lock(&d->lock);
     fail_waiters(d, MJ_ERR_NO_DOMAIN);
@@ -176,22 +176,28 @@ domain_die(mj_domain *d)
     mj_domain_unpin(d);              /* the unit that refs > 0 held */
 }
 
+int
+mj_domain_drop_ref(mj_domain *d)
+{
+    int refs = atomic_load_explicit(&d->refs, memory_order_relaxed);
+
+    while (refs > 0)
+        if (atomic_compare_exchange_weak_explicit(&d->refs, &refs, refs - 1,
+                                                  memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            return refs - 1;
+    return -1;
+}
+
 /* refs left, or -1 (no error set) when the domain was already dead */
 int
 mj_domain_unref_internal(mj_domain *d)
 {
-    int refs = atomic_load_explicit(&d->refs, memory_order_relaxed);
+    int left = mj_domain_drop_ref(d);
 
-    while (refs > 0) {
-        if (atomic_compare_exchange_weak_explicit(&d->refs, &refs, refs - 1,
-                                                  memory_order_acq_rel,
-                                                  memory_order_relaxed)) {
-            if (refs == 1)
-                domain_die(d);
-            return refs - 1;
-        }
-    }
-    return -1;
+    if (left == 0)
+        mj_domain_die(d);
+    return left;
 }
 
 int
@@ -213,6 +219,8 @@ mj_domain_unref(mj_domain *d)
 int
 mj_domain_remove(mj_domain *d)
 {
+    int left;
+
     pthread_mutex_lock(&d->lock);
     if (d->removed || atomic_load(&d->refs) == 0) {
         pthread_mutex_unlock(&d->lock);
@@ -220,8 +228,11 @@ mj_domain_remove(mj_domain *d)
     }
     d->removed = true;
     fail_waiters(d, MJ_ERR_NO_DOMAIN);
+    left = mj_domain_drop_ref(d);          /* the list's reference */
     pthread_mutex_unlock(&d->lock);
-    return mj_domain_unref(d);
+    if (left == 0)
+        mj_domain_die(d);
+    return left;
 }
 
 void

@@ -63,10 +63,12 @@ struct mj_domain {
     char *cancel_reason;    /* its reason (NULL if it could not be copied) */
 
     int active;             /* mj_job in the sync slot */
+    const mj_waiter *active_grant;  /* the waiter it was handed to, if any */
     uint64_t owner;
     char *owner_api;
 
     int async_job;
+    const mj_waiter *async_grant;   /* likewise for the async slot */
     uint64_t async_owner;
     char *async_owner_api;
     int phase;
@@ -91,6 +93,11 @@ int mj_seconds_to_ns(double seconds, int64_t fallback, int64_t *out);
 /* domain.c: lifetime */
 bool mj_domain_ref_if_alive(mj_domain *d);
 int mj_domain_unref_internal(mj_domain *d);
+/* the atomic half of an unref, for use under the lock so the count is
+ * exact when the lock is released; at 0 the caller must call
+ * mj_domain_die once unlocked */
+int mj_domain_drop_ref(mj_domain *d);
+void mj_domain_die(mj_domain *d);
 int mj_error_no_domain(const mj_domain *d);
 char *mj_strdup_name(const char *text, int *err);
 

@@ -86,10 +86,14 @@ queue_full(const mj_domain *d, const job_request *r)
            (unsigned int)d->jobs_queued + 1 > d->max_queued;
 }
 
+/* `by` is the waiter the slot is handed to (NULL when taken at once); a
+ * waiter that gives up a grant it never picked up releases the slot only
+ * if it is still the one holding it */
 static void
-grant(mj_domain *d, job_request *r)
+grant(mj_domain *d, job_request *r, const mj_waiter *by)
 {
     if (r->kind == SLOT_ASYNC) {
+        d->async_grant = by;
         d->async_job = r->job;
         d->async_owner = r->thread;
         d->async_owner_api = r->api;       /* NULL: reset when it ended */
@@ -101,6 +105,7 @@ grant(mj_domain *d, job_request *r)
         d->abort_requested = false;
     } else {
         d->active = r->kind == SLOT_NESTED ? MJ_JOB_ASYNC_NESTED : r->job;
+        d->active_grant = by;
         d->owner = r->thread;
         d->owner_api = r->api;
     }
@@ -132,7 +137,7 @@ dispatch(mj_domain *d)
 
         if (may_start(d, &w->req)) {
             unlink_waiter(d, w);
-            grant(d, &w->req);
+            grant(d, &w->req, w);
             w->state = WAITER_GRANTED;
             mj_waiter_announce(w);
         }
@@ -156,6 +161,7 @@ release_sync_locked(mj_domain *d)
     char *api = d->owner_api;
 
     d->active = MJ_JOB_NONE;
+    d->active_grant = NULL;
     d->owner = 0;
     d->owner_api = NULL;
     d->jobs_queued--;
@@ -169,6 +175,7 @@ mj_release_async_locked(mj_domain *d)
     char *api = d->async_owner_api;
 
     d->async_job = MJ_ASYNC_JOB_NONE;
+    d->async_grant = NULL;
     d->async_owner = 0;
     d->async_owner_api = NULL;
     d->phase = MJ_PHASE_NONE;
@@ -208,6 +215,7 @@ wait_locked(mj_domain *d, mj_waiter *w, double wait_for)
     int64_t until = w->deadline;
     int64_t span;
     int rc;
+    int left;
 
     if (wait_for >= 0 && mj_seconds_to_ns(wait_for, 0, &span) == 0 &&
         mj_deadline_after(now, span) < until)
@@ -237,10 +245,11 @@ wait_locked(mj_domain *d, mj_waiter *w, double wait_for)
         now = mj_now();
     }
 
+    left = rc < 0 ? mj_domain_drop_ref(d) : 1;   /* the begin's reference */
     pthread_mutex_unlock(&d->lock);
     waiter_free(w);
-    if (rc < 0)
-        mj_domain_unref_internal(d);       /* the begin's reference */
+    if (left == 0)
+        mj_domain_die(d);
     mj_domain_unpin(d);
     return rc;
 }
@@ -293,7 +302,7 @@ mj_begin(mj_domain *d, slot_kind kind, int job, const char *api,
 
     d->jobs_queued++;
     if (may_start(d, &req)) {
-        grant(d, &req);
+        grant(d, &req, NULL);
         pthread_mutex_unlock(&d->lock);
         return 0;
     }
@@ -359,19 +368,29 @@ cancel_waiter(mj_waiter *w)
 {
     mj_domain *d = w->dom;
     char *api = NULL;
+    bool unref = true;                     /* the begin's or the job's */
+    int left;
 
     pthread_mutex_lock(&d->lock);
     if (w->state == WAITER_QUEUED) {
         unlink_waiter(d, w);
         d->jobs_queued--;
     } else if (w->state == WAITER_GRANTED) {
-        api = w->req.kind == SLOT_ASYNC ? mj_release_async_locked(d)
-                                        : release_sync_locked(d);
+        bool async = w->req.kind == SLOT_ASYNC;
+
+        /* unless somebody already ended the job it was handed, reference
+         * and queue slot included */
+        if ((async ? d->async_grant : d->active_grant) == w)
+            api = async ? mj_release_async_locked(d) : release_sync_locked(d);
+        else
+            unref = false;
     }
+    left = unref ? mj_domain_drop_ref(d) : 1;
     pthread_mutex_unlock(&d->lock);
     free(api);
     waiter_free(w);
-    mj_domain_unref_internal(d);           /* the begin's or the job's */
+    if (left == 0)
+        mj_domain_die(d);
     mj_domain_unpin(d);
 }
 
@@ -495,14 +514,14 @@ no_job(void)
                         "no job is active on the domain");
 }
 
-/* refs left after giving back the job's reference */
+/* after unlocking, with `left` from mj_domain_drop_ref under the lock:
+ * the refs left */
 static int
-give_back(mj_domain *d, char *api)
+give_back(mj_domain *d, char *api, int left)
 {
-    int left;
-
     free(api);
-    left = mj_domain_unref_internal(d);
+    if (left == 0)
+        mj_domain_die(d);
     return left < 0 ? mj_error_no_domain(d) : left;
 }
 
@@ -510,6 +529,7 @@ static int
 end_sync(mj_domain *d, bool nested_only)
 {
     char *api;
+    int left;
 
     pthread_mutex_lock(&d->lock);
     if (!mj_domain_alive(d)) {
@@ -524,8 +544,9 @@ end_sync(mj_domain *d, bool nested_only)
                            : no_job();
     }
     api = release_sync_locked(d);
+    left = mj_domain_drop_ref(d);
     pthread_mutex_unlock(&d->lock);
-    return give_back(d, api);
+    return give_back(d, api, left);
 }
 
 int mj_end_job(mj_domain *d) { return end_sync(d, false); }
@@ -535,6 +556,7 @@ int
 mj_end_async_job(mj_domain *d)
 {
     char *api;
+    int left;
 
     pthread_mutex_lock(&d->lock);
     if (!mj_domain_alive(d) || d->async_job == MJ_ASYNC_JOB_NONE) {
@@ -544,8 +566,9 @@ mj_end_async_job(mj_domain *d)
         return alive ? no_job() : mj_error_no_domain(d);
     }
     api = mj_release_async_locked(d);
+    left = mj_domain_drop_ref(d);
     pthread_mutex_unlock(&d->lock);
-    return give_back(d, api);
+    return give_back(d, api, left);
 }
 
 int
@@ -579,6 +602,7 @@ mj_abort_apply(mj_domain *d)
 {
     char *api;
     int rc = 0;
+    int left;
 
     pthread_mutex_lock(&d->lock);
     if (!mj_domain_alive(d) || d->active != MJ_JOB_ABORT) {
@@ -597,9 +621,9 @@ mj_abort_apply(mj_domain *d)
     else
         d->abort_requested = true;
     api = release_sync_locked(d);
+    left = mj_domain_drop_ref(d);
     pthread_mutex_unlock(&d->lock);
-    free(api);
-    mj_domain_unref_internal(d);
+    give_back(d, api, left);
     return rc;
 }
 

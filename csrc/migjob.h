@@ -279,6 +279,8 @@ typedef struct mj_waiter mj_waiter;
 
 mj_notifier *mj_notifier_new(void);        /* NULL on error */
 int mj_notifier_fd(const mj_notifier *n);
+/* how many waiters still use n (while its owner holds its reference) */
+int mj_notifier_waiters(const mj_notifier *n);
 /* drop the caller's reference; the notifier goes with its last waiter */
 void mj_notifier_free(mj_notifier *n);
 /* the next waiter that was granted or failed, or NULL when none is left

@@ -140,10 +140,15 @@ mj_migration_job_claim_parked(mj_domain *d, int async_job, int phase,
 int
 mj_migration_job_continue(mj_domain *d)
 {
+    int left;
+
     pthread_mutex_lock(&d->lock);
     d->async_owner = 0;                    /* parked: no thread drives it */
+    left = mj_domain_drop_ref(d);
     pthread_mutex_unlock(&d->lock);
-    return mj_domain_unref(d);
+    if (left == 0)
+        mj_domain_die(d);
+    return left < 0 ? mj_error_no_domain(d) : left;
 }
 
 bool

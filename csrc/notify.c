@@ -39,6 +39,12 @@ mj_notifier_new(void)
 
 int mj_notifier_fd(const mj_notifier *n) { return n->fd; }
 
+int
+mj_notifier_waiters(const mj_notifier *n)
+{
+    return atomic_load_explicit(&n->refs, memory_order_acquire) - 1;
+}
+
 void
 mj_notifier_ref(mj_notifier *n)
 {

@@ -224,10 +224,6 @@ def test_async_and_sync_jobs_mixed_keep_their_invariants(dom):
     settled(dom)
 
 
-@pytest.mark.xfail(C_BACKEND, strict=True, reason=(
-    "implementation bug: end_* hand the slot to the next waiter under the lock "
-    "but drop the ended job's reference only after unlocking (job.c give_back), "
-    "so the new holder sees refs one too high (api.md item 7)"))
 def test_refs_exact_right_after_a_handoff(dom):
     """refs is libvirt's count at every moment (item 7): once a waiter has been
     handed the slot, the previous holder's job is over and its reference gone,
