@@ -21,9 +21,6 @@ A = mj.AsyncJob
 J = mj.Job
 P = mj.Phase
 LOCK = "cannot acquire state change lock"
-#: which implementation ``import pymigjob`` gave us (PYMIGJOB_IMPL): some
-#: known bugs are the C core's only
-C_BACKEND = getattr(getattr(mj, "_backend", None), "IMPL", "c") == "c"
 
 
 def settled(dom, refs=1):
