@@ -29,8 +29,10 @@ def header_cdef(path: str) -> str:
     text = re.sub(r"#ifdef __cplusplus.*?#endif", "", text, flags=re.S)
     lines = []
     for line in text.splitlines():
-        define = re.match(r"#define\s+(\w+)\s+\S", line)
-        if define:
+        define = re.match(r"#define\s+(\w+)\s+(\S+)", line)
+        if define and re.fullmatch(r"[0-9]*\.[0-9]+", define.group(2)):
+            lines.append(f"static const double {define.group(1)};")
+        elif define:
             # object-like constants only; values come from the compiler
             lines.append(f"#define {define.group(1)} ...")
         elif not line.startswith("#"):

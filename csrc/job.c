@@ -483,6 +483,19 @@ mj_begin_job(mj_domain *d, int job, const char *api, double timeout,
                     false, 0, MJ_JOB_INFO_NONE);
 }
 
+#define QUICK_BEGIN(name, job)                                           \
+    int mj_begin_##name##_job(mj_domain *d)                             \
+    {                                                                   \
+        return mj_begin(d, SLOT_SYNC, job, NULL, -1.0, MJ_WAIT_SLICE,   \
+                        false, 0, MJ_JOB_INFO_NONE);                    \
+    }
+QUICK_BEGIN(query, MJ_JOB_QUERY)
+QUICK_BEGIN(destroy, MJ_JOB_DESTROY)
+QUICK_BEGIN(suspend, MJ_JOB_SUSPEND)
+QUICK_BEGIN(modify, MJ_JOB_MODIFY)
+QUICK_BEGIN(abort, MJ_JOB_ABORT)
+QUICK_BEGIN(migration_op, MJ_JOB_MIGRATION_OP)
+
 int
 mj_begin_async_job(mj_domain *d, int async_job, const char *api,
                    double timeout, double wait_for)

@@ -230,6 +230,15 @@ const char *mj_domain_async_owner_api(mj_domain *d);
  */
 int mj_begin_job(mj_domain *d, int job, const char *api,
                  double timeout, double wait_for);
+/* The hottest path in one argument (cffi pays for each argument past the
+ * first): mj_begin_job(d, MJ_JOB_<KIND>, NULL, -1, MJ_WAIT_SLICE). */
+#define MJ_WAIT_SLICE 0.05
+int mj_begin_query_job(mj_domain *d);
+int mj_begin_destroy_job(mj_domain *d);
+int mj_begin_suspend_job(mj_domain *d);
+int mj_begin_modify_job(mj_domain *d);
+int mj_begin_abort_job(mj_domain *d);
+int mj_begin_migration_op_job(mj_domain *d);
 int mj_begin_async_job(mj_domain *d, int async_job, const char *api,
                        double timeout, double wait_for);
 /* the async job's own monitor calls: skips the mask; the async job must be

@@ -18,7 +18,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 NULL: Any = ffi.NULL
 WAITING: int = lib.MJ_WAITING
 #: how long one C wait may block before Python gets to run signal handlers
-WAIT_SLICE = 0.05
+WAIT_SLICE: float = lib.MJ_WAIT_SLICE
 
 
 def last_error_code() -> int:
@@ -91,3 +91,11 @@ def wait_pending() -> None:
         raise
     if rc < 0:
         raise last_error()
+
+
+def settle(rc: int) -> None:
+    """After a begin returned non-zero: raise its error, or wait out its
+    place in the queue."""
+    if rc < 0:
+        raise last_error()
+    wait_pending()

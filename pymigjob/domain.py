@@ -18,12 +18,13 @@ from ._binding import (
     last_error,
     last_error_message,
     lib,
+    settle,
     wait_pending,
 )
 from . import aio as _aio
 from .enums import AsyncJob, Job, JobType, Phase, _enum_value
 from .errors import NoDomain
-from .guards import JobGuard, MigrationGuard, NestedJobGuard
+from .guards import JobGuard, MigrationGuard, NestedJobGuard, QuickJobGuard
 from .status import JobStatus, status_of
 
 if TYPE_CHECKING:
@@ -58,6 +59,13 @@ def _bad_enum(cls: type, value: object, what: str) -> NoReturn:
 #: anything with __int__ (Decimal('4.9') as 4), so the rest are checked
 _PLAIN_INTS = frozenset({int, Job, AsyncJob, Phase})
 
+#: begin_job(kind) with no api and no timeout, in one argument (see migjob.h)
+_QUICK_BEGIN = {
+    kind: getattr(lib, f"mj_begin_{kind.name.lower()}_job")
+    for kind in (Job.QUERY, Job.DESTROY, Job.SUSPEND, Job.MODIFY, Job.ABORT,
+                 Job.MIGRATION_OP)
+}
+
 
 def _check_int(value: object, cls: type, what: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
@@ -72,25 +80,27 @@ def _timeout(timeout: object) -> float:
     return -1.0 if timeout is None else c_timeout(timeout)
 
 
-def _settle(rc: int) -> None:
-    """After a begin: raise its error, or wait out its place in the queue."""
-    if rc < 0:
-        raise last_error()
-    wait_pending()
-
-
 class Domain:
     """A handle on a domain.  Handles never count in `refs`; a handle whose
     domain has died (refs reached 0) raises NoDomain when used."""
 
-    __slots__ = ("_p", "_name", "_driver", "_track", "__weakref__")
+    __slots__ = ("_p", "_name", "_driver", "_track", "_quick_guards", "__weakref__")
 
     def __init__(self, pointer: Any, name: str, driver: Driver | None = None) -> None:
+        """`pointer` carries one pin, which this handle releases when it goes."""
         self._p = pointer
         self._name = name
         self._driver = driver
+        self._quick_guards: dict[int, QuickJobGuard] | None = None
         # the driver's persistence tracker (pymigjob.persist), None when off
         self._track = getattr(driver, "_tracker", None)
+
+    def __del__(self) -> None:
+        # a plain pointer plus __del__ is smaller and faster than ffi.gc
+        p = getattr(self, "_p", None)
+        if p is not None and lib is not None:  # lib is None late at exit
+            self._p = None
+            lib.mj_domain_unpin(p)
 
     def __repr__(self) -> str:
         return f"<pymigjob.Domain {self._name!r} refs={self.refs}>"
@@ -177,16 +187,22 @@ class Domain:
 
     def begin_job(self, job: Job | int, api: str | None = None,
                   timeout: float | None = None) -> None:
-        if job.__class__ not in _PLAIN_INTS:
+        if job.__class__ in _PLAIN_INTS:
+            quick = _QUICK_BEGIN.get(job) if api is None and timeout is None else None
+        else:
             _check_int(job, Job, "job")
-        c_api = NULL if api is None else encode_name(api, "api")
-        c_to = -1.0 if timeout is None else c_timeout(timeout)
-        try:
-            rc = _begin_job(self._p, job, c_api, c_to, WAIT_SLICE)
-        except (TypeError, OverflowError):
-            _bad_enum(Job, job, "job")
+            quick = None
+        if quick is not None:
+            rc = quick(self._p)
+        else:
+            c_api = NULL if api is None else encode_name(api, "api")
+            c_to = -1.0 if timeout is None else c_timeout(timeout)
+            try:
+                rc = _begin_job(self._p, job, c_api, c_to, WAIT_SLICE)
+            except OverflowError:
+                _bad_enum(Job, job, "job")
         if rc:
-            _settle(rc)
+            settle(rc)
         if self._track is not None and job == _DESTROY:
             self._track.changed(self)
 
@@ -209,7 +225,7 @@ class Domain:
         except (TypeError, OverflowError):
             _bad_enum(AsyncJob, async_job, "async_job")
         if rc:
-            _settle(rc)
+            settle(rc)
         if self._track is not None:
             self._track.changed(self)
 
@@ -239,7 +255,7 @@ class Domain:
         except (TypeError, OverflowError):
             _bad_enum(AsyncJob, async_job, "async_job")
         if rc:
-            _settle(rc)
+            settle(rc)
 
     def end_nested_job(self) -> int:
         refs = lib.mj_end_nested_job(self._p)
@@ -264,7 +280,7 @@ class Domain:
         except (TypeError, OverflowError):
             _bad_enum(AsyncJob, async_job, "async_job")
         if rc:
-            _settle(rc)
+            settle(rc)
         if self._track is not None:
             self._track.changed(self)
 
@@ -393,7 +409,20 @@ class Domain:
     # ---- context managers ---------------------------------------------------
 
     def job(self, job: Job | int, api: str | None = None,
-            timeout: float | None = None) -> JobGuard:
+            timeout: float | None = None) -> JobGuard | QuickJobGuard:
+        if api is None and timeout is None and self._track is None \
+                and job.__class__ in _PLAIN_INTS:
+            # the common case: one stateless guard per kind, reused
+            guards = self._quick_guards
+            guard = None if guards is None else guards.get(job)
+            if guard is not None:
+                return guard
+            quick = _QUICK_BEGIN.get(job)
+            if quick is not None:
+                if guards is None:
+                    guards = self._quick_guards = {}
+                guard = guards[job] = QuickJobGuard(self, quick)
+                return guard
         return JobGuard(self, job, api, timeout)
 
     def nested_job(self, async_job: AsyncJob | int, api: str | None = None,

@@ -5,13 +5,17 @@ escaping a block ends what the block began and propagates."""
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Callable
+
+from ._binding import last_error, lib, settle
 
 from .enums import Phase, _enum_value
 from .errors import InternalError
 
 if TYPE_CHECKING:
     from .domain import Domain
+
+_end_job = lib.mj_end_job
 
 
 class JobGuard:
@@ -33,6 +37,30 @@ class JobGuard:
     def __exit__(self, exc_type: type[BaseException] | None,
                  exc: BaseException | None, tb: TracebackType | None) -> None:
         self._dom.end_job()
+
+
+class QuickJobGuard:
+    """`with dom.job(kind):` with no api and no timeout: one C call in, one
+    out.  It keeps no state between uses, so a domain reuses one per kind
+    from any thread."""
+
+    __slots__ = ("_dom", "_begin")
+
+    def __init__(self, dom: Domain, begin: Callable[[Any], int]) -> None:
+        self._dom = dom
+        self._begin = begin
+
+    def __enter__(self) -> Domain:
+        dom = self._dom
+        rc = self._begin(dom._p)
+        if rc:
+            settle(rc)
+        return dom
+
+    def __exit__(self, exc_type: type[BaseException] | None,
+                 exc: BaseException | None, tb: TracebackType | None) -> None:
+        if _end_job(self._dom._p) < 0:
+            raise last_error()
 
 
 class NestedJobGuard(JobGuard):
