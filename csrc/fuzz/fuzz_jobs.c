@@ -62,8 +62,12 @@ static waiter_t pending[MAXW];     /* this thread's pending waiters, bottom firs
 static int npending;
 static waiter_t detached[MAXW];    /* waiters handed to the notifier */
 static int ndetached;
-/* FUZZ_LAX=1 also ends jobs granted to waiters not yet collected (see
- * BUG 7 in the closing note: the later cancel releases the slot again) */
+/* FUZZ_LAX=1 also ends jobs granted to waiters not yet collected (found
+ * BUG 7: a later cancel of such a waiter released the slot a second time,
+ * ending whoever held it by then; fixed with grant tokens).  The refcount
+ * model cannot follow that (it does not know which waiter a grant went
+ * to), so in lax mode refs and death are read from the core and only the
+ * other invariants, the sanitizers and the teardown's leak check apply. */
 static bool lax;
 static mj_notifier *notifier;
 static char long_ok[MJ_NAME_MAX + 1], long_bad[MJ_NAME_MAX + 2];
@@ -110,7 +114,7 @@ failed(int rc)
 static void
 give_back(int i, int n)
 {
-    if (doms[i].dead)
+    if (doms[i].dead || lax)
         return;
     doms[i].model -= n;
     CHECK(doms[i].model >= 0, "model below zero on domain %d", i);
@@ -126,7 +130,7 @@ after_begin(int i, int rc, bool sync)
     failed(rc);
     if (rc == -1)
         return;
-    CHECK(!doms[i].dead, "a begin on a dead domain succeeded");
+    CHECK(lax || !doms[i].dead, "a begin on a dead domain succeeded");
     doms[i].model++;
     if (rc == MJ_WAITING) {
         CHECK(npending < MAXW, "too many waiters");
@@ -149,7 +153,7 @@ after_end(int i, int rc)
     if (rc < 0)
         return;
     give_back(i, 1);
-    CHECK(rc == (doms[i].dead ? 0 : doms[i].model), "returned refs %d, model %d",
+    CHECK(lax || rc == (doms[i].dead ? 0 : doms[i].model), "returned refs %d, model %d",
           rc, doms[i].model);
 }
 
@@ -170,6 +174,10 @@ check_domain(int i)
     mj_domain *d = doms[i].d;
     bool alive = mj_domain_alive(d);
 
+    if (lax) {
+        doms[i].dead = !alive;
+        doms[i].model = mj_domain_refs(d);
+    }
     CHECK(alive == !doms[i].dead, "domain %d alive %d, model refs %d (dead %d)",
           i, alive, doms[i].model, doms[i].dead);
     if (!alive) {
