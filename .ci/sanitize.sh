@@ -14,11 +14,11 @@
 #      (pytest's capture would hide them otherwise);
 #   4. fails if pytest fails OR any report was written.
 #
-# Which tests: -m "concurrency" (the stress, lifetime and signal suites and
-# every other test marked @pytest.mark.concurrency), plus, under ASan, the
-# "million" cycle test's smaller cousins are left to the normal suite
-# (ASan's quarantine makes RSS grow by design).  SANITIZE_MARK overrides the
-# marker expression, e.g. SANITIZE_MARK="not benchmark" runs (nearly) all.
+# Which tests: -m "concurrency" over tests/ (the stress, lifetime and signal
+# suites and every other test marked @pytest.mark.concurrency).
+# SANITIZE_MARK overrides the marker expression (empty: no filter) and
+# SANITIZE_TESTS the paths, e.g. SANITIZE_MARK= SANITIZE_TESTS=tests/test_threads.py.
+# The memory-growth test skips itself under ASan (its quarantine grows RSS).
 # SANITIZE_KEEP=1 keeps the throwaway directory; reports are copied to
 # $SANITIZE_LOG_DIR (default .ci/logs/sanitize in the work tree) either way.
 set -euo pipefail
@@ -32,7 +32,8 @@ case "$WHICH" in
     all) KINDS=(thread address) ;;
     *) echo "usage: $0 [thread|address|all] [pytest args...]" >&2; exit 2 ;;
 esac
-MARK="${SANITIZE_MARK:-concurrency}"
+MARK="${SANITIZE_MARK-concurrency}"   # set but empty: no marker filter
+TESTS="${SANITIZE_TESTS:-tests}"        # what to collect
 LOG_DIR="${SANITIZE_LOG_DIR:-$ROOT/.ci/logs/sanitize}"
 
 # ---- tools -----------------------------------------------------------------
@@ -106,7 +107,10 @@ for kind in "${KINDS[@]}"; do
         export ASAN_OPTIONS="log_path=$logs/asan detect_leaks=0 abort_on_error=1 detect_stack_use_after_return=0 strict_init_order=1"
         export UBSAN_OPTIONS="log_path=$logs/ubsan print_stacktrace=1 halt_on_error=1"
         export MJ_SANITIZER="$kind"
-        exec "$PY" -m pytest -p no:cacheprovider -p no:randomly -q -m "$MARK" tests "$@"
+        mark=()
+        [ -n "$MARK" ] && mark=(-m "$MARK")
+        # shellcheck disable=SC2086 # TESTS is a list of paths
+        exec "$PY" -m pytest -p no:cacheprovider -p no:randomly -q "${mark[@]}" $TESTS "$@"
     ) || rc=$?
     reports=$(find "$logs" -name 'tsan.*' -o -name 'asan.*' -o -name 'ubsan.*' | sort)
     cp -r "$logs" "$LOG_DIR/$kind"
