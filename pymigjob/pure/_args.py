@@ -12,8 +12,8 @@ from ._tables import MJ_NAME_MAX
 # the C core takes kinds as C ints: a number in that range but outside the
 # enum is the core's "invalid <what> N" (InvalidArgument, a ValueError);
 # a number beyond it is refused before it gets there (plain ValueError)
-_C_INT_MIN = -(2**31)
-_C_INT_MAX = 2**31
+C_INT_MIN = -(2**31)
+C_INT_MAX = 2**31
 MASK_LIMIT = 2**64
 
 
@@ -49,17 +49,27 @@ def timeout(value: object, default: float) -> float:
         raise ValueError(f"timeout {value!r} is too large") from None
 
 
-def kind(value: object, last: int, enum_name: str, what: str, c_what: str) -> int:
-    """A job, async job or phase number in [0, last)."""
+def kind_type(value: object, enum_name: str, what: str) -> None:
+    """A job, async job or phase must be an int (not a bool): checked first."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} must be a {enum_name}, not {type(value).__name__}")
+
+
+def kind_range(value: int, last: int, enum_name: str, c_what: str) -> int:
+    """An int kind in [0, last), checked after the other arguments."""
     if 0 <= value < last:
         return int(value)
     bad_kind(value, enum_name, c_what)
 
 
+def kind(value: object, last: int, enum_name: str, what: str, c_what: str) -> int:
+    """kind_type and kind_range at once."""
+    kind_type(value, enum_name, what)
+    return kind_range(value, last, enum_name, c_what)  # type: ignore[arg-type]
+
+
 def bad_kind(value: int, enum_name: str, c_what: str) -> NoReturn:
-    if _C_INT_MIN <= value < _C_INT_MAX:
+    if C_INT_MIN <= value < C_INT_MAX:
         raise InvalidArgument(f"invalid {c_what} {int(value)}")
     raise ValueError(f"{value!r} is not a valid {enum_name}")
 

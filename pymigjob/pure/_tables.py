@@ -69,6 +69,8 @@ MJ_ERR_OPERATION_ABORTED = 78
 
 #: names (domain, API, cancel reason) are at most this many UTF-8 bytes
 MJ_NAME_MAX = 1024
+#: seconds one wait may block before Python gets to run signal handlers
+MJ_WAIT_SLICE = 0.05
 
 
 def job_mask_bit(job: int) -> int:

@@ -33,6 +33,7 @@ from ..enums import AsyncJob, Job, JobType
 from ..errors import (
     Error,
     InternalError,
+    InvalidArgument,
     JobTimeout,
     NoDomain,
     OperationAborted,
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("pymigjob")
 
 #: how long one wait may block before Python gets to run signal handlers
-WAIT_SLICE = 0.05
+WAIT_SLICE = T.MJ_WAIT_SLICE
 
 # the numbers, as plain ints (faster to compare than enum members)
 _NONE = 0
@@ -389,12 +390,13 @@ class Domain:
                 self._release_sync_locked()
         self._unref_locked()
 
-    def _settle_locked(self, w: _Waiter) -> bool:
-        """True when w is granted; raise its failure or its timeout; False
-        while it is still queued."""
+    def _settle_locked(self, w: _Waiter, keep: bool = False) -> bool:
+        """True when w is granted (and, unless `keep`, done with); raise its
+        failure or its timeout; False while it is still queued."""
         state = w.state
         if state == _GRANTED:
-            w.state = _GONE
+            if not keep:
+                w.state = _GONE
             return True
         if state == _FAILED:
             w.state = _GONE
@@ -442,16 +444,23 @@ class Domain:
         return w
 
     def _begin(self, slot: int, job: int, api: str | None, timeout: float,
-               set_mask: bool = False, mask: int = 0, info_type: int = _INFO_NONE) -> None:
-        """Begin and, if need be, wait (in slices) until held, failed or timed out."""
+               set_mask: bool = False, mask: int = 0, info_type: int = _INFO_NONE,
+               then_abort: bool = False) -> None:
+        """Begin and, if need be, wait (in slices) until held, failed or timed
+        out.  `then_abort`: an AbortJob's ABORT job, applied and ended the
+        moment this thread sees it granted (the caller never holds it)."""
         with self._lock:
             w = self._enqueue_locked(slot, job, api, timeout, set_mask, mask, info_type)
             if w is None:
+                if then_abort:
+                    self._apply_abort_locked(None)
                 return
             w.cond = cond = threading.Condition(self._lock)
             try:
-                while not self._settle_locked(w):
+                while not self._settle_locked(w, then_abort):
                     cond.wait(max(0.0, min(WAIT_SLICE, w.deadline - _monotonic())))
+                if then_abort:
+                    self._apply_abort_locked(w)
             except BaseException:
                 # Ctrl-C (or any exception) while waiting: hold nothing
                 self._abandon_locked(w)
@@ -489,9 +498,10 @@ class Domain:
 
     def begin_job(self, job: Job | int, api: str | None = None,
                   timeout: float | None = None) -> None:
+        _args.kind_type(job, "Job", "job")
         api = _args.api(api)
         seconds = _args.timeout(timeout, self._default_timeout)
-        job = _args.kind(job, _JOB_LAST, "Job", "job", "job")
+        job = _args.kind_range(job, _JOB_LAST, "Job", "job")
         if job == _NONE or job >= _ASYNC:
             raise InternalError("Attempt to start invalid job")
         self._begin(_SYNC, job, api, seconds)
@@ -513,9 +523,10 @@ class Domain:
 
     def begin_async_job(self, async_job: AsyncJob | int, api: str | None = None,
                         timeout: float | None = None) -> None:
+        _args.kind_type(async_job, "AsyncJob", "async_job")
         api = _args.api(api)
         seconds = _args.timeout(timeout, self._default_timeout)
-        async_job = _args.kind(async_job, _ASYNC_LAST, "AsyncJob", "async_job", "async job")
+        async_job = _args.kind_range(async_job, _ASYNC_LAST, "AsyncJob", "async job")
         if async_job == _NONE:
             raise InternalError("Attempt to start invalid job")
         self._begin(_ASYNC_SLOT, async_job, api, seconds)
@@ -543,9 +554,10 @@ class Domain:
 
     def begin_nested_job(self, async_job: AsyncJob | int, api: str | None = None,
                          timeout: float | None = None) -> None:
+        _args.kind_type(async_job, "AsyncJob", "async_job")
         api = _args.api(api)
         seconds = _args.timeout(timeout, self._default_timeout)
-        async_job = _args.kind(async_job, _ASYNC_LAST, "AsyncJob", "async_job", "async job")
+        async_job = _args.kind_range(async_job, _ASYNC_LAST, "AsyncJob", "async job")
         self._begin(_NESTED_SLOT, async_job, api, seconds)
 
     def end_nested_job(self) -> int:
@@ -563,11 +575,12 @@ class Domain:
         """qemuMigrationJobStart: the async job and, with its grant, the
         mask (MIGRATION_IN: DESTROY only; other kinds: the outgoing one) and
         job info UNBOUNDED."""
+        _args.kind_type(async_job, "AsyncJob", "async_job")
         api = _args.api(api)
         seconds = _args.timeout(timeout, self._default_timeout)
         if mask is not None:
             mask = _args.mask(mask, "an int or None")
-        async_job = _args.kind(async_job, _ASYNC_LAST, "AsyncJob", "async_job", "async job")
+        async_job = _args.kind_range(async_job, _ASYNC_LAST, "AsyncJob", "async job")
         if async_job == _NONE:
             raise InternalError("Attempt to start invalid job")
         if mask is None:
@@ -600,8 +613,9 @@ class Domain:
         return False
 
     def migration_job_set_phase(self, phase: int, api: str | None = None) -> bool:
+        _args.kind_type(phase, "Phase", "phase")
         api = _args.api(api)
-        phase = _args.kind(phase, _PHASE_LAST, "Phase", "phase", "migration phase")
+        phase = _args.kind_range(phase, _PHASE_LAST, "Phase", "migration phase")
         try:
             return self._set_phase(phase, api, False)
         finally:
@@ -609,8 +623,9 @@ class Domain:
                 self._track.changed(self)
 
     def migration_job_start_phase(self, phase: int, api: str | None = None) -> bool:
+        _args.kind_type(phase, "Phase", "phase")
         api = _args.api(api)
-        phase = _args.kind(phase, _PHASE_LAST, "Phase", "phase", "migration phase")
+        phase = _args.kind_range(phase, _PHASE_LAST, "Phase", "migration phase")
         try:
             return self._set_phase(phase, api, True)
         finally:
@@ -621,17 +636,26 @@ class Domain:
                                    new_phase: int, api: str | None = None) -> bool:
         """Atomically: if the async job is parked (no owner thread) in
         `phase`, start `new_phase` as migration_job_start_phase would."""
+        for value, enum_name, what in ((async_job, "AsyncJob", "async_job"),
+                                       (phase, "Phase", "phase"),
+                                       (new_phase, "Phase", "new_phase")):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{what} must be a {enum_name}, not {type(value).__name__}")
         api = _args.api(api)
-        async_job = _args.kind(async_job, _ASYNC_LAST, "AsyncJob", "async_job", "async job")
-        phase = _args.kind(phase, _PHASE_LAST, "Phase", "phase", "migration phase")
-        new_phase = _args.kind(new_phase, _PHASE_LAST, "Phase", "new_phase", "migration phase")
+        if not all(_args.C_INT_MIN <= v < _args.C_INT_MAX for v in (async_job, phase, new_phase)):
+            raise ValueError("async_job or phase out of range")
+        if not (0 <= async_job < _ASYNC_LAST and 0 <= phase < _PHASE_LAST):
+            raise InvalidArgument(
+                f"invalid async job {int(async_job)} or migration phase {int(phase)}")
+        if not 0 <= new_phase < _PHASE_LAST:
+            raise InvalidArgument(f"invalid migration phase {int(new_phase)}")
         with self._lock:
             self._check_alive()
             if (async_job == _NONE or self._async_job != async_job or self._phase != phase
                     or self._async_owner != 0 or new_phase < phase):
                 return False
-            self._refs += 1
-            self._phase = new_phase
+            self._refs += 1                 # StartPhase's reference
+            self._phase = int(new_phase)
             self._async_owner = _get_ident()
             if api is not None:
                 self._async_owner_api = api
@@ -643,6 +667,7 @@ class Domain:
         """(active job, async job, phase, owner API of the async job if any,
         else of the sync job), read at one instant."""
         with self._lock:
+            self._check_alive()
             owner = self._async_owner_api if self._async_job else self._owner_api
             return self._active, self._async_job, self._phase, owner
 
@@ -685,25 +710,33 @@ class Domain:
     # ---- abort ------------------------------------------------------------
 
     def abort_job(self, api: str | None = None, timeout: float | None = None) -> None:
-        """virDomainAbortJob: take an ABORT job, flag the async job, end it."""
+        """virDomainAbortJob: take an ABORT job, flag the async job, end it.
+        The abort is applied as soon as the ABORT job is granted, so the
+        caller never holds it, interrupted or not."""
         api = _args.api(api)
         seconds = _args.timeout(timeout, self._default_timeout)
-        self._begin(_SYNC, _ABORT, api, seconds)
-        with self._lock:
-            if self._refs <= 0:
-                raise self._dead()
-            if self._active != _ABORT:  # somebody else ended it meanwhile
-                raise OperationInvalid("no abort job is held on the domain")
-            try:
-                if self._async_job == _NONE:
-                    raise OperationInvalid("no job is active on the domain")
-                if self._async_job == _MIGRATION_IN:
-                    raise OperationInvalid(
-                        "cannot abort incoming migration; use virDomainDestroy instead")
-                self._abort_requested = True
-            finally:
-                self._release_sync_locked()
-                self._unref_locked()
+        self._begin(_SYNC, _ABORT, api, seconds, then_abort=True)
+
+    def _apply_abort_locked(self, w: _Waiter | None) -> None:
+        """The body of AbortJob, holding the ABORT job (granted to `w`, or at
+        once): flag the async job, then end the ABORT job whatever the outcome."""
+        if w is not None:
+            w.state = _GONE                 # from here on, the job is ended below
+        if self._refs <= 0:
+            raise self._dead()
+        if self._active != _ABORT:  # pragma: no cover - somebody ended it for us
+            raise OperationInvalid("no abort job is held on the domain")
+        if self._async_job == _NONE:
+            err: Error | None = OperationInvalid("no job is active on the domain")
+        elif self._async_job == _MIGRATION_IN:
+            err = OperationInvalid("cannot abort incoming migration; use virDomainDestroy instead")
+        else:
+            err = None
+            self._abort_requested = True
+        self._release_sync_locked()
+        self._unref_locked()
+        if err is not None:
+            raise err
 
     def check_abort(self) -> None:
         with self._lock:
@@ -757,7 +790,8 @@ class Domain:
     async def begin_job_async(self, job: Job | int, api: str | None = None,
                               timeout: float | None = None) -> None:
         """begin_job for a coroutine: waits in the same FIFO queue without
-        blocking the event loop or using a thread.  Cancelled, it holds nothing."""
+        blocking the event loop or using a thread.  Cancelled, it holds nothing.
+        Arguments are checked when awaited."""
         api = _args.api(api)
         seconds = _args.timeout(timeout, self._default_timeout)
         job = _args.kind(job, _JOB_LAST, "Job", "job", "job")

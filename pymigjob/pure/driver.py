@@ -68,16 +68,26 @@ class Driver:
         if not name:
             raise ValueError("a domain needs a non-empty name")
         with self._lock:
-            if name in self._domains:
+            if self._listed(name) is not None:
                 raise OperationFailed(f"domain '{name}' already exists")
+            if name in self._domains and self._tracker is not None:
+                self._tracker.removed(name)  # a dead one's record goes with it
             dom = Domain(name, self._timeout, self._max_queued, self._strict, self)
             self._domains[name] = dom
         return dom
 
+    def _listed(self, name: object) -> Domain | None:
+        """The live domain listed under `name`.  A domain unref'd to 0 while
+        listed is gone: invisible here, replaced by the next add_domain."""
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a str, not {type(name).__name__}")
+        dom = self._domains.get(name)
+        return dom if dom is not None and dom.alive else None
+
     def lookup(self, name: str) -> Domain:
         """The domain's handle; takes no reference."""
         with self._lock:
-            dom = self._domains.get(name)
+            dom = self._listed(name)
         if dom is None:
             raise NoDomain(f"no domain with matching name '{name}'")
         return dom
@@ -85,7 +95,9 @@ class Driver:
     def remove_domain(self, name: str) -> int:
         """Drop the list's reference; waiters fail with NoDomain.  Refs left."""
         with self._lock:
-            dom = self._domains.pop(name, None)
+            dom = self._listed(name)
+            if dom is not None:
+                del self._domains[name]
         if dom is None:
             raise NoDomain(f"no domain with matching name '{name}'")
         if self._tracker is not None:
@@ -94,7 +106,7 @@ class Driver:
 
     def domains(self) -> list[str]:
         with self._lock:
-            return list(self._domains)
+            return [name for name, dom in self._domains.items() if dom.alive]
 
     def cancel_waiters(self, reason: str = "driver shutdown") -> None:
         """For daemon shutdown: every queued and later begin on every domain
@@ -132,7 +144,8 @@ class Driver:
             self._tracker.close()
 
     def __len__(self) -> int:
-        return len(self._domains)
+        return len(self.domains())
 
     def __contains__(self, name: object) -> bool:
-        return name in self._domains
+        with self._lock:
+            return isinstance(name, str) and self._listed(name) is not None
