@@ -32,6 +32,7 @@ typedef struct {
     bool set_mask;        /* async: mask to install on grant */
     uint64_t mask;
     int info_type;        /* async: job info type on grant */
+    bool then_abort;      /* an AbortJob's ABORT job: apply it on grant */
 } job_request;
 
 struct mj_waiter {
@@ -44,6 +45,7 @@ struct mj_waiter {
     job_request req;
     int64_t deadline;                  /* ns, CLOCK_MONOTONIC */
     waiter_state state;
+    bool claimed;                      /* mj_pending_wait has seen it */
     int fail_code;                     /* why it failed, when FAILED */
     pthread_cond_t cond;
 };

@@ -352,13 +352,20 @@ mj_pending_wait(double wait_for)
     if (isnan(wait_for))
         return mj_error_set(MJ_ERR_INVALID_ARG, "wait_for must be a number");
     mj_waiter *below = w->pending_below;    /* w is freed once resolved */
+    mj_domain *d = w->dom;
+    bool then_abort = w->req.then_abort;
 
-    pthread_mutex_lock(&w->dom->lock);
-    rc = wait_locked(w->dom, w, wait_for);
+    w->claimed = true;
+    mj_domain_pin(d);
+    pthread_mutex_lock(&d->lock);
+    rc = wait_locked(d, w, wait_for);
     if (rc != MJ_WAITING) {
         pending_top = below;
         pending_depth--;
     }
+    if (rc == 0 && then_abort)
+        rc = mj_abort_apply(d);             /* the caller never holds it */
+    mj_domain_unpin(d);
     return rc;
 }
 
@@ -414,6 +421,13 @@ mj_pending_cancel(void)
 
     if (w)
         cancel_waiter(w);
+}
+
+void
+mj_pending_cancel_unclaimed(void)
+{
+    if (pending_top && !pending_top->claimed)
+        mj_pending_cancel();
 }
 
 int mj_pending_count(void) { return pending_depth; }
@@ -607,6 +621,8 @@ mj_abort_job(mj_domain *d, const char *api, double timeout, double wait_for)
 {
     int rc = mj_begin_job(d, MJ_JOB_ABORT, api, timeout, wait_for);
 
+    if (rc == MJ_WAITING)
+        pending_top->req.then_abort = true;  /* the waiter just pushed */
     return rc == 0 ? mj_abort_apply(d) : rc;
 }
 

@@ -272,6 +272,11 @@ int mj_pending_wait(double wait_for);
 void mj_pending_cancel(void);
 /* how many waiters this thread has pending */
 int mj_pending_count(void);
+/* Give up the innermost pending waiter if no mj_pending_wait has seen it
+ * yet: for a caller interrupted (a signal, an exception) between a begin
+ * returning MJ_WAITING and its first mj_pending_wait, so the waiter is not
+ * left behind.  Does nothing otherwise. */
+void mj_pending_cancel_unclaimed(void);
 
 /* ---- waiting from an event loop ----------------------------------------- */
 
@@ -351,7 +356,9 @@ int mj_migration_job_finish(mj_domain *d);
 /* ---- abort -------------------------------------------------------------- */
 
 /* virDomainAbortJob in one call: begin an ABORT job (blocking like
- * mj_begin_job, may return MJ_WAITING), then mj_abort_apply. */
+ * mj_begin_job), then mj_abort_apply.  If it returns MJ_WAITING, the
+ * pending waiter applies the abort itself when granted, inside
+ * mj_pending_wait, so the caller never holds the ABORT job. */
 int mj_abort_job(mj_domain *d, const char *api, double timeout,
                  double wait_for);
 /* The body of AbortJob, for a caller that holds the ABORT job: checks the

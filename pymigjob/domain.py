@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from ._binding import (
     NULL,
     WAIT_SLICE,
-    WAITING,
     c_string,
     c_timeout,
     ffi,
@@ -19,7 +18,6 @@ from ._binding import (
     last_error_message,
     lib,
     settle,
-    wait_pending,
 )
 from . import aio as _aio
 from .enums import AsyncJob, Job, JobType, Phase, _enum_value
@@ -33,6 +31,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("pymigjob")
 
 _begin_job = lib.mj_begin_job
+#: for an exception landing between a begin returning WAITING and its wait
+_cancel_unclaimed = lib.mj_pending_cancel_unclaimed
 _DESTROY = lib.MJ_JOB_DESTROY  # the one sync job whose begin and end are persisted
 _end_job = lib.mj_end_job
 _PHASE_SET = lib.MJ_PHASE_SET
@@ -87,20 +87,15 @@ class Domain:
     __slots__ = ("_p", "_name", "_driver", "_track", "_quick_guards", "__weakref__")
 
     def __init__(self, pointer: Any, name: str, driver: Driver | None = None) -> None:
-        """`pointer` carries one pin, which this handle releases when it goes."""
+        """`pointer` is an ffi.gc pointer whose destructor drops this handle's
+        pin: a C-level destructor, which no signal can interrupt halfway
+        (a Python __del__ could be, leaking the pin)."""
         self._p = pointer
         self._name = name
         self._driver = driver
         self._quick_guards: dict[int, QuickJobGuard] | None = None
         # the driver's persistence tracker (pymigjob.persist), None when off
         self._track = getattr(driver, "_tracker", None)
-
-    def __del__(self) -> None:
-        # a plain pointer plus __del__ is smaller and faster than ffi.gc
-        p = getattr(self, "_p", None)
-        if p is not None and lib is not None:  # lib is None late at exit
-            self._p = None
-            lib.mj_domain_unpin(p)
 
     def __repr__(self) -> str:
         return f"<pymigjob.Domain {self._name!r} refs={self.refs}>"
@@ -192,17 +187,22 @@ class Domain:
         else:
             _check_int(job, Job, "job")
             quick = None
-        if quick is not None:
-            rc = quick(self._p)
-        else:
+        if quick is None:
             c_api = NULL if api is None else encode_name(api, "api")
             c_to = -1.0 if timeout is None else c_timeout(timeout)
-            try:
-                rc = _begin_job(self._p, job, c_api, c_to, WAIT_SLICE)
-            except OverflowError:
-                _bad_enum(Job, job, "job")
-        if rc:
-            settle(rc)
+        try:
+            if quick is not None:
+                rc = quick(self._p)
+            else:
+                try:
+                    rc = _begin_job(self._p, job, c_api, c_to, WAIT_SLICE)
+                except OverflowError:
+                    _bad_enum(Job, job, "job")
+            if rc:
+                settle(rc)
+        except BaseException:
+            _cancel_unclaimed()
+            raise
         if self._track is not None and job == _DESTROY:
             self._track.changed(self)
 
@@ -221,11 +221,15 @@ class Domain:
             _check_int(async_job, AsyncJob, "async_job")
         c_api, c_to = _api(api), _timeout(timeout)
         try:
-            rc = lib.mj_begin_async_job(self._p, async_job, c_api, c_to, WAIT_SLICE)
-        except (TypeError, OverflowError):
-            _bad_enum(AsyncJob, async_job, "async_job")
-        if rc:
-            settle(rc)
+            try:
+                rc = lib.mj_begin_async_job(self._p, async_job, c_api, c_to, WAIT_SLICE)
+            except OverflowError:
+                _bad_enum(AsyncJob, async_job, "async_job")
+            if rc:
+                settle(rc)
+        except BaseException:
+            _cancel_unclaimed()
+            raise
         if self._track is not None:
             self._track.changed(self)
 
@@ -251,11 +255,15 @@ class Domain:
             _check_int(async_job, AsyncJob, "async_job")
         c_api, c_to = _api(api), _timeout(timeout)
         try:
-            rc = lib.mj_begin_nested_job(self._p, async_job, c_api, c_to, WAIT_SLICE)
-        except (TypeError, OverflowError):
-            _bad_enum(AsyncJob, async_job, "async_job")
-        if rc:
-            settle(rc)
+            try:
+                rc = lib.mj_begin_nested_job(self._p, async_job, c_api, c_to, WAIT_SLICE)
+            except OverflowError:
+                _bad_enum(AsyncJob, async_job, "async_job")
+            if rc:
+                settle(rc)
+        except BaseException:
+            _cancel_unclaimed()
+            raise
 
     def end_nested_job(self) -> int:
         refs = lib.mj_end_nested_job(self._p)
@@ -275,12 +283,16 @@ class Domain:
         if mask is not None and not 0 <= mask < _MASK_LIMIT:
             raise ValueError(f"mask must be in [0, 2**64), not {mask!r}")
         try:
-            rc = lib.mj_migration_job_start(self._p, async_job, c_api, c_to, WAIT_SLICE,
-                                            mask is not None, mask or 0)
-        except (TypeError, OverflowError):
-            _bad_enum(AsyncJob, async_job, "async_job")
-        if rc:
-            settle(rc)
+            try:
+                rc = lib.mj_migration_job_start(self._p, async_job, c_api, c_to, WAIT_SLICE,
+                                                mask is not None, mask or 0)
+            except OverflowError:
+                _bad_enum(AsyncJob, async_job, "async_job")
+            if rc:
+                settle(rc)
+        except BaseException:
+            _cancel_unclaimed()
+            raise
         if self._track is not None:
             self._track.changed(self)
 
@@ -394,13 +406,17 @@ class Domain:
     # ---- abort ------------------------------------------------------------
 
     def abort_job(self, api: str | None = None, timeout: float | None = None) -> None:
-        """virDomainAbortJob: take an ABORT job, flag the async job, end it."""
-        rc = lib.mj_abort_job(self._p, _api(api), _timeout(timeout), WAIT_SLICE)
-        if rc == WAITING:
-            wait_pending()  # now holding the ABORT job
-            rc = lib.mj_abort_apply(self._p)
-        if rc < 0:
-            raise last_error()
+        """virDomainAbortJob: take an ABORT job, flag the async job, end it.
+        The core applies the abort the moment the ABORT job is granted, so
+        the caller never holds it, interrupted or not."""
+        c_api, c_to = _api(api), _timeout(timeout)
+        try:
+            rc = lib.mj_abort_job(self._p, c_api, c_to, WAIT_SLICE)
+            if rc:
+                settle(rc)
+        except BaseException:
+            _cancel_unclaimed()
+            raise
 
     def check_abort(self) -> None:
         if lib.mj_check_abort(self._p) < 0:

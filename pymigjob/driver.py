@@ -68,7 +68,7 @@ class Driver:
             p = lib.mj_domain_new(c_name, self._timeout, self._max_queued, self._strict)
             if p == ffi.NULL:
                 raise last_error()
-            dom = Domain(p, name, self)
+            dom = Domain(ffi.gc(p, lib.mj_domain_unpin), name, self)
             self._domains[name] = dom
         return dom
 

@@ -52,9 +52,13 @@ class QuickJobGuard:
 
     def __enter__(self) -> Domain:
         dom = self._dom
-        rc = self._begin(dom._p)
-        if rc:
-            settle(rc)
+        try:
+            rc = self._begin(dom._p)
+            if rc:
+                settle(rc)
+        except BaseException:
+            lib.mj_pending_cancel_unclaimed()
+            raise
         return dom
 
     def __exit__(self, exc_type: type[BaseException] | None,
