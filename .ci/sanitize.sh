@@ -14,8 +14,11 @@
 #      (pytest's capture would hide them otherwise);
 #   4. fails if pytest fails OR any report was written.
 #
-# Which tests: -m "concurrency" over tests/ (the stress, lifetime and signal
-# suites and every other test marked @pytest.mark.concurrency).
+# Which tests: -m "concurrency" over tests/: the stress, lifetime and signal
+# suites and every other test marked @pytest.mark.concurrency, plus every
+# test of the threaded suites named in SANITIZE_THREADED_FILES (default:
+# test_threads.py test_lifetime.py test_aio.py test_asyncio.py
+# test_abort.py; .ci/pytest_threaded_files.py marks them).
 # SANITIZE_MARK overrides the marker expression (empty: no filter) and
 # SANITIZE_TESTS the paths, e.g. SANITIZE_MARK= SANITIZE_TESTS=tests/test_threads.py.
 # The memory-growth test skips itself under ASan (its quarantine grows RSS).
@@ -34,6 +37,7 @@ case "$WHICH" in
 esac
 MARK="${SANITIZE_MARK-concurrency}"   # set but empty: no marker filter
 TESTS="${SANITIZE_TESTS:-tests}"        # what to collect
+export SANITIZE_THREADED_FILES="${SANITIZE_THREADED_FILES-test_threads.py test_lifetime.py test_aio.py test_asyncio.py test_abort.py}"
 LOG_DIR="${SANITIZE_LOG_DIR:-$ROOT/.ci/logs/sanitize}"
 
 # ---- tools -----------------------------------------------------------------
@@ -101,7 +105,7 @@ for kind in "${KINDS[@]}"; do
     rc=0
     (
         cd "$dir"
-        export PYTHONPATH="$dir" LD_PRELOAD="$runtime" PYTHONFAULTHANDLER=1
+        export PYTHONPATH="$dir:$ROOT/.ci" LD_PRELOAD="$runtime" PYTHONFAULTHANDLER=1
         # halt_on_error=0 for TSan: collect every race of the run in the log
         export TSAN_OPTIONS="log_path=$logs/tsan halt_on_error=0 second_deadlock_stack=1 history_size=4 suppressions=$ROOT/.ci/tsan.supp"
         export ASAN_OPTIONS="log_path=$logs/asan detect_leaks=0 abort_on_error=1 detect_stack_use_after_return=0 strict_init_order=1"
@@ -110,7 +114,8 @@ for kind in "${KINDS[@]}"; do
         mark=()
         [ -n "$MARK" ] && mark=(-m "$MARK")
         # shellcheck disable=SC2086 # TESTS is a list of paths
-        exec "$PY" -m pytest -p no:cacheprovider -p no:randomly -q "${mark[@]}" $TESTS "$@"
+        exec "$PY" -m pytest -p no:cacheprovider -p pytest_threaded_files -q \
+            "${mark[@]}" $TESTS "$@"
     ) || rc=$?
     reports=$(find "$logs" -name 'tsan.*' -o -name 'asan.*' -o -name 'ubsan.*' | sort)
     cp -r "$logs" "$LOG_DIR/$kind"
