@@ -314,6 +314,8 @@ mj_domain_snapshot(mj_domain *d, mj_job_snapshot *out)
     out->abort_requested = d->abort_requested;
     out->owner_thread = d->owner;
     out->async_owner_thread = d->async_owner;
+    out->has_owner_api = d->owner_api != NULL;
+    out->has_async_owner_api = d->async_owner_api != NULL;
     strcpy(out->owner_api, d->owner_api ? d->owner_api : "");
     strcpy(out->async_owner_api, d->async_owner_api ? d->async_owner_api : "");
     pthread_mutex_unlock(&d->lock);

@@ -198,7 +198,9 @@ typedef struct {
     bool abort_requested;
     uint64_t owner_thread;
     uint64_t async_owner_thread;
-    char owner_api[MJ_NAME_MAX + 1];         /* "" when none */
+    bool has_owner_api;                      /* else owner_api is "" */
+    bool has_async_owner_api;
+    char owner_api[MJ_NAME_MAX + 1];
     char async_owner_api[MJ_NAME_MAX + 1];
 } mj_job_snapshot;
 /* 0, or -1 (NO_DOMAIN) when dead */

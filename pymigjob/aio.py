@@ -277,6 +277,8 @@ async def begin(fn: Any, dom: Domain, kind: int, api: str | None, timeout: float
     detached waiter, or a job granted to it meanwhile."""
     c_api = NULL if api is None else encode_name(api, "api")
     c_to = c_timeout(timeout)
+    if isinstance(kind, bool) or not isinstance(kind, int):
+        _bad_kind(kind_cls, kind, what)  # cffi would take anything with __int__
     w = NULL
     wait: _Wait | None = None
     try:

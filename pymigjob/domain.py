@@ -359,9 +359,12 @@ class Domain:
         snap = ffi.new("mj_job_snapshot *")
         if lib.mj_domain_snapshot(self._p, snap) < 0:
             raise last_error()
-        owner = snap.async_owner_api if snap.async_job else snap.owner_api
+        if snap.async_job:
+            owner = snap.async_owner_api if snap.has_async_owner_api else None
+        else:
+            owner = snap.owner_api if snap.has_owner_api else None
         return (snap.active_job, snap.async_job, snap.phase,
-                ffi.string(owner).decode() or None)
+                None if owner is None else ffi.string(owner).decode())
 
     def migration_job_continue(self) -> int:
         refs = lib.mj_migration_job_continue(self._p)

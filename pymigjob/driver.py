@@ -33,7 +33,10 @@ class Driver:
             raise TypeError("strict_phases must be a bool")
         self._lock = threading.Lock()
         self._domains: dict[str, Domain] = {}
-        self._timeout = float(job_wait_timeout)
+        try:
+            self._timeout = float(job_wait_timeout)
+        except OverflowError:
+            raise ValueError(f"job_wait_timeout {job_wait_timeout!r} is too large") from None
         self._max_queued = max_queued
         self._strict = strict_phases
         # persistence and parked-migration timeouts (issue 5): None = off, free

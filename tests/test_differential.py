@@ -14,9 +14,7 @@ to 50 steps): about 12 s on an idle machine.
 ``PYMIGJOB_DIFF_EXAMPLES=<n>`` runs more examples (and random ones when
 ``PYMIGJOB_DIFF_RANDOM=1``).
 
-Inputs on which the two are known to differ are kept out of the machine and
-pinned by the ``known`` tests at the end (strict xfail: they start failing,
-as a reminder, once the C side is fixed).
+Inputs on which the two once differed are pinned by the tests at the end.
 """
 
 from __future__ import annotations
@@ -183,8 +181,7 @@ def norm(value: Any) -> Any:
         return ("JobInfo", value.type, type(value.type).__name__, value.elapsed == 0.0,
                 value.elapsed >= 0.0)
     if isinstance(value, pure.JobStatus):
-        # owner_api "" reads as None on the C side (known divergence, see the end)
-        return ("JobStatus", value.job, value.async_job, value.phase, value.owner_api or None,
+        return ("JobStatus", value.job, value.async_job, value.phase, value.owner_api,
                 value.started is None)
     if isinstance(value, pure.MigrationGuard):
         return ("MigrationGuard", value.async_job)
@@ -247,20 +244,20 @@ def mostly(good: st.SearchStrategy, bad: st.SearchStrategy) -> st.SearchStrategy
     return st.integers(0, 5).flatmap(lambda n: bad if n == 0 else good)
 
 
-#: kinds the C-backed asyncio begins take as ints (known divergence, see the end)
+#: kinds cffi alone would take as ints (pinned at the end)
 INT_LIKE = [True, False, Decimal("4.9"), Fraction(3, 1)]
 
 
-def kinds(enum: type, exclude: list[object] | None = None) -> st.SearchStrategy:
-    bad = [v for v in BIG_INTS + NOT_INTS if not any(v is x for x in exclude or [])]
+def kinds(enum: type) -> st.SearchStrategy:
     return mostly(st.sampled_from(list(enum)),
-                  st.one_of(st.integers(-2, len(enum) + 2), st.sampled_from(bad)))
+                  st.one_of(st.integers(-2, len(enum) + 2),
+                            st.sampled_from(BIG_INTS + NOT_INTS + INT_LIKE)))
 
 
 sync_jobs = kinds(Job)
 async_jobs = kinds(AsyncJob)
-aio_sync_jobs = kinds(Job, exclude=INT_LIKE)
-aio_async_jobs = kinds(AsyncJob, exclude=INT_LIKE)
+aio_sync_jobs = kinds(Job)
+aio_async_jobs = kinds(AsyncJob)
 phases = kinds(Phase)
 api_names = mostly(
     st.one_of(st.none(), st.sampled_from(["begin3", "perform3", "stats", "", "é", "x" * 1024])),
@@ -587,7 +584,7 @@ DifferentialMachine.TestCase.settings = _settings()
 TestDifferential = DifferentialMachine.TestCase
 
 
-# ---- known: inputs on which the C-backed side does not follow the contract ---------
+# ---- inputs on which the C-backed side once broke the contract ----------------------
 
 def _both_drivers():
     c_dom = CDriver(job_wait_timeout=0).add_domain("vm1")
@@ -595,9 +592,6 @@ def _both_drivers():
     return c_dom, p_dom
 
 
-@pytest.mark.xfail(strict=True, reason="C-backed asyncio begins (pymigjob.aio.begin) let cffi "
-                   "convert the kind: bool and __int__ types (Decimal, Fraction) are taken as "
-                   "ints, while the blocking begins (and the pure twin) raise TypeError")
 @pytest.mark.parametrize("kind", INT_LIKE, ids=repr)
 @pytest.mark.parametrize("method", ["begin_job_async", "begin_async_job_async"])
 def test_known_aio_int_like_kinds(method, kind):
@@ -610,9 +604,6 @@ def test_known_aio_int_like_kinds(method, kind):
     assert state_of(p_dom) == state_of(c_dom)
 
 
-@pytest.mark.xfail(strict=True, reason="C-backed Domain.job_status() reads the owner API from "
-                   "mj_domain_snapshot, where NULL and \"\" are both \"\": an API recorded as "
-                   "\"\" (async_owner_api == \"\") comes back as owner_api None")
 def test_known_job_status_empty_api():
     c_dom, p_dom = _both_drivers()
     for d in (c_dom, p_dom):
@@ -621,8 +612,5 @@ def test_known_job_status_empty_api():
     assert c_dom.job_status().owner_api == p_dom.job_status().owner_api
 
 
-@pytest.mark.xfail(strict=True, reason="C-backed Driver lets float()'s OverflowError out "
-                   "for job_wait_timeout=10**400; timeout= of a begin (and the pure twin) "
-                   "say ValueError 'timeout ... is too large'")
 def test_known_driver_timeout_overflow():
     assert run(lambda: PDriver(10**400)) == run(lambda: CDriver(10**400))
