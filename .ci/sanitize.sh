@@ -57,10 +57,12 @@ fi
 # preloaded into python itself, and a preloaded TSan in bash crashes
 PYBIN="$(command -v python || command -v python3)"
 PY="$("$PYBIN" -c 'import sys; print(sys.executable)')"
-if ! "$PY" -c 'import cffi, pytest, pytest_timeout, hypothesis' 2>/dev/null; then
-    echo "== installing the test requirements"
-    "$PY" -m pip install -q 'cffi>=2.0' 'pytest>=8' 'pytest-timeout>=2.2' 'hypothesis>=6.100'
-fi
+# build_ffi.py runs setuptools outside pip's isolated build environment, so
+# the build requirements (pyproject's setuptools>=77) must be here too
+echo "== installing the build and test requirements"
+"$PY" -m pip install -q 'setuptools>=77' 'cffi>=2.0' 'pytest>=8' 'pytest-timeout>=2.2' \
+    'hypothesis>=6.100'
+
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/pymigjob-sanitize.XXXXXX")"
 cleanup() { [ "${SANITIZE_KEEP:-0}" = 1 ] && echo "kept $WORK" || rm -rf "$WORK"; }
