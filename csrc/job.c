@@ -340,6 +340,24 @@ mj_begin(mj_domain *d, slot_kind kind, int job, const char *api,
 
 /* ---- pending waiters ---------------------------------------------------- */
 
+/* wait_locked from outside the lock; an AbortJob's waiter that is granted
+ * applies the abort at once, so its caller never holds the ABORT job */
+static int
+resolve(mj_waiter *w, double wait_for)
+{
+    mj_domain *d = w->dom;
+    bool then_abort = w->req.then_abort;
+    int rc;
+
+    mj_domain_pin(d);                       /* w goes once resolved */
+    pthread_mutex_lock(&d->lock);
+    rc = wait_locked(d, w, wait_for);
+    if (rc == 0 && then_abort)
+        rc = mj_abort_apply(d);
+    mj_domain_unpin(d);
+    return rc;
+}
+
 int
 mj_pending_wait(double wait_for)
 {
@@ -352,20 +370,13 @@ mj_pending_wait(double wait_for)
     if (isnan(wait_for))
         return mj_error_set(MJ_ERR_INVALID_ARG, "wait_for must be a number");
     mj_waiter *below = w->pending_below;    /* w is freed once resolved */
-    mj_domain *d = w->dom;
-    bool then_abort = w->req.then_abort;
 
     w->claimed = true;
-    mj_domain_pin(d);
-    pthread_mutex_lock(&d->lock);
-    rc = wait_locked(d, w, wait_for);
+    rc = resolve(w, wait_for);
     if (rc != MJ_WAITING) {
         pending_top = below;
         pending_depth--;
     }
-    if (rc == 0 && then_abort)
-        rc = mj_abort_apply(d);             /* the caller never holds it */
-    mj_domain_unpin(d);
     return rc;
 }
 
@@ -455,8 +466,7 @@ mj_pending_detach(mj_notifier *n)
 int
 mj_waiter_poll(mj_waiter *w)
 {
-    pthread_mutex_lock(&w->dom->lock);
-    return wait_locked(w->dom, w, 0.0);
+    return resolve(w, 0.0);
 }
 
 double

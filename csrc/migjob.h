@@ -359,8 +359,8 @@ int mj_migration_job_finish(mj_domain *d);
 
 /* virDomainAbortJob in one call: begin an ABORT job (blocking like
  * mj_begin_job), then mj_abort_apply.  If it returns MJ_WAITING, the
- * pending waiter applies the abort itself when granted, inside
- * mj_pending_wait, so the caller never holds the ABORT job. */
+ * waiter applies the abort itself when granted, inside mj_pending_wait (or
+ * mj_waiter_poll once detached), so the caller never holds the ABORT job. */
 int mj_abort_job(mj_domain *d, const char *api, double timeout,
                  double wait_for);
 /* The body of AbortJob, for a caller that holds the ABORT job: checks the

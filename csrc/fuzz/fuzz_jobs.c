@@ -54,8 +54,9 @@ typedef struct {
     bool async_mine;  /* same for the async slot */
 } dom_t;
 
-/* a waiter: which domain, and whether a grant gives the sync slot */
-typedef struct { int dom; bool sync; mj_waiter *w; } waiter_t;
+/* a waiter: which domain, whether a grant gives the sync slot, and
+ * whether it is an AbortJob's (a grant applies the abort and ends it) */
+typedef struct { int dom; bool sync; bool abort; mj_waiter *w; } waiter_t;
 
 static dom_t doms[NDOM];
 static waiter_t pending[MAXW];     /* this thread's pending waiters, bottom first */
@@ -135,6 +136,7 @@ after_begin(int i, int rc, bool sync)
     if (rc == MJ_WAITING) {
         CHECK(npending < MAXW, "too many waiters");
         pending[npending].dom = i;
+        pending[npending].abort = false;
         pending[npending++].sync = sync;
     } else if (sync) {
         doms[i].sync_mine = true;
@@ -233,7 +235,7 @@ drop_detached(int k)
 static void
 resolved(waiter_t w, int rc)
 {
-    if (rc < 0)
+    if (rc < 0 || w.abort)
         give_back(w.dom, 1);
     else if (w.sync)
         doms[w.dom].sync_mine = true;
@@ -362,8 +364,10 @@ run_op(input *in)
         rc = mj_abort_job(d, api, to, 0.0);
         CHECK(rc == 0 || rc == -1 || rc == MJ_WAITING, "abort returned %d", rc);
         failed(rc);
-        if (rc == MJ_WAITING)
+        if (rc == MJ_WAITING) {
             after_begin(i, rc, true);
+            pending[npending - 1].abort = true;
+        }
         break;
     case 19: {
         bool holds = !doms[i].dead && mj_domain_active_job(d) == MJ_JOB_ABORT;
