@@ -25,6 +25,10 @@ class _Labelled(IntEnum):
     def from_label(cls: type[_E], text: str) -> _E:
         if not isinstance(text, str):
             raise TypeError(f"label must be a str, not {type(text).__name__}")
+        member = _BY_LABEL[cls].get(text)
+        if member is not None:
+            return member  # type: ignore[return-value]
+        # the table itself decides the rest (aliases such as "preform2")
         value = _FROM_STRING[cls](text.encode("utf-8")) if "\0" not in text else -1
         if value < 0:
             raise ValueError(f"unknown {cls.__name__} label {text!r}")
@@ -104,6 +108,8 @@ _KINDS: dict[type[_Labelled], str] = {
 _FROM_STRING: dict[type[_Labelled], Callable[[bytes], int]] = {}
 # per class: members of different IntEnums with one value compare equal
 _LABELS: dict[type[_Labelled], tuple[str, ...]] = {}
+# a cache of the table's answers for the members' own labels
+_BY_LABEL: dict[type[_Labelled], dict[str, _Labelled]] = {}
 for _cls, _kind in _KINDS.items():
     _labels = _T.LABELS[_kind]
     # the Python members and the table must describe the same enum
@@ -111,6 +117,10 @@ for _cls, _kind in _KINDS.items():
         raise ImportError(f"{_cls.__name__} does not match its table in {_T.__name__}")
     _FROM_STRING[_cls] = _T.FROM_STRING[_kind]
     _LABELS[_cls] = tuple(_labels)
+    # first label wins, as in the table's own lookup ("none" is Job.NONE)
+    _BY_LABEL[_cls] = {}
+    for _member in reversed(_cls):
+        _BY_LABEL[_cls][_labels[_member]] = _member
 _PREFIXES = {code: _T.error_prefix(code) for code in ErrorCode}
 _phase_to_string = _T.async_job_phase_to_string
 _phase_from_string = _T.async_job_phase_from_string
@@ -121,9 +131,11 @@ DEFAULT_JOB_MASK: int = _T.MJ_DEFAULT_JOB_MASK
 
 def _enum_value(cls: type[IntEnum], value: object, what: str) -> int:
     """An int in cls's range, or TypeError / ValueError."""
+    if value.__class__ is cls:
+        return value  # type: ignore[return-value]
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{what} must be a {cls.__name__}, not {type(value).__name__}")
-    if not 0 <= value < len(cls):
+    if value not in cls._value2member_map_:
         raise ValueError(f"{value!r} is not a valid {cls.__name__}")
     return int(value)
 
