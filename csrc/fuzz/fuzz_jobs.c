@@ -54,9 +54,10 @@ typedef struct {
     bool async_mine;  /* same for the async slot */
 } dom_t;
 
-/* a waiter: which domain, whether a grant gives the sync slot, and
- * whether it is an AbortJob's (a grant applies the abort and ends it) */
-typedef struct { int dom; bool sync; bool abort; mj_waiter *w; } waiter_t;
+/* a waiter: which domain, whether a grant gives the sync slot, whether
+ * it is an AbortJob's (a grant applies the abort and ends it), and whether
+ * mj_pending_wait has seen it (mj_pending_cancel_unclaimed leaves it then) */
+typedef struct { int dom; bool sync; bool abort; bool claimed; mj_waiter *w; } waiter_t;
 
 static dom_t doms[NDOM];
 static waiter_t pending[MAXW];     /* this thread's pending waiters, bottom first */
@@ -137,6 +138,7 @@ after_begin(int i, int rc, bool sync)
         CHECK(npending < MAXW, "too many waiters");
         pending[npending].dom = i;
         pending[npending].abort = false;
+        pending[npending].claimed = false;
         pending[npending++].sync = sync;
     } else if (sync) {
         doms[i].sync_mine = true;
@@ -285,7 +287,7 @@ run_op(input *in)
     double to = timeout_of(arg >> 3);
     const char *api = api_of(arg >> 5);
 
-    switch (op % 34) {
+    switch (op % 35) {
     case 0: case 1: case 2:
         after_begin(i, mj_begin_job(d, job, api, to, 0.0), true);
         break;
@@ -394,6 +396,13 @@ run_op(input *in)
         failed(rc);
         if (rc != MJ_WAITING)
             resolved(pending[--npending], rc);
+        else
+            pending[npending - 1].claimed = true;
+        break;
+    case 33:                                /* an interrupted begin's cleanup */
+        mj_pending_cancel_unclaimed();
+        if (npending && !pending[npending - 1].claimed)
+            give_back(pending[--npending].dom, 1);
         break;
     case 23:
         if (npending) {
@@ -474,7 +483,7 @@ run_op(input *in)
         mj_domain *t = doms[i].d;
         fprintf(stderr, "op %2d dom %d arg %3d (job/kind %d, timeout %g, api %s): "
                 "refs %d model %d active %d async %d phase %d queued %d pending %d "
-                "detached %d\n", op % 34, i, arg, job, to,
+                "detached %d\n", op % 35, i, arg, job, to,
                 api ? (strlen(api) > 8 ? "<long>" : api) : "NULL",
                 mj_domain_refs(t), doms[i].model,
                 doms[i].dead ? -1 : mj_domain_active_job(t),

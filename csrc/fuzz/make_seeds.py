@@ -7,11 +7,12 @@ import os
 import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-NOPS = 34
+NOPS = 35
 OPS = dict(begin=0, begin_async=3, nested=4, start=6, end=7, end_nested=9, end_async=10,
            mask=11, set_phase=12, start_phase=14, cont=15, finish=16, check=17, abort=18,
            abort_apply=19, check_abort=20, wait=21, cancel=23, ref=24, unref=25,
-           remove=26, cancel_waiters=27, detach=28, poll=29, wcancel=31, take=32, read=33)
+           remove=26, cancel_waiters=27, detach=28, poll=29, wcancel=31, take=32,
+           unclaimed=33, read=34)
 JOB = dict(query=1, destroy=2, suspend=3, modify=4, abort=5, migop=6)
 ASYNC = dict(out=1, inn=2, save=3, dump=4)
 PHASE = dict(none=0, perform2=1, begin3=2, perform3=3, perform3_done=4, confirm3=6,
