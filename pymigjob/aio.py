@@ -30,15 +30,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Coroutine
 
-from ._binding import NULL, WAITING, c_timeout, encode_name, last_error, lib
+from ._binding import NULL, c_timeout, encode_name, last_error, lib
 
 if TYPE_CHECKING:
     from .domain import Domain
 
-__all__ = ["NOTIFIER_IDLE", "Begin", "JobAsyncGuard", "begin"]
+__all__ = ["NOTIFIER_IDLE", "Begin", "begin"]
 
 #: what Domain.begin_job_async & co return
 Begin = Coroutine[Any, Any, None]
@@ -339,24 +338,3 @@ def _bad_kind(kind_cls: type, kind: object, what: str) -> None:
     from .domain import _bad_enum  # domain imports this module
 
     _bad_enum(kind_cls, kind, what)
-
-
-class JobAsyncGuard:
-    """``async with dom.job_async(Job.MODIFY):`` -- begin_job_async ... end_job."""
-
-    __slots__ = ("_dom", "_job", "_api", "_timeout")
-
-    def __init__(self, dom: Domain, job: int, api: str | None,
-                 timeout: float | None) -> None:
-        self._dom = dom
-        self._job = job
-        self._api = api
-        self._timeout = timeout
-
-    async def __aenter__(self) -> Domain:
-        await self._dom.begin_job_async(self._job, self._api, self._timeout)
-        return self._dom
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._dom.end_job()

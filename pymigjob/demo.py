@@ -1039,7 +1039,7 @@ class Demo:
             gone = [n for n in self.names if r.outcomes[n] in ("aborted", "destroyed")]
             line("final refs", "source " + _refs(r.final_refs, "src", self.names))
             more("destination " + _refs(r.final_refs, "dst", kept)
-                 + (f"; removed and freed: " + _refs(r.final_refs, "dst", gone) if gone else ""))
+                 + ("; removed and freed: " + _refs(r.final_refs, "dst", gone) if gone else ""))
         if r.failures:
             line("invariants", f"{len(r.failures)} of {r.checks} checks FAILED:")
             shown = r.failures[:20]

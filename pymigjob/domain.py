@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 from ._binding import (
     NULL,
@@ -22,7 +23,7 @@ from ._binding import (
 from . import aio as _aio
 from .enums import AsyncJob, Job, JobType, Phase, _enum_value
 from .errors import NoDomain
-from .guards import JobGuard, MigrationGuard, NestedJobGuard, QuickJobGuard
+from .guards import JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard
 from .status import JobStatus, status_of
 
 if TYPE_CHECKING:
@@ -78,6 +79,34 @@ def _api(api: object) -> Any:
 
 def _timeout(timeout: object) -> float:
     return -1.0 if timeout is None else c_timeout(timeout)
+
+
+class QuickJobGuard:
+    """`with dom.job(kind):` with no api and no timeout: one C call in, one
+    out.  It keeps no state between uses, so a domain reuses one per kind
+    from any thread."""
+
+    __slots__ = ("_dom", "_begin")
+
+    def __init__(self, dom: Domain, begin: Callable[[Any], int]) -> None:
+        self._dom = dom
+        self._begin = begin
+
+    def __enter__(self) -> Domain:
+        dom = self._dom
+        try:
+            rc = self._begin(dom._p)
+            if rc:
+                settle(rc)
+        except BaseException:
+            _cancel_unclaimed()
+            raise
+        return dom
+
+    def __exit__(self, exc_type: type[BaseException] | None,
+                 exc: BaseException | None, tb: TracebackType | None) -> None:
+        if _end_job(self._dom._p) < 0:
+            raise last_error()
 
 
 class Domain:
@@ -477,6 +506,6 @@ class Domain:
                           AsyncJob, "async_job", None if track is None else track.changed)
 
     def job_async(self, job: Job | int, api: str | None = None,
-                  timeout: float | None = None) -> _aio.JobAsyncGuard:
+                  timeout: float | None = None) -> JobAsyncGuard:
         """`async with dom.job_async(Job.MODIFY):` -- begin_job_async ... end_job."""
-        return _aio.JobAsyncGuard(self, job, api, timeout)
+        return JobAsyncGuard(self, job, api, timeout)

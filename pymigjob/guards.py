@@ -1,21 +1,19 @@
 """Context managers: the MIGRATION.txt call sequences as `with` blocks.
 Class-based (several times cheaper than @contextmanager).  An exception
-escaping a block ends what the block began and propagates."""
+escaping a block ends what the block began and propagates.  They use only
+the public Domain API, so both implementations (C-backed and pure) share
+them."""
 
 from __future__ import annotations
 
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable
-
-from ._binding import last_error, lib, settle
+from typing import TYPE_CHECKING
 
 from .enums import Phase, _enum_value
 from .errors import InternalError
 
 if TYPE_CHECKING:
     from .domain import Domain
-
-_end_job = lib.mj_end_job
 
 
 class JobGuard:
@@ -39,34 +37,6 @@ class JobGuard:
         self._dom.end_job()
 
 
-class QuickJobGuard:
-    """`with dom.job(kind):` with no api and no timeout: one C call in, one
-    out.  It keeps no state between uses, so a domain reuses one per kind
-    from any thread."""
-
-    __slots__ = ("_dom", "_begin")
-
-    def __init__(self, dom: Domain, begin: Callable[[Any], int]) -> None:
-        self._dom = dom
-        self._begin = begin
-
-    def __enter__(self) -> Domain:
-        dom = self._dom
-        try:
-            rc = self._begin(dom._p)
-            if rc:
-                settle(rc)
-        except BaseException:
-            lib.mj_pending_cancel_unclaimed()
-            raise
-        return dom
-
-    def __exit__(self, exc_type: type[BaseException] | None,
-                 exc: BaseException | None, tb: TracebackType | None) -> None:
-        if _end_job(self._dom._p) < 0:
-            raise last_error()
-
-
 class NestedJobGuard(JobGuard):
     """`with dom.nested_job(AsyncJob.MIGRATION_OUT):` around a monitor call."""
 
@@ -79,6 +49,27 @@ class NestedJobGuard(JobGuard):
     def __exit__(self, exc_type: type[BaseException] | None,
                  exc: BaseException | None, tb: TracebackType | None) -> None:
         self._dom.end_nested_job()
+
+
+class JobAsyncGuard:
+    """``async with dom.job_async(Job.MODIFY):`` -- begin_job_async ... end_job."""
+
+    __slots__ = ("_dom", "_job", "_api", "_timeout")
+
+    def __init__(self, dom: Domain, job: int, api: str | None,
+                 timeout: float | None) -> None:
+        self._dom = dom
+        self._job = job
+        self._api = api
+        self._timeout = timeout
+
+    async def __aenter__(self) -> Domain:
+        await self._dom.begin_job_async(self._job, self._api, self._timeout)
+        return self._dom
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._dom.end_job()
 
 
 class MigrationGuard:

@@ -26,8 +26,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..enums import AsyncJob, Job, JobType
 from ..errors import (
@@ -40,7 +39,7 @@ from ..errors import (
     OperationInvalid,
     QueueFull,
 )
-from ..guards import JobGuard, MigrationGuard, NestedJobGuard
+from ..guards import JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard
 from ..status import JobStatus, status_of
 from . import _args
 from . import _tables as T
@@ -817,24 +816,3 @@ class Domain:
                   timeout: float | None = None) -> JobAsyncGuard:
         """`async with dom.job_async(Job.MODIFY):` -- begin_job_async ... end_job."""
         return JobAsyncGuard(self, job, api, timeout)
-
-
-class JobAsyncGuard:
-    """``async with dom.job_async(Job.MODIFY):`` -- begin_job_async ... end_job."""
-
-    __slots__ = ("_dom", "_job", "_api", "_timeout")
-
-    def __init__(self, dom: Domain, job: Job | int, api: str | None,
-                 timeout: float | None) -> None:
-        self._dom = dom
-        self._job = job
-        self._api = api
-        self._timeout = timeout
-
-    async def __aenter__(self) -> Domain:
-        await self._dom.begin_job_async(self._job, self._api, self._timeout)
-        return self._dom
-
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._dom.end_job()
