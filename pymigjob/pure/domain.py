@@ -71,7 +71,8 @@ _JOB_BITS = tuple(T.job_mask_bit(job) for job in range(_JOB_LAST))
 # what a begin asks for
 _SYNC, _NESTED_SLOT, _ASYNC_SLOT = 0, 1, 2
 # a waiter's state
-_QUEUED, _GRANTED, _FAILED, _GONE = 0, 1, 2, 3
+# NEW: not counted anywhere yet; GONE: resolved and accounted for
+_NEW, _QUEUED, _GRANTED, _FAILED, _GONE = 4, 0, 1, 2, 3
 
 _get_ident = threading.get_ident
 _monotonic = time.monotonic
@@ -101,7 +102,7 @@ class _Waiter:
         self.mask = mask
         self.info_type = info_type
         self.deadline = deadline
-        self.state = _QUEUED
+        self.state = _NEW
         self.fail_code = 0
         self.cond: threading.Condition | None = None
         # a waiter awaited by a coroutine: its loop and the future it awaits
@@ -377,10 +378,10 @@ class Domain:
         """The begin's owner gives up: leave the queue, or give back a job
         granted meanwhile; either way the begin's reference goes."""
         state, w.state = w.state, _GONE
-        if state == _GONE:
+        if state == _GONE or state == _NEW:
             return
         if state == _QUEUED:
-            self._queue.pop(w, None)
+            del self._queue[w]
             self._jobs_queued -= 1
         elif state == _GRANTED:
             if w.slot == _ASYNC_SLOT:
@@ -388,38 +389,43 @@ class Domain:
             else:
                 self._release_sync_locked()
         self._unref_locked()
+        self._dispatch()  # in case an interrupt cut a release short of it
 
-    def _settle_locked(self, w: _Waiter, keep: bool = False) -> bool:
-        """True when w is granted (and, unless `keep`, done with); raise its
-        failure or its timeout; False while it is still queued."""
+    def _settle_locked(self, w: _Waiter) -> bool:
+        """True when w is granted (its state stays GRANTED until the caller
+        takes the job); raise its failure or its timeout; False while it is
+        still queued."""
         state = w.state
         if state == _GRANTED:
-            if not keep:
-                w.state = _GONE
             return True
         if state == _FAILED:
-            w.state = _GONE
+            err = self._failure(w)
             self._unref_locked()            # the begin's reference
-            raise self._failure(w)
+            w.state = _GONE
+            raise err
         if state == _GONE:  # pragma: no cover - given up by its owner
             raise RuntimeError("pymigjob: this job wait was given up")
         if _monotonic() >= w.deadline:
-            w.state = _GONE
-            del self._queue[w]
-            self._jobs_queued -= 1
             err = self._lock_error(w.slot, w.job, JobTimeout, "")
+            # out of the queue in one statement; then only the reference is left
+            _, self._jobs_queued, w.state = (
+                self._queue.pop(w), self._jobs_queued - 1, _FAILED)
             self._unref_locked()
+            w.state = _GONE
             raise err
         return False
 
-    def _enqueue_locked(self, slot: int, job: int, api: str | None, timeout: float,
-                        set_mask: bool = False, mask: int = 0,
-                        info_type: int = _INFO_NONE) -> _Waiter | None:
-        """A begin's first step: take its reference and its place.  None when
-        the job is held at once; the queued waiter otherwise."""
+    def _enqueue_locked(self, w: _Waiter) -> bool:
+        """A begin's first step: take its reference and its place, or refuse.
+        True when the job is held at once, False when w is queued.
+
+        The checks come first.  After them, up to w's state change, there
+        are plain stores only: CPython runs signal handlers at calls and
+        backward jumps, so a KeyboardInterrupt lands before or after the
+        whole change, and w.state always tells _abandon_locked what to undo."""
+        slot, job = w.slot, w.job
         if self._refs <= 0:
             raise self._dead()
-        self._refs += 1                     # libvirt 2011: taken before waiting
         err: Error | None = None
         if self._removed:
             err = self._dead()
@@ -432,53 +438,68 @@ class Domain:
               and self._jobs_queued + 1 > self._max_queued):
             err = self._lock_error(slot, job, QueueFull, " due to max_queued limit")
         if err is not None:
-            self._unref_locked()
             raise err
-        self._jobs_queued += 1
-        if self._may_start(slot, job):
-            self._grant_locked(slot, job, _get_ident(), api, set_mask, mask, info_type)
-            return None
-        w = _Waiter(slot, job, api, set_mask, mask, info_type, _monotonic() + timeout)
-        self._queue[w] = None
-        return w
+        # one assignment statement each: the reference (libvirt 2011: taken
+        # before waiting), the count, the place or the job, and w's state
+        if not self._may_start(slot, job):
+            self._refs, self._jobs_queued, self._queue[w], w.state = (
+                self._refs + 1, self._jobs_queued + 1, None, _QUEUED)
+            return False
+        if slot == _ASYNC_SLOT:
+            mask = w.mask | _DESTROY_BIT if w.set_mask else _DEFAULT_MASK
+            now = _monotonic()
+            (self._refs, self._jobs_queued, self._async_job, self._async_owner,
+             self._async_owner_api, self._phase, self._mask, self._async_started,
+             self._info_type, self._abort_requested, w.state) = (
+                self._refs + 1, self._jobs_queued + 1, job, w.thread, w.api, _NONE, mask,
+                now, w.info_type, False, _GRANTED)
+        else:
+            active = _NESTED if slot == _NESTED_SLOT else job
+            (self._refs, self._jobs_queued, self._active, self._owner, self._owner_api,
+             w.state) = (self._refs + 1, self._jobs_queued + 1, active, w.thread, w.api,
+                         _GRANTED)
+        return True
 
     def _begin(self, slot: int, job: int, api: str | None, timeout: float,
                set_mask: bool = False, mask: int = 0, info_type: int = _INFO_NONE,
                then_abort: bool = False) -> None:
         """Begin and, if need be, wait (in slices) until held, failed or timed
         out.  `then_abort`: an AbortJob's ABORT job, applied and ended the
-        moment this thread sees it granted (the caller never holds it)."""
+        moment this thread sees it granted (the caller never holds it).
+        Whatever interrupts it (Ctrl-C), it holds nothing afterwards."""
+        w = _Waiter(slot, job, api, set_mask, mask, info_type, _monotonic() + timeout)
         with self._lock:
-            w = self._enqueue_locked(slot, job, api, timeout, set_mask, mask, info_type)
-            if w is None:
-                if then_abort:
-                    self._apply_abort_locked(None)
-                return
-            w.cond = cond = threading.Condition(self._lock)
-            try:
-                while not self._settle_locked(w, then_abort):
+            self._begin_locked(w, then_abort)
+
+    def _begin_locked(self, w: _Waiter, then_abort: bool) -> None:
+        try:
+            if not self._enqueue_locked(w):
+                w.cond = cond = threading.Condition(self._lock)
+                while not self._settle_locked(w):
                     cond.wait(max(0.0, min(WAIT_SLICE, w.deadline - _monotonic())))
-                if then_abort:
-                    self._apply_abort_locked(w)
-            except BaseException:
-                # Ctrl-C (or any exception) while waiting: hold nothing
-                self._abandon_locked(w)
-                raise
+            if then_abort:
+                self._apply_abort_locked(w)
+            else:
+                w.state = _GONE             # held: the caller's from here on
+        except BaseException:
+            self._abandon_locked(w)
+            raise
 
     async def _begin_async(self, slot: int, job: int, api: str | None,
                            timeout: float) -> None:
-        """_begin for a coroutine: the same queue, awaited without a thread."""
+        """_begin for a coroutine: the same queue, awaited without a thread.
+        Cancelled (or closed, or interrupted) anywhere, it holds nothing."""
         loop = asyncio.get_running_loop()
-        with self._lock:
-            w = self._enqueue_locked(slot, job, api, timeout)
-            if w is None:
-                return
-            w.loop = loop
+        w = _Waiter(slot, job, api, False, 0, _INFO_NONE, _monotonic() + timeout)
+        w.loop = loop
         try:
             while True:
                 fut = loop.create_future()
                 with self._lock:
+                    if w.state == _NEW:
+                        self._enqueue_locked(w)
                     if self._settle_locked(w):
+                        w.state = _GONE     # held: the caller's from here on
                         return
                     w.fut = fut
                 timer = loop.call_later(max(0.0, w.deadline - _monotonic()),
@@ -488,7 +509,6 @@ class Domain:
                 finally:
                     timer.cancel()
         except BaseException:
-            # cancelled, timed out by the caller, or closed: hold nothing
             with self._lock:
                 self._abandon_locked(w)
             raise
@@ -716,24 +736,26 @@ class Domain:
         seconds = _args.timeout(timeout, self._default_timeout)
         self._begin(_SYNC, _ABORT, api, seconds, then_abort=True)
 
-    def _apply_abort_locked(self, w: _Waiter | None) -> None:
-        """The body of AbortJob, holding the ABORT job (granted to `w`, or at
-        once): flag the async job, then end the ABORT job whatever the outcome."""
-        if w is not None:
-            w.state = _GONE                 # from here on, the job is ended below
-        if self._refs <= 0:
+    def _apply_abort_locked(self, w: _Waiter) -> None:
+        """The body of AbortJob, holding the ABORT job granted to `w`: flag
+        the async job, then end the ABORT job whatever the outcome."""
+        if self._refs <= 0:  # pragma: no cover - the job holds a reference
             raise self._dead()
         if self._active != _ABORT:  # pragma: no cover - somebody ended it for us
             raise OperationInvalid("no abort job is held on the domain")
+        err: Error | None = None
         if self._async_job == _NONE:
-            err: Error | None = OperationInvalid("no job is active on the domain")
+            err = OperationInvalid("no job is active on the domain")
         elif self._async_job == _MIGRATION_IN:
             err = OperationInvalid("cannot abort incoming migration; use virDomainDestroy instead")
         else:
-            err = None
             self._abort_requested = True
-        self._release_sync_locked()
+        # end the ABORT job in one statement; then only the reference is left
+        self._active, self._owner, self._owner_api, self._jobs_queued, w.state = (
+            _NONE, 0, None, self._jobs_queued - 1, _FAILED)
+        self._dispatch()
         self._unref_locked()
+        w.state = _GONE
         if err is not None:
             raise err
 
