@@ -268,8 +268,10 @@ timeouts = mostly(
     st.sampled_from([-1, -0.5, float("nan"), float("-inf"), 10**400, -(10**400), True,
                      "0", b"0", [0]]),
 )
+#: masks: the interesting ones by name (with and without DESTROY), then any
+MASKS = [0, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x11, 0x13, 0x35, 0x37, 2**64 - 1, 2**64 - 3]
 masks = mostly(
-    st.one_of(st.none(), st.integers(0, 0x7F), st.sampled_from([0x13, 0x37, 0x02, 2**64 - 1])),
+    st.one_of(st.none(), st.sampled_from(MASKS), st.integers(0, 0x7F)),
     st.sampled_from([2**64, -1, -(2**64), 1.0, "0x13", b"1", [1]]),
 )
 NAMES = ["vm1", "vm2", "é"]
@@ -309,7 +311,7 @@ class DifferentialMachine(RuleBasedStateMachine):
         self.p_drv = PDriver(job_wait_timeout=timeout, max_queued=max_queued,
                              strict_phases=strict)
         for name in NAMES[:2]:
-            self.add_domain(name)
+            self._add_domain(name)
 
     # ---- the driver ----------------------------------------------------------
 
@@ -324,6 +326,9 @@ class DifferentialMachine(RuleBasedStateMachine):
 
     @rule(name=dom_names)
     def add_domain(self, name):
+        self._add_domain(name)
+
+    def _add_domain(self, name):
         c_out = self.same(lambda: self.c_drv.add_domain(name),
                           lambda: self.p_drv.add_domain(name))
         if c_out[0] == "ok":
@@ -361,7 +366,8 @@ class DifferentialMachine(RuleBasedStateMachine):
 
     def pick(self, data) -> tuple[Any, Any]:
         """A handle: mostly one of a domain still on the list."""
-        listed = [h for h in self.handles if self.c_drv._domains.get(h[0].name) is h[0]]
+        listed = [h for h in self.handles
+                  if h[0].alive and self.c_drv._domains.get(h[0].name) is h[0]]
         if listed and data.draw(st.integers(0, 4), label="listed") > 0:
             return data.draw(st.sampled_from(listed), label="handle")
         return data.draw(st.sampled_from(self.handles), label="handle")
@@ -396,6 +402,18 @@ class DifferentialMachine(RuleBasedStateMachine):
     @rule(data=st.data(), kind=async_jobs, api=api_names, timeout=timeouts)
     def begin_async_job(self, data, kind, api, timeout):
         self.both(data, lambda d: d.begin_async_job(kind, api=api, timeout=timeout))
+
+    @has_handles
+    @rule(data=st.data(), kind=st.sampled_from(list(AsyncJob)[1:]),
+          mask=st.one_of(st.none(), st.sampled_from(MASKS)),
+          api=st.sampled_from([None, "begin3", "prepare"]),
+          how=st.sampled_from(["begin_async_job", "migration_job_start"]))
+    def start_async_job(self, data, kind, mask, api, how):
+        """Good arguments only: the async states are where most rules matter."""
+        if how == "begin_async_job":
+            self.both(data, lambda d: d.begin_async_job(kind, api=api))
+        else:
+            self.both(data, lambda d: d.migration_job_start(kind, mask=mask, api=api))
 
     @has_handles
     @rule(data=st.data())
