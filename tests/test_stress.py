@@ -404,10 +404,11 @@ class Worker(threading.Thread):
             self.chk.fail(f"{sh.name}: job_info.type after migration_job_start")
         if self.rng.random() < 0.3:
             self.nested(dom, sh, kind)
-        # park it: the next API runs on whichever thread picks it up
+        # Continue first, then park it: the next API runs on whichever thread
+        # picks it up, and that thread must not see this one still driving it
+        guard.__exit__(None, None, None)
         with sh.lock:
             sh.parked.append(Migration(kind, list(later), last, epoch))
-        guard.__exit__(None, None, None)
 
     def op_migration_next(self, dom, sh) -> None:
         with sh.lock:
