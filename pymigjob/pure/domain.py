@@ -25,6 +25,7 @@ import asyncio
 import logging
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -41,7 +42,7 @@ from ..errors import (
 )
 from ..guards import JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard
 from ..status import JobStatus, status_of
-from . import _args
+from . import _aio, _args
 from . import _tables as T
 
 if TYPE_CHECKING:
@@ -105,9 +106,10 @@ class _Waiter:
         self.state = _NEW
         self.fail_code = 0
         self.cond: threading.Condition | None = None
-        # a waiter awaited by a coroutine: its loop and the future it awaits
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.fut: asyncio.Future[None] | None = None
+        # a waiter awaited by a coroutine: its loop and the future it awaits,
+        # weakly (a queued waiter must not keep a dropped loop alive)
+        self.loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+        self.fut: weakref.ref[asyncio.Future[None]] | None = None
 
 
 def _wake_future(fut: asyncio.Future[None]) -> None:
@@ -310,12 +312,15 @@ class Domain:
             if w.cond is not None:
                 w.cond.notify()
             return True
-        fut = w.fut
-        if fut is None:   # its coroutine has not started awaiting yet
-            return not w.loop.is_closed()
+        loop = w.loop()
+        if loop is None or loop.is_closed():
+            return False
+        fut = None if w.fut is None else w.fut()
+        if fut is None:   # its coroutine is not awaiting (yet): it looks first
+            return True
         try:
-            w.loop.call_soon_threadsafe(_wake_future, fut)
-        except RuntimeError:  # the loop is closed
+            loop.call_soon_threadsafe(_wake_future, fut)
+        except RuntimeError:  # the loop closed meanwhile
             return False
         return True
 
@@ -488,10 +493,12 @@ class Domain:
     async def _begin_async(self, slot: int, job: int, api: str | None,
                            timeout: float) -> None:
         """_begin for a coroutine: the same queue, awaited without a thread.
-        Cancelled (or closed, or interrupted) anywhere, it holds nothing."""
+        Cancelled (or closed, or interrupted) anywhere, it holds nothing; so
+        does a waiter whose loop closes or is dropped (see _aio)."""
         loop = asyncio.get_running_loop()
         w = _Waiter(slot, job, api, False, 0, _INFO_NONE, _monotonic() + timeout)
-        w.loop = loop
+        w.loop = weakref.ref(loop)
+        registered = False
         try:
             while True:
                 fut = loop.create_future()
@@ -500,18 +507,48 @@ class Domain:
                         self._enqueue_locked(w)
                     if self._settle_locked(w):
                         w.state = _GONE     # held: the caller's from here on
-                        return
-                    w.fut = fut
+                        break
+                    w.fut = weakref.ref(fut)
+                if not registered:
+                    _aio.register(loop, self, w)
+                    registered = True
                 timer = loop.call_later(max(0.0, w.deadline - _monotonic()),
                                         _wake_future, fut)
                 try:
                     await fut
                 finally:
                     timer.cancel()
+        except GeneratorExit:
+            # an abandoned coroutine, closed by the garbage collector: perhaps
+            # while this very thread holds one of the locks the cleanup takes
+            self._abandon_soon(w, loop if registered else None)
+            raise
         except BaseException:
             with self._lock:
                 self._abandon_locked(w)
+            if registered:
+                _aio.unregister(loop, w)
             raise
+        if registered:
+            _aio.unregister(loop, w)
+
+    def _abandon_soon(self, w: _Waiter, loop: asyncio.AbstractEventLoop | None) -> None:
+        def cleanup() -> None:
+            with self._lock:
+                self._abandon_locked(w)
+            _aio.unregister(loop, w)
+
+        if self._lock.acquire(blocking=False):
+            try:
+                self._abandon_locked(w)
+            finally:
+                self._lock.release()
+            if loop is None or _aio._lock.acquire(blocking=False):
+                if loop is not None:
+                    _aio._lock.release()
+                _aio.unregister(loop, w)
+                return
+        _aio.later(cleanup)
 
     # ---- sync, async and nested jobs --------------------------------------
 
