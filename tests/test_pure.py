@@ -202,7 +202,7 @@ def test_interrupt_at_every_line_of_a_blocked_begin(name):
                 sys.settrace(None)
             where = count[1]
             assert where is not None, "the call ended without the injection"
-            if where in seen and where[0] == "_begin_locked":
+            if where in seen and where[0] == "_wait_locked":
                 break  # back in the wait loop: every line has been covered
             seen.add(where)
             state = (dom.jobs_queued, dom.refs, dom._lock.locked())
