@@ -25,6 +25,7 @@ import asyncio
 import logging
 import threading
 import time
+import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -41,7 +42,7 @@ from ..errors import (
 )
 from ..guards import JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard
 from ..status import JobStatus, status_of
-from . import _args
+from . import _aio, _args
 from . import _tables as T
 
 if TYPE_CHECKING:
@@ -70,8 +71,9 @@ _JOB_BITS = tuple(T.job_mask_bit(job) for job in range(_JOB_LAST))
 
 # what a begin asks for
 _SYNC, _NESTED_SLOT, _ASYNC_SLOT = 0, 1, 2
-# a waiter's state
-# NEW: not counted anywhere yet; GONE: resolved and accounted for
+# a begin's state: NEW (nothing counted yet), QUEUED, GRANTED (the job is its,
+# not yet taken over by its caller), FAILED (out of the queue, its reference
+# still to give back), GONE (resolved and accounted for)
 _NEW, _QUEUED, _GRANTED, _FAILED, _GONE = 4, 0, 1, 2, 3
 
 _get_ident = threading.get_ident
@@ -87,7 +89,8 @@ class JobInfo:
 
 
 class _Waiter:
-    """A queued begin: what it asks for, until when, and how to wake it."""
+    """One begin: what it asks for, until when, how far it got (state), and
+    how to wake it while it is queued."""
 
     __slots__ = ("slot", "job", "api", "thread", "set_mask", "mask", "info_type",
                  "deadline", "state", "fail_code", "cond", "loop", "fut")
@@ -105,9 +108,15 @@ class _Waiter:
         self.state = _NEW
         self.fail_code = 0
         self.cond: threading.Condition | None = None
-        # a waiter awaited by a coroutine: its loop and the future it awaits
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.fut: asyncio.Future[None] | None = None
+        # a waiter awaited by a coroutine: its loop and the future it awaits,
+        # weakly (a queued waiter must not keep a dropped loop alive)
+        self.loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
+        self.fut: weakref.ref[asyncio.Future[None]] | None = None
+
+
+#: the waiter of a begin that takes its job at once: _take_locked writes its
+#: state, which nobody reads (so threads may share it)
+_NOBODY = _Waiter(_SYNC, _NONE, None, False, 0, _INFO_NONE, 0.0)
 
 
 def _wake_future(fut: asyncio.Future[None]) -> None:
@@ -287,21 +296,24 @@ class Domain:
             return cls(f"cannot acquire state change lock (held by monitor={api}){suffix}")
         return cls(f"cannot acquire state change lock{suffix}")
 
-    def _grant_locked(self, slot: int, job: int, thread: int, api: str | None,
-                      set_mask: bool, mask: int, info_type: int) -> None:
+    def _take_locked(self, slot: int, job: int, thread: int, api: str | None,
+                     set_mask: bool, mask: int, info_type: int, w: _Waiter, add: int) -> None:
+        """Hand the job to a begin, in one assignment statement together with
+        w's state (see _enqueue_locked); `add` is 1 when the begin's reference
+        and place in jobs_queued are counted here, 0 when it had them queued."""
         if slot == _ASYNC_SLOT:
-            self._async_job = job
-            self._async_owner = thread
-            self._async_owner_api = api
-            self._phase = _NONE
-            self._mask = mask | _DESTROY_BIT if set_mask else _DEFAULT_MASK
-            self._async_started = _monotonic()
-            self._info_type = info_type
-            self._abort_requested = False
+            mask = mask | _DESTROY_BIT if set_mask else _DEFAULT_MASK
+            now = _monotonic()
+            (self._refs, self._jobs_queued, self._async_job, self._async_owner,
+             self._async_owner_api, self._phase, self._mask, self._async_started,
+             self._info_type, self._abort_requested, w.state) = (
+                self._refs + add, self._jobs_queued + add, job, thread, api, _NONE, mask,
+                now, info_type, False, _GRANTED)
         else:
-            self._active = _NESTED if slot == _NESTED_SLOT else job
-            self._owner = thread
-            self._owner_api = api
+            active = _NESTED if slot == _NESTED_SLOT else job
+            (self._refs, self._jobs_queued, self._active, self._owner, self._owner_api,
+             w.state) = (self._refs + add, self._jobs_queued + add, active, thread, api,
+                         _GRANTED)
 
     def _wake_locked(self, w: _Waiter) -> bool:
         """Tell w's owner that it was granted or failed.  False when nobody
@@ -310,12 +322,15 @@ class Domain:
             if w.cond is not None:
                 w.cond.notify()
             return True
-        fut = w.fut
-        if fut is None:   # its coroutine has not started awaiting yet
-            return not w.loop.is_closed()
+        loop = w.loop()
+        if loop is None or loop.is_closed():
+            return False
+        fut = None if w.fut is None else w.fut()
+        if fut is None:   # its coroutine is not awaiting (yet): it looks first
+            return True
         try:
-            w.loop.call_soon_threadsafe(_wake_future, fut)
-        except RuntimeError:  # the loop is closed
+            loop.call_soon_threadsafe(_wake_future, fut)
+        except RuntimeError:  # the loop closed meanwhile
             return False
         return True
 
@@ -336,9 +351,8 @@ class Domain:
                 self._jobs_queued -= 1
                 self._unref_locked()
                 continue
-            self._grant_locked(w.slot, w.job, w.thread, w.api, w.set_mask, w.mask,
-                               w.info_type)
-            w.state = _GRANTED
+            self._take_locked(w.slot, w.job, w.thread, w.api, w.set_mask, w.mask,
+                              w.info_type, w, 0)
 
     def _fail_waiters_locked(self, code: int) -> None:
         queue = self._queue
@@ -415,50 +429,39 @@ class Domain:
             raise err
         return False
 
-    def _enqueue_locked(self, w: _Waiter) -> bool:
-        """A begin's first step: take its reference and its place, or refuse.
-        True when the job is held at once, False when w is queued.
-
-        The checks come first.  After them, up to w's state change, there
-        are plain stores only: CPython runs signal handlers at calls and
-        backward jumps, so a KeyboardInterrupt lands before or after the
-        whole change, and w.state always tells _abandon_locked what to undo."""
-        slot, job = w.slot, w.job
+    def _admit_locked(self, slot: int, job: int) -> None:
+        """Whatever refuses a begin before it takes anything."""
         if self._refs <= 0:
             raise self._dead()
-        err: Error | None = None
         if self._removed:
-            err = self._dead()
-        elif self._cancel_reason is not None:
-            err = OperationAborted(f"job wait cancelled: {self._cancel_reason}")
-        elif slot == _NESTED_SLOT and self._async_job != job:
-            err = InternalError(f"unexpected async job {job} type expected {self._async_job}")
-        elif (self._max_queued and slot != _ASYNC_SLOT
-              and not (slot == _SYNC and job == _DESTROY)
-              and self._jobs_queued + 1 > self._max_queued):
-            err = self._lock_error(slot, job, QueueFull, " due to max_queued limit")
-        if err is not None:
-            raise err
-        # one assignment statement each: the reference (libvirt 2011: taken
-        # before waiting), the count, the place or the job, and w's state
-        if not self._may_start(slot, job):
-            self._refs, self._jobs_queued, self._queue[w], w.state = (
-                self._refs + 1, self._jobs_queued + 1, None, _QUEUED)
-            return False
-        if slot == _ASYNC_SLOT:
-            mask = w.mask | _DESTROY_BIT if w.set_mask else _DEFAULT_MASK
-            now = _monotonic()
-            (self._refs, self._jobs_queued, self._async_job, self._async_owner,
-             self._async_owner_api, self._phase, self._mask, self._async_started,
-             self._info_type, self._abort_requested, w.state) = (
-                self._refs + 1, self._jobs_queued + 1, job, w.thread, w.api, _NONE, mask,
-                now, w.info_type, False, _GRANTED)
-        else:
-            active = _NESTED if slot == _NESTED_SLOT else job
-            (self._refs, self._jobs_queued, self._active, self._owner, self._owner_api,
-             w.state) = (self._refs + 1, self._jobs_queued + 1, active, w.thread, w.api,
-                         _GRANTED)
-        return True
+            raise self._dead()
+        if self._cancel_reason is not None:
+            raise OperationAborted(f"job wait cancelled: {self._cancel_reason}")
+        if slot == _NESTED_SLOT and self._async_job != job:
+            raise InternalError(f"unexpected async job {job} type expected {self._async_job}")
+        if (self._max_queued and slot != _ASYNC_SLOT
+                and not (slot == _SYNC and job == _DESTROY)
+                and self._jobs_queued + 1 > self._max_queued):
+            raise self._lock_error(slot, job, QueueFull, " due to max_queued limit")
+
+    def _enqueue_locked(self, w: _Waiter, admitted: bool = False) -> bool:
+        """A begin with a waiter takes its reference (libvirt 2011: before
+        waiting) and its place, or the job at once (True).
+
+        Each change of counts, place or job is one assignment statement that
+        also sets w's state: CPython runs signal handlers only at calls and
+        backward jumps (and a trace function sees whole lines), so a
+        KeyboardInterrupt lands before or after the change, and w.state
+        always tells _abandon_locked what to undo."""
+        if not admitted:
+            self._admit_locked(w.slot, w.job)
+        if self._may_start(w.slot, w.job):
+            self._take_locked(w.slot, w.job, w.thread, w.api, w.set_mask, w.mask,
+                              w.info_type, w, 1)
+            return True
+        self._refs, self._jobs_queued, self._queue[w], w.state = (
+            self._refs + 1, self._jobs_queued + 1, None, _QUEUED)
+        return False
 
     def _begin(self, slot: int, job: int, api: str | None, timeout: float,
                set_mask: bool = False, mask: int = 0, info_type: int = _INFO_NONE,
@@ -467,13 +470,21 @@ class Domain:
         out.  `then_abort`: an AbortJob's ABORT job, applied and ended the
         moment this thread sees it granted (the caller never holds it).
         Whatever interrupts it (Ctrl-C), it holds nothing afterwards."""
-        w = _Waiter(slot, job, api, set_mask, mask, info_type, _monotonic() + timeout)
         with self._lock:
-            self._begin_locked(w, then_abort)
+            if not then_abort:
+                # uncontended: no waiter needed (an interrupt after the take
+                # is one just after the call returned)
+                self._admit_locked(slot, job)
+                if self._may_start(slot, job):
+                    self._take_locked(slot, job, _get_ident(), api, set_mask, mask, info_type,
+                                      _NOBODY, 1)
+                    return
+            self._wait_locked(_Waiter(slot, job, api, set_mask, mask, info_type,
+                                      _monotonic() + timeout), then_abort, not then_abort)
 
-    def _begin_locked(self, w: _Waiter, then_abort: bool) -> None:
+    def _wait_locked(self, w: _Waiter, then_abort: bool, admitted: bool) -> None:
         try:
-            if not self._enqueue_locked(w):
+            if not self._enqueue_locked(w, admitted):
                 w.cond = cond = threading.Condition(self._lock)
                 while not self._settle_locked(w):
                     cond.wait(max(0.0, min(WAIT_SLICE, w.deadline - _monotonic())))
@@ -488,10 +499,12 @@ class Domain:
     async def _begin_async(self, slot: int, job: int, api: str | None,
                            timeout: float) -> None:
         """_begin for a coroutine: the same queue, awaited without a thread.
-        Cancelled (or closed, or interrupted) anywhere, it holds nothing."""
+        Cancelled (or closed, or interrupted) anywhere, it holds nothing; so
+        does a waiter whose loop closes or is dropped (see _aio)."""
         loop = asyncio.get_running_loop()
         w = _Waiter(slot, job, api, False, 0, _INFO_NONE, _monotonic() + timeout)
-        w.loop = loop
+        w.loop = weakref.ref(loop)
+        registered = False
         try:
             while True:
                 fut = loop.create_future()
@@ -500,28 +513,63 @@ class Domain:
                         self._enqueue_locked(w)
                     if self._settle_locked(w):
                         w.state = _GONE     # held: the caller's from here on
-                        return
-                    w.fut = fut
+                        break
+                    w.fut = weakref.ref(fut)
+                if not registered:
+                    _aio.register(loop, self, w)
+                    registered = True
                 timer = loop.call_later(max(0.0, w.deadline - _monotonic()),
                                         _wake_future, fut)
                 try:
                     await fut
                 finally:
                     timer.cancel()
+        except GeneratorExit:
+            # an abandoned coroutine, closed by the garbage collector: perhaps
+            # while this very thread holds one of the locks the cleanup takes
+            self._abandon_soon(w, loop if registered else None)
+            raise
         except BaseException:
             with self._lock:
                 self._abandon_locked(w)
+            if registered:
+                _aio.unregister(loop, w)
             raise
+        if registered:
+            _aio.unregister(loop, w)
+
+    def _abandon_soon(self, w: _Waiter, loop: asyncio.AbstractEventLoop | None) -> None:
+        def cleanup() -> None:
+            with self._lock:
+                self._abandon_locked(w)
+            _aio.unregister(loop, w)
+
+        if self._lock.acquire(blocking=False):
+            try:
+                self._abandon_locked(w)
+            finally:
+                self._lock.release()
+            if loop is None or _aio._lock.acquire(blocking=False):
+                if loop is not None:
+                    _aio._lock.release()
+                _aio.unregister(loop, w)
+                return
+        _aio.later(cleanup)
 
     # ---- sync, async and nested jobs --------------------------------------
 
     def begin_job(self, job: Job | int, api: str | None = None,
                   timeout: float | None = None) -> None:
-        _args.kind_type(job, "Job", "job")
-        api = _args.api(api)
-        seconds = _args.timeout(timeout, self._default_timeout)
-        job = _args.kind_range(job, _JOB_LAST, "Job", "job")
-        if job == _NONE or job >= _ASYNC:
+        # the checks of _args, with the common cases inline (the hot path)
+        if job.__class__ is not int:
+            _args.kind_type(job, "Job", "job")
+            job = int(job)
+        if api is not None:
+            api = _args.name(api, "api")
+        seconds = self._default_timeout if timeout is None \
+            else _args.timeout(timeout, self._default_timeout)
+        if not _NONE < job < _ASYNC:
+            _args.kind_range(job, _JOB_LAST, "Job", "job")
             raise InternalError("Attempt to start invalid job")
         self._begin(_SYNC, job, api, seconds)
         if self._track is not None and job == _DESTROY:
@@ -542,11 +590,15 @@ class Domain:
 
     def begin_async_job(self, async_job: AsyncJob | int, api: str | None = None,
                         timeout: float | None = None) -> None:
-        _args.kind_type(async_job, "AsyncJob", "async_job")
-        api = _args.api(api)
-        seconds = _args.timeout(timeout, self._default_timeout)
-        async_job = _args.kind_range(async_job, _ASYNC_LAST, "AsyncJob", "async job")
-        if async_job == _NONE:
+        if async_job.__class__ is not int:
+            _args.kind_type(async_job, "AsyncJob", "async_job")
+            async_job = int(async_job)
+        if api is not None:
+            api = _args.name(api, "api")
+        seconds = self._default_timeout if timeout is None \
+            else _args.timeout(timeout, self._default_timeout)
+        if not _NONE < async_job < _ASYNC_LAST:
+            _args.kind_range(async_job, _ASYNC_LAST, "AsyncJob", "async job")
             raise InternalError("Attempt to start invalid job")
         self._begin(_ASYNC_SLOT, async_job, api, seconds)
         if self._track is not None:
@@ -573,10 +625,15 @@ class Domain:
 
     def begin_nested_job(self, async_job: AsyncJob | int, api: str | None = None,
                          timeout: float | None = None) -> None:
-        _args.kind_type(async_job, "AsyncJob", "async_job")
-        api = _args.api(api)
-        seconds = _args.timeout(timeout, self._default_timeout)
-        async_job = _args.kind_range(async_job, _ASYNC_LAST, "AsyncJob", "async job")
+        if async_job.__class__ is not int:
+            _args.kind_type(async_job, "AsyncJob", "async_job")
+            async_job = int(async_job)
+        if api is not None:
+            api = _args.name(api, "api")
+        seconds = self._default_timeout if timeout is None \
+            else _args.timeout(timeout, self._default_timeout)
+        if not 0 <= async_job < _ASYNC_LAST:
+            _args.kind_range(async_job, _ASYNC_LAST, "AsyncJob", "async job")
         self._begin(_NESTED_SLOT, async_job, api, seconds)
 
     def end_nested_job(self) -> int:
