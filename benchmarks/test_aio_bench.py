@@ -33,7 +33,6 @@ import time
 import tracemalloc
 from typing import Any, Callable, Dict, List
 
-import pytest
 
 import pymigjob as mj
 
@@ -200,19 +199,18 @@ def _crowd_run(variant: str, measure_memory: bool = False) -> Dict[str, Any]:
     drv = mj.Driver(job_wait_timeout=300)
     doms = [drv.add_domain(f"vm{i}") for i in range(N_DOMAINS)]
     stats: Dict[str, Any] = {}
-    probe = None
+
+    def probe() -> None:
+        stats["rss_delta"] = _rss() - stats["rss0"]
+        stats["py_delta"] = tracemalloc.get_traced_memory()[0] - stats["py0"]
+
     if measure_memory:
         gc.collect()
-
-        def probe() -> None:
-            stats["rss_delta"] = _rss() - stats["rss0"]
-            stats["py_delta"] = tracemalloc.get_traced_memory()[0] - stats["py0"]
-
         stats["rss0"] = _rss()
         tracemalloc.start()
         stats["py0"] = tracemalloc.get_traced_memory()[0]
     try:
-        asyncio.run(_crowd(variant, doms, probe, stats))
+        asyncio.run(_crowd(variant, doms, probe if measure_memory else None, stats))
     finally:
         if measure_memory:
             tracemalloc.stop()

@@ -34,7 +34,7 @@ from .enums import AsyncJob, Phase
 from .status import JobStatus
 
 if TYPE_CHECKING:
-    from .driver import Driver
+    from ._driver_base import DriverBase as Driver  # either implementation
 
 __all__ = ["AbandonAction", "Abandoned", "ABANDON_RULES", "abandon"]
 

@@ -1,153 +1,30 @@
-"""Driver: the domain list and the settings every domain inherits."""
+"""Driver: the domain list (see _driver_base) over C domains."""
 
 from __future__ import annotations
 
-import threading
-from typing import Any
-
 from ._binding import encode_name, ffi, last_error, lib
+from ._driver_base import DriverBase
 from .domain import Domain
-from .errors import NoDomain, OperationFailed
 
 
-class Driver:
-    """A set of named domains sharing job_wait_timeout, max_queued and
-    strict_phases.  The list holds one reference on each domain."""
+class Driver(DriverBase[Domain]):
+    __slots__ = ()
+    __doc__ = DriverBase.__doc__
 
-    __slots__ = ("_lock", "_domains", "_timeout", "_max_queued", "_strict", "_tracker",
-                 "__weakref__")
+    def _check_name(self, name: object, what: str) -> bytes:
+        return encode_name(name, what)
 
-    def __init__(self, job_wait_timeout: float = 30.0, max_queued: int = 0,
-                 strict_phases: bool = False, *, state_dir: str | None = None,
-                 store: Any = None, park_timeout: float | None = None,
-                 on_abandon: Any = None) -> None:
-        if isinstance(job_wait_timeout, bool) or not isinstance(job_wait_timeout, (int, float)):
-            raise TypeError("job_wait_timeout must be a number of seconds")
-        if not job_wait_timeout >= 0:
-            raise ValueError(f"job_wait_timeout must be >= 0, not {job_wait_timeout!r}")
-        if isinstance(max_queued, bool) or not isinstance(max_queued, int):
-            raise TypeError("max_queued must be an int")
-        if not 0 <= max_queued < 2**31:
-            raise ValueError(f"max_queued must be in [0, 2**31), not {max_queued!r}")
-        if not isinstance(strict_phases, bool):
-            raise TypeError("strict_phases must be a bool")
-        self._lock = threading.Lock()
-        self._domains: dict[str, Domain] = {}
-        try:
-            self._timeout = float(job_wait_timeout)
-        except OverflowError:
-            raise ValueError(f"job_wait_timeout {job_wait_timeout!r} is too large") from None
-        self._max_queued = max_queued
-        self._strict = strict_phases
-        # persistence and parked-migration timeouts (issue 5): None = off, free
-        self._tracker = None
-        if state_dir is not None or store is not None or park_timeout is not None \
-                or on_abandon is not None:
-            from .persist import Tracker
-            self._tracker = Tracker(self, state_dir, store, park_timeout, on_abandon)
+    def _new_domain(self, name: str, checked: bytes) -> Domain:
+        p = lib.mj_domain_new(checked, self._timeout, self._max_queued, self._strict)
+        if p == ffi.NULL:
+            raise last_error()
+        return Domain(ffi.gc(p, lib.mj_domain_unpin), name, self)
 
-    @property
-    def job_wait_timeout(self) -> float:
-        return self._timeout
-
-    @property
-    def max_queued(self) -> int:
-        return self._max_queued
-
-    @property
-    def strict_phases(self) -> bool:
-        return self._strict
-
-    def add_domain(self, name: str) -> Domain:
-        """Create a domain (refs 1: the list's reference)."""
-        c_name = encode_name(name, "name")
-        if not c_name:
-            raise ValueError("a domain needs a non-empty name")
-        with self._lock:
-            if self._listed(name) is not None:
-                raise OperationFailed(f"domain '{name}' already exists")
-            if name in self._domains and self._tracker is not None:
-                self._tracker.removed(name)  # a dead one's record goes with it
-            p = lib.mj_domain_new(c_name, self._timeout, self._max_queued, self._strict)
-            if p == ffi.NULL:
-                raise last_error()
-            dom = Domain(ffi.gc(p, lib.mj_domain_unpin), name, self)
-            self._domains[name] = dom
-        return dom
-
-    def _listed(self, name: object) -> Domain | None:
-        """The live domain listed under `name`.  A domain unref'd to 0 while
-        listed is gone: invisible here, replaced by the next add_domain."""
-        if not isinstance(name, str):
-            raise TypeError(f"name must be a str, not {type(name).__name__}")
-        dom = self._domains.get(name)
-        return dom if dom is not None and dom.alive else None
-
-    def lookup(self, name: str) -> Domain:
-        """The domain's handle; takes no reference."""
-        with self._lock:
-            dom = self._listed(name)
-        if dom is None:
-            raise NoDomain(f"no domain with matching name '{name}'")
-        return dom
-
-    def remove_domain(self, name: str) -> int:
-        """Drop the list's reference; waiters fail with NoDomain.  Refs left."""
-        with self._lock:
-            dom = self._listed(name)
-            if dom is not None:
-                del self._domains[name]
-        if dom is None:
-            raise NoDomain(f"no domain with matching name '{name}'")
-        if self._tracker is not None:
-            self._tracker.removed(name)
+    def _remove(self, dom: Domain) -> int:
         refs = lib.mj_domain_remove(dom._p)
         if refs < 0:
             raise last_error()
         return refs
 
-    def domains(self) -> list[str]:
-        with self._lock:
-            return [name for name, dom in self._domains.items() if dom.alive]
-
-    def cancel_waiters(self, reason: str = "driver shutdown") -> None:
-        """For daemon shutdown: every queued and later begin on every domain
-        fails with OperationAborted "job wait cancelled: <reason>"."""
-        c_reason = encode_name(reason, "reason")
-        with self._lock:
-            doms = list(self._domains.values())
-        for dom in doms:
-            lib.mj_domain_cancel_waiters(dom._p, c_reason)
-
-    # ---- persistence, recovery, abandoned migrations (issue 5) -------------
-
-    @property
-    def store(self) -> Any:
-        """The job status store (None without one)."""
-        return None if self._tracker is None else self._tracker.store
-
-    def recover(self, act: Any = None) -> Any:
-        """After a restart: libvirt's decision for every recorded domain (see
-        pymigjob.recovery); restores or clears each job accordingly; act(recovery), if given,
-        runs for each domain before its record changes."""
-        from .recovery import recover
-        return recover(self, act)
-
-    def abandon(self, name: str) -> Any:
-        """The client of domain `name`'s parked migration went away: run the
-        close-callback rule (see pymigjob.abandon)."""
-        from .abandon import abandon
-        return abandon(self, name, "explicit", None,
-                       None if self._tracker is None else self._tracker.on_abandon)
-
-    def close(self) -> None:
-        """Stop the park timer and close the store; jobs are left as they are."""
-        if self._tracker is not None:
-            self._tracker.close()
-
-    def __len__(self) -> int:
-        return len(self.domains())
-
-    def __contains__(self, name: object) -> bool:
-        with self._lock:
-            return isinstance(name, str) and self._listed(name) is not None
+    def _cancel(self, dom: Domain, checked_reason: bytes) -> None:
+        lib.mj_domain_cancel_waiters(dom._p, checked_reason)

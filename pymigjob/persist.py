@@ -37,7 +37,7 @@ from .store import DirectoryStore, Store
 if TYPE_CHECKING:
     from .abandon import Abandoned
     from .domain import Domain
-    from .driver import Driver
+    from ._driver_base import DriverBase as Driver  # either implementation
 
 log = logging.getLogger("pymigjob")
 

@@ -24,7 +24,7 @@ import pytest
 
 import pymigjob as mj
 from pymigjob import aio
-from _mjhelpers import DEADLINE, Holder, snapshot, started, wait_queued
+from _mjhelpers import DEADLINE, Holder, snapshot, started, wait_queued, wait_until
 
 A = mj.AsyncJob
 J = mj.Job
@@ -684,12 +684,15 @@ def test_two_loops_in_two_threads(dom):
         asyncio.run(waiter(name))
 
     dom.begin_job(J.MODIFY)
-    a = started(loop_thread, "loop-a")
-    wait_queued(dom, 2)
-    b = started(loop_thread, "loop-b")
-    wait_queued(dom, 3)
-    assert len(aio._notifiers) == 2
-    dom.end_job()
+    try:
+        a = started(loop_thread, "loop-a")
+        wait_queued(dom, 2)
+        b = started(loop_thread, "loop-b")
+        wait_queued(dom, 3)
+        # a coroutine queues in the core before it registers its loop's notifier
+        wait_until(lambda: len(aio._notifiers) == 2, "a notifier for each loop")
+    finally:
+        dom.end_job()
     a.join_ok()
     b.join_ok()
     assert order == ["loop-a", "loop-b"]

@@ -40,7 +40,7 @@ from hypothesis.stateful import (  # noqa: E402
 )
 
 import pymigjob.pure as pure  # noqa: E402
-from pymigjob import enums, errors  # noqa: E402
+from pymigjob import enums  # noqa: E402
 
 try:
     from pymigjob import _binding, _ctables  # noqa: E402

@@ -5,7 +5,6 @@ suite under PYMIGJOB_IMPL=pure.)"""
 
 from __future__ import annotations
 
-import linecache
 import os
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import sys
 import pytest
 
 import pymigjob.pure as pure
+from _interrupts import BEGINS, LONG_WAIT, inject_at, interrupt_on_return, traced
 from _mjhelpers import Holder
 
 J, A = pure.Job, pure.AsyncJob
@@ -139,49 +139,6 @@ def test_side_by_side_in_one_process():
 
 # ---- interrupts ----------------------------------------------------------------------
 
-LONG_WAIT = 30.0
-
-
-def _with_line(frame) -> bool:
-    """A line event on a `with` statement: also where its __exit__ runs.  A
-    trace function raising there skips the __exit__ (the lock stays held);
-    CPython never runs a signal handler at that point (it checks for signals
-    after calls, so after __exit__), so the injections leave these lines out."""
-    return linecache.getline(frame.f_code.co_filename, frame.f_lineno).lstrip() \
-        .startswith("with ")
-
-
-def _inject_at(n: int):
-    """A trace function raising KeyboardInterrupt at the n-th line or call
-    event inside pymigjob's code (stricter than CPython, which runs signal
-    handlers only at calls and backward jumps)."""
-    count = [0, None]
-
-    def tracer(frame, event, arg):
-        if not frame.f_globals.get("__name__", "").startswith("pymigjob"):
-            return None
-        if event == "call" or (event == "line" and not _with_line(frame)):
-            count[0] += 1
-            if count[0] == n:
-                sys.settrace(None)
-                frame.f_trace = None
-                count[1] = (frame.f_code.co_name, frame.f_lineno, event)
-                raise KeyboardInterrupt(f"injected at event {n}")
-        return tracer
-
-    return tracer, count
-
-
-BEGINS = {
-    "begin_job": lambda d: d.begin_job(J.QUERY, api="q", timeout=LONG_WAIT),
-    "job() guard": lambda d: d.job(J.QUERY).__enter__(),
-    "begin_async_job": lambda d: d.begin_async_job(A.SAVE, timeout=LONG_WAIT),
-    "migration_job_start": lambda d: d.migration_job_start(A.MIGRATION_OUT),
-    "begin_nested_job": lambda d: d.begin_nested_job(A.NONE, timeout=LONG_WAIT),
-    "abort_job": lambda d: d.abort_job(timeout=LONG_WAIT),
-}
-
-
 @pytest.mark.parametrize("name", list(BEGINS))
 def test_interrupt_at_every_line_of_a_blocked_begin(name):
     """A KeyboardInterrupt at every Python line of a blocked begin of the
@@ -192,14 +149,8 @@ def test_interrupt_at_every_line_of_a_blocked_begin(name):
     with Holder(dom, J.MODIFY, timeout=LONG_WAIT) as h:
         seen = set()
         for n in range(1, 400):
-            tracer, count = _inject_at(n)
-            sys.settrace(tracer)
-            try:
-                call(dom)
-            except KeyboardInterrupt:
-                pass
-            finally:
-                sys.settrace(None)
+            tracer, count = inject_at(n)
+            traced(tracer, lambda: call(dom))
             where = count[1]
             assert where is not None, "the call ended without the injection"
             if where in seen and where[0] == "_wait_locked":
@@ -224,22 +175,10 @@ def test_interrupt_right_after_the_abort_job_is_granted():
     dom.begin_async_job(A.SAVE, api="save")
     holder = Holder(dom, J.QUERY, timeout=LONG_WAIT).start()
 
-    def tracer(frame, event, arg):
-        if not frame.f_globals.get("__name__", "").startswith("pymigjob"):
-            return None
-        if frame.f_code.co_name == "_apply_abort_locked" and event == "return":
-            sys.settrace(None)
-            frame.f_trace = None
-            raise KeyboardInterrupt("after the ABORT job was granted and applied")
-        return tracer
-
+    tracer = interrupt_on_return("_apply_abort_locked",
+                                 "after the ABORT job was granted and applied")
     threading.Timer(0.2, holder.release).start()
-    sys.settrace(tracer)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            dom.abort_job(timeout=LONG_WAIT)
-    finally:
-        sys.settrace(None)
+    assert traced(tracer, lambda: dom.abort_job(timeout=LONG_WAIT)), "not interrupted"
     holder.worker.join_ok()
     assert dom.abort_requested
     assert (dom.active_job, dom.jobs_queued, dom.refs) == (J.NONE, 1, 2)
@@ -255,33 +194,8 @@ ASYNC_BEGIN_FRAMES = {"begin_job_async", "_begin_async", "_enqueue_locked", "_se
                       "api", "name", "timeout", "kind", "kind_type", "kind_range", "__init__"}
 
 
-def _inject_async_at(n: int):
-    where = [0, None]
-
-    def tracer(frame, event, arg):
-        if not frame.f_globals.get("__name__", "").startswith("pymigjob") \
-                or frame.f_code.co_name not in ASYNC_BEGIN_FRAMES:
-            return None
-        if event == "call" or (event == "line" and not _with_line(frame)):
-            where[0] += 1
-            if where[0] == n:
-                sys.settrace(None)
-                frame.f_trace = None
-                where[1] = (frame.f_code.co_name, frame.f_lineno, event)
-                raise KeyboardInterrupt(f"injected at event {n}")
-        return tracer
-
-    return tracer, where
-
-
-def _traced(tracer, loop, awaitable):
-    sys.settrace(tracer)
-    try:
-        return loop.run_until_complete(awaitable)
-    except KeyboardInterrupt:
-        return None
-    finally:
-        sys.settrace(None)
+def _run_traced(tracer, loop, awaitable) -> None:
+    traced(tracer, lambda: loop.run_until_complete(awaitable))
 
 
 def test_interrupt_at_every_line_of_a_contended_coroutine_begin():
@@ -307,7 +221,7 @@ def test_interrupt_at_every_line_of_a_contended_coroutine_begin():
     for n in range(1, 400):
         loop = asyncio.new_event_loop()
         dom.begin_job(J.MODIFY)
-        tracer, where = _inject_async_at(n)
+        tracer, where = inject_at(n, ASYNC_BEGIN_FRAMES)
         box = []
 
         async def start():
@@ -315,11 +229,11 @@ def test_interrupt_at_every_line_of_a_contended_coroutine_begin():
             await asyncio.sleep(0.002)
 
         try:
-            _traced(tracer, loop, start())
+            _run_traced(tracer, loop, start())
             if where[1] is None:  # not reached yet: it waits; hand it the job
                 assert dom.jobs_queued == 2
                 dom.end_job()
-                _traced(tracer, loop, asyncio.wait([box[0]]))
+                _run_traced(tracer, loop, asyncio.wait([box[0]]))
             if where[1] is None:
                 assert box[0].result() is None and dom.active_job == J.QUERY
                 dom.end_job()

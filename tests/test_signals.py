@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import signal
 import statistics
-import sys
 import threading
 import time
 
@@ -27,6 +26,7 @@ import pytest
 
 import pymigjob as mj
 from pymigjob._binding import lib
+from _interrupts import BEGINS, LONG_WAIT, inject_at, interrupt_on_return, traced
 from _mjhelpers import DEADLINE, Holder, started, wait_queued
 
 pytestmark = [pytest.mark.concurrency, pytest.mark.timeout(120)]
@@ -37,7 +37,6 @@ A = mj.AsyncJob
 #: seconds from SIGINT to KeyboardInterrupt that each attempt must beat
 SIGINT_LIMIT = float(os.environ.get("MJ_SIGINT_LIMIT",
                                     "0.2" if not os.environ.get("MJ_SANITIZER") else "1.0"))
-LONG_WAIT = 30.0
 #: how long after the wait began the signal is sent
 SIGNAL_AFTER = 0.15
 
@@ -249,36 +248,6 @@ def test_sigint_at_random_moments_never_leaks(slow_drv):
     assert leaked == 0, f"{leaked}/40 interrupted begins left a pending waiter"
 
 
-def _inject_at(n: int):
-    """A trace function that raises KeyboardInterrupt at the n-th line or
-    call event inside pymigjob's own code -- the points where CPython may
-    deliver a pending signal."""
-    count = [0, None]
-
-    def tracer(frame, event, arg):
-        if not frame.f_globals.get("__name__", "").startswith("pymigjob"):
-            return None
-        if event in ("call", "line"):
-            count[0] += 1
-            if count[0] == n:
-                sys.settrace(None)
-                frame.f_trace = None
-                count[1] = (frame.f_code.co_name, frame.f_lineno, event)
-                raise KeyboardInterrupt(f"injected at event {n}")
-        return tracer
-
-    return tracer, count
-
-
-BEGINS = {
-    "begin_job": lambda d: d.begin_job(J.QUERY, api="q", timeout=LONG_WAIT),
-    "job() guard": lambda d: d.job(J.QUERY).__enter__(),
-    "begin_async_job": lambda d: d.begin_async_job(A.SAVE, timeout=LONG_WAIT),
-    "migration_job_start": lambda d: d.migration_job_start(A.MIGRATION_OUT),
-    "abort_job": lambda d: d.abort_job(timeout=LONG_WAIT),
-}
-
-
 @pytest.mark.parametrize("name", list(BEGINS))
 def test_interrupt_at_every_line_of_a_blocked_begin(slow_drv, name):
     """A KeyboardInterrupt raised at *every* Python line of a begin that is
@@ -290,14 +259,8 @@ def test_interrupt_at_every_line_of_a_blocked_begin(slow_drv, name):
     with Holder(dom, J.MODIFY, timeout=LONG_WAIT) as h:
         seen = set()
         for n in range(1, 200):
-            tracer, count = _inject_at(n)
-            sys.settrace(tracer)
-            try:
-                call(dom)
-            except KeyboardInterrupt:
-                pass
-            finally:
-                sys.settrace(None)
+            tracer, count = inject_at(n)
+            traced(tracer, lambda: call(dom))
             where = count[1]
             assert where is not None, "the call ended without the injection"
             if where in seen and where[0] == "wait_pending":
@@ -429,22 +392,9 @@ def test_interrupted_abort_job_leaves_no_abort_job(slow_drv):
     dom.begin_async_job(A.SAVE, api="save")
     holder = Holder(dom, J.QUERY, timeout=LONG_WAIT).start()
 
-    def tracer(frame, event, arg):
-        if not frame.f_globals.get("__name__", "").startswith("pymigjob"):
-            return None
-        if frame.f_code.co_name == "wait_pending" and event == "return":
-            sys.settrace(None)
-            frame.f_trace = None
-            raise KeyboardInterrupt("after the ABORT job was granted")
-        return tracer
-
+    tracer = interrupt_on_return("wait_pending", "after the ABORT job was granted")
     threading.Timer(0.2, holder.release).start()
-    sys.settrace(tracer)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            dom.abort_job(timeout=LONG_WAIT)
-    finally:
-        sys.settrace(None)
+    assert traced(tracer, lambda: dom.abort_job(timeout=LONG_WAIT)), "not interrupted"
     holder.worker.join_ok()
     state = (dom.active_job, dom.jobs_queued, dom.refs)
     assert dom.abort_requested  # the abort itself happened

@@ -15,7 +15,7 @@ import time
 import pytest
 
 import pymigjob as mj
-from _mjhelpers import DEADLINE, Holder, Worker, snapshot, started, wait_queued, wait_until
+from _mjhelpers import DEADLINE, Holder, snapshot, started, wait_queued, wait_until
 
 A = mj.AsyncJob
 J = mj.Job

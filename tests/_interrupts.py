@@ -1,0 +1,86 @@
+"""KeyboardInterrupt injection at chosen points of pymigjob's own Python code,
+shared by the C-backed (test_signals) and pure (test_pure) interrupt tests."""
+
+from __future__ import annotations
+
+import linecache
+import sys
+from typing import Any, Callable, Collection
+
+from pymigjob import AsyncJob as A, Job as J
+
+#: long enough that no begin under test times out by itself
+LONG_WAIT = 30.0
+
+#: blocked begins, each as a call on a domain whose job someone else holds
+BEGINS: dict[str, Callable[[Any], Any]] = {
+    "begin_job": lambda d: d.begin_job(J.QUERY, api="q", timeout=LONG_WAIT),
+    "job() guard": lambda d: d.job(J.QUERY).__enter__(),
+    "begin_async_job": lambda d: d.begin_async_job(A.SAVE, timeout=LONG_WAIT),
+    "migration_job_start": lambda d: d.migration_job_start(A.MIGRATION_OUT),
+    "begin_nested_job": lambda d: d.begin_nested_job(A.NONE, timeout=LONG_WAIT),
+    "abort_job": lambda d: d.abort_job(timeout=LONG_WAIT),
+}
+
+
+def _ours(frame) -> bool:
+    return frame.f_globals.get("__name__", "").startswith("pymigjob")
+
+
+def _with_line(frame) -> bool:
+    """A line event on a `with` statement: also where its __exit__ runs.  A
+    trace function raising there skips the __exit__ (a lock stays held);
+    CPython never runs a signal handler at that point (it checks for signals
+    after calls, so after __exit__), so the injections leave these lines out."""
+    return linecache.getline(frame.f_code.co_filename, frame.f_lineno).lstrip() \
+        .startswith("with ")
+
+
+def inject_at(n: int, frames: Collection[str] | None = None):
+    """A trace function raising KeyboardInterrupt at the n-th line or call
+    event inside pymigjob's code (in the functions named in `frames`, if
+    given) -- stricter than CPython, which runs signal handlers only at calls
+    and backward jumps.  Returns (tracer, where): where[1] becomes
+    (function, line, event) of the injection."""
+    where: list[Any] = [0, None]
+
+    def tracer(frame, event, arg):
+        if not _ours(frame) or (frames is not None and frame.f_code.co_name not in frames):
+            return None
+        if event == "call" or (event == "line" and not _with_line(frame)):
+            where[0] += 1
+            if where[0] == n:
+                sys.settrace(None)
+                frame.f_trace = None
+                where[1] = (frame.f_code.co_name, frame.f_lineno, event)
+                raise KeyboardInterrupt(f"injected at event {n}")
+        return tracer
+
+    return tracer, where
+
+
+def interrupt_on_return(function: str, why: str):
+    """A trace function raising KeyboardInterrupt as pymigjob's `function`
+    returns (once)."""
+    def tracer(frame, event, arg):
+        if not _ours(frame):
+            return None
+        if frame.f_code.co_name == function and event == "return":
+            sys.settrace(None)
+            frame.f_trace = None
+            raise KeyboardInterrupt(why)
+        return tracer
+
+    return tracer
+
+
+def traced(tracer, call: Callable[[], Any]) -> bool:
+    """call() under `tracer`: True if it was interrupted."""
+    sys.settrace(tracer)
+    try:
+        call()
+    except KeyboardInterrupt:
+        return True
+    finally:
+        sys.settrace(None)
+    return False
