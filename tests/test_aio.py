@@ -117,6 +117,7 @@ def test_uncontended_begin_never_suspends(dom, counting):
     idle(dom)
 
 
+@pytest.mark.c_core
 def test_one_notifier_per_loop_released_with_its_last_waiter(dom, immediate):
     async def main():
         loop = asyncio.get_running_loop()
@@ -140,6 +141,7 @@ def test_one_notifier_per_loop_released_with_its_last_waiter(dom, immediate):
     idle(dom)
 
 
+@pytest.mark.c_core
 def test_idle_notifier_is_kept_for_a_while_then_released(dom, monkeypatch):
     monkeypatch.setattr(aio, "NOTIFIER_IDLE", 0.05)
 
@@ -230,6 +232,7 @@ def test_cancel_racing_the_grant_never_leaves_a_job(dom, steps):
     idle(dom)
 
 
+@pytest.mark.c_core
 def test_cancel_after_the_wake_before_the_task_resumed(dom):
     """The reader callback has resolved the future (the job is ours) but the
     task has not run yet when it is cancelled: the job goes back."""
@@ -271,6 +274,7 @@ def test_cancel_after_the_waiter_failed(drv):
     assert not dom.alive
 
 
+@pytest.mark.c_core
 def test_cancel_after_an_early_deadline_poll(dom, monkeypatch):
     """The deadline timer may fire before the C deadline; the coroutine polls
     (still WAITING) and awaits again.  Cancel at that second await."""
@@ -433,6 +437,7 @@ def _traced(tracer, loop, awaitable):
         sys.settrace(None)
 
 
+@pytest.mark.c_core
 def test_interrupt_at_every_line_of_a_contended_begin(dom):
     """KeyboardInterrupt at every line of a contended begin_job_async:
     creating it, up to its suspension, and after the grant resumes it
@@ -671,6 +676,7 @@ def test_neither_threads_nor_coroutines_starve(dom):
     idle(dom)
 
 
+@pytest.mark.c_core
 def test_two_loops_in_two_threads(dom):
     """Each loop gets its own notifier; their coroutines share the FIFO."""
     order = []
@@ -854,6 +860,7 @@ def test_stress_threads_and_coroutines_with_cancels_and_timeouts():
 # ---- scale ------------------------------------------------------------------------
 
 
+@pytest.mark.c_core
 @pytest.mark.timeout(max(60, MANY_WAITS // 4000))
 def test_no_fd_leak_after_many_waits(counting, immediate, monkeypatch):
     """MANY_WAITS contended begins with the notifier released as soon as it
@@ -903,6 +910,7 @@ def test_no_fd_leak_after_many_waits(counting, immediate, monkeypatch):
     idle(dom)
 
 
+@pytest.mark.c_core
 def test_10000_coroutines_on_100_domains():
     drv = mj.Driver(job_wait_timeout=120)
     doms = [drv.add_domain(f"vm{i}") for i in range(100)]

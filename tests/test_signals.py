@@ -248,6 +248,7 @@ def test_sigint_at_random_moments_never_leaks(slow_drv):
     assert leaked == 0, f"{leaked}/40 interrupted begins left a pending waiter"
 
 
+@pytest.mark.c_core
 @pytest.mark.parametrize("name", list(BEGINS))
 def test_interrupt_at_every_line_of_a_blocked_begin(slow_drv, name):
     """A KeyboardInterrupt raised at *every* Python line of a begin that is
@@ -385,6 +386,7 @@ def test_cancel_waiters_unblocks_a_sigint_free_daemon_shutdown(slow_drv):
     assert dom.refs == 1 and dom.jobs_queued == 0
 
 
+@pytest.mark.c_core
 def test_interrupted_abort_job_leaves_no_abort_job(slow_drv):
     """The core applies the abort the moment the ABORT job is granted, so an
     interrupt right after the grant cannot leave the caller holding it."""
