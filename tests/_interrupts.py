@@ -84,3 +84,8 @@ def traced(tracer, call: Callable[[], Any]) -> bool:
     finally:
         sys.settrace(None)
     return False
+
+
+def run_traced(tracer, loop, awaitable) -> bool:
+    """loop.run_until_complete(awaitable) under `tracer`: True if interrupted."""
+    return traced(tracer, lambda: loop.run_until_complete(awaitable))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import os
-import sys
 import threading
 import time
 
@@ -24,6 +23,7 @@ import pytest
 
 import pymigjob as mj
 from pymigjob import aio
+from _interrupts import inject_at, run_traced
 from _mjhelpers import DEADLINE, Holder, snapshot, started, wait_queued, wait_until
 
 A = mj.AsyncJob
@@ -406,37 +406,6 @@ def test_cancel_while_entering_async_with(dom):
 BEGIN_FRAMES = {"begin", "begin_job_async", "begin_async_job_async", "_bad_kind"}
 
 
-def _inject_at(n):
-    """A trace function raising KeyboardInterrupt at the n-th call or line
-    event of a begin's own frames (where CPython may deliver a signal)."""
-    where = [0, None]
-
-    def tracer(frame, event, arg):
-        if not frame.f_globals.get("__name__", "").startswith("pymigjob") \
-                or frame.f_code.co_name not in BEGIN_FRAMES:
-            return None
-        if event in ("call", "line"):
-            where[0] += 1
-            if where[0] == n:
-                sys.settrace(None)
-                frame.f_trace = None
-                where[1] = (frame.f_code.co_name, frame.f_lineno, event)
-                raise KeyboardInterrupt(f"injected at event {n}")
-        return tracer
-
-    return tracer, where
-
-
-def _traced(tracer, loop, awaitable):
-    sys.settrace(tracer)
-    try:
-        return loop.run_until_complete(awaitable)
-    except KeyboardInterrupt:
-        return None
-    finally:
-        sys.settrace(None)
-
-
 @pytest.mark.c_core
 def test_interrupt_at_every_line_of_a_contended_begin(dom):
     """KeyboardInterrupt at every line of a contended begin_job_async:
@@ -452,7 +421,7 @@ def test_interrupt_at_every_line_of_a_contended_begin(dom):
     for n in range(1, 400):
         loop = asyncio.new_event_loop()
         dom.begin_job(J.MODIFY)
-        tracer, where = _inject_at(n)
+        tracer, where = inject_at(n, BEGIN_FRAMES)
         box = []
 
         async def start():
@@ -460,11 +429,11 @@ def test_interrupt_at_every_line_of_a_contended_begin(dom):
             await asyncio.sleep(0.002)
 
         try:
-            _traced(tracer, loop, start())
+            run_traced(tracer, loop, start())
             if where[1] is None:  # not reached yet: it waits; hand it the job
                 assert dom.jobs_queued == 2
                 dom.end_job()
-                _traced(tracer, loop, asyncio.wait([box[0]]))
+                run_traced(tracer, loop, asyncio.wait([box[0]]))
             if where[1] is None:
                 assert box[0].result() is None and dom.active_job == J.QUERY
                 dom.end_job()

@@ -12,7 +12,8 @@ import sys
 import pytest
 
 import pymigjob.pure as pure
-from _interrupts import BEGINS, LONG_WAIT, inject_at, interrupt_on_return, traced
+from _interrupts import (BEGINS, LONG_WAIT, inject_at, interrupt_on_return, run_traced,
+                         traced)
 from _mjhelpers import Holder
 
 J, A = pure.Job, pure.AsyncJob
@@ -194,10 +195,6 @@ ASYNC_BEGIN_FRAMES = {"begin_job_async", "_begin_async", "_enqueue_locked", "_se
                       "api", "name", "timeout", "kind", "kind_type", "kind_range", "__init__"}
 
 
-def _run_traced(tracer, loop, awaitable) -> None:
-    traced(tracer, lambda: loop.run_until_complete(awaitable))
-
-
 def test_interrupt_at_every_line_of_a_contended_coroutine_begin():
     """KeyboardInterrupt at every line of the twin's contended
     begin_job_async, up to its suspension and after the grant resumes it
@@ -229,11 +226,11 @@ def test_interrupt_at_every_line_of_a_contended_coroutine_begin():
             await asyncio.sleep(0.002)
 
         try:
-            _run_traced(tracer, loop, start())
+            run_traced(tracer, loop, start())
             if where[1] is None:  # not reached yet: it waits; hand it the job
                 assert dom.jobs_queued == 2
                 dom.end_job()
-                _run_traced(tracer, loop, asyncio.wait([box[0]]))
+                run_traced(tracer, loop, asyncio.wait([box[0]]))
             if where[1] is None:
                 assert box[0].result() is None and dom.active_job == J.QUERY
                 dom.end_job()

@@ -560,7 +560,8 @@ class Domain:
 
     def begin_job(self, job: Job | int, api: str | None = None,
                   timeout: float | None = None) -> None:
-        # the checks of _args, with the common cases inline (the hot path)
+        # the checks of _args, with the common cases inline: the hot path
+        # (begin_async_job and begin_nested_job call _args plainly)
         if job.__class__ is not int:
             _args.kind_type(job, "Job", "job")
             job = int(job)
@@ -590,15 +591,11 @@ class Domain:
 
     def begin_async_job(self, async_job: AsyncJob | int, api: str | None = None,
                         timeout: float | None = None) -> None:
-        if async_job.__class__ is not int:
-            _args.kind_type(async_job, "AsyncJob", "async_job")
-            async_job = int(async_job)
-        if api is not None:
-            api = _args.name(api, "api")
-        seconds = self._default_timeout if timeout is None \
-            else _args.timeout(timeout, self._default_timeout)
-        if not _NONE < async_job < _ASYNC_LAST:
-            _args.kind_range(async_job, _ASYNC_LAST, "AsyncJob", "async job")
+        _args.kind_type(async_job, "AsyncJob", "async_job")
+        api = _args.api(api)
+        seconds = _args.timeout(timeout, self._default_timeout)
+        async_job = _args.kind_range(async_job, _ASYNC_LAST, "AsyncJob", "async job")
+        if async_job == _NONE:
             raise InternalError("Attempt to start invalid job")
         self._begin(_ASYNC_SLOT, async_job, api, seconds)
         if self._track is not None:
@@ -625,15 +622,10 @@ class Domain:
 
     def begin_nested_job(self, async_job: AsyncJob | int, api: str | None = None,
                          timeout: float | None = None) -> None:
-        if async_job.__class__ is not int:
-            _args.kind_type(async_job, "AsyncJob", "async_job")
-            async_job = int(async_job)
-        if api is not None:
-            api = _args.name(api, "api")
-        seconds = self._default_timeout if timeout is None \
-            else _args.timeout(timeout, self._default_timeout)
-        if not 0 <= async_job < _ASYNC_LAST:
-            _args.kind_range(async_job, _ASYNC_LAST, "AsyncJob", "async job")
+        _args.kind_type(async_job, "AsyncJob", "async_job")
+        api = _args.api(api)
+        seconds = _args.timeout(timeout, self._default_timeout)
+        async_job = _args.kind_range(async_job, _ASYNC_LAST, "AsyncJob", "async job")
         self._begin(_NESTED_SLOT, async_job, api, seconds)
 
     def end_nested_job(self) -> int:
