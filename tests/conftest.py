@@ -7,24 +7,12 @@ on ``sys.path`` here so that the suite works under every pytest import mode
 
 from __future__ import annotations
 
-import faulthandler
 import os
 import sys
 
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-try:  # pragma: no cover - depends on the environment
-    import pytest_timeout  # noqa: F401
-
-    HAVE_PYTEST_TIMEOUT = True
-except ImportError:  # pragma: no cover
-    HAVE_PYTEST_TIMEOUT = False
-
-#: without pytest-timeout (pyproject sets ``timeout`` for it), a hung test
-#: dumps every thread's stack and ends the run after this many seconds
-FALLBACK_TIMEOUT = 300
 
 
 def pytest_collection_modifyitems(config, items):
@@ -38,20 +26,6 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "c_core" in item.keywords:
             item.add_marker(skip)
-
-
-@pytest.fixture(autouse=True)
-def _deadlock_guard():
-    """Turn a deadlock into a failure instead of a hung run when
-    pytest-timeout is not installed."""
-    if HAVE_PYTEST_TIMEOUT:
-        yield
-        return
-    faulthandler.dump_traceback_later(FALLBACK_TIMEOUT, exit=True)
-    try:
-        yield
-    finally:
-        faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture
