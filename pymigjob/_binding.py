@@ -3,6 +3,7 @@ translation of the C last error into an exception."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 try:
@@ -16,6 +17,7 @@ except ImportError as exc:  # pragma: no cover - depends on the install
     ) from exc
 
 NULL: Any = ffi.NULL
+_NAME_MAX: int = lib.MJ_NAME_MAX
 WAITING: int = lib.MJ_WAITING
 #: how long one C wait may block before Python gets to run signal handlers
 WAIT_SLICE: float = lib.MJ_WAIT_SLICE
@@ -43,16 +45,34 @@ def encode_name(value: object, what: str) -> bytes:
     data = value.encode("utf-8")
     if b"\0" in data:
         raise ValueError(f"{what} must not contain NUL characters")
-    if len(data) > lib.MJ_NAME_MAX:
-        raise ValueError(f"{what} is longer than {lib.MJ_NAME_MAX} bytes")
+    if len(data) > _NAME_MAX:
+        raise ValueError(f"{what} is longer than {_NAME_MAX} bytes")
     return data
+
+
+@functools.lru_cache(maxsize=1024)
+def _encoded_api(value: str) -> bytes:
+    return encode_name(value, "api")
+
+
+def c_api(api: object) -> Any:
+    """An optional API name for C (NULL for None).  A daemon passes the same
+    few libvirt API names over and over: their checked encodings are cached
+    (only plain str; refusals are never cached)."""
+    if api is None:
+        return NULL
+    if api.__class__ is str:
+        return _encoded_api(api)
+    return encode_name(api, "api")
 
 
 def c_timeout(timeout: object) -> float:
     """None -> the domain's default (-1 for C); otherwise seconds >= 0."""
     if timeout is None:
         return -1.0
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+    cls = timeout.__class__
+    if cls is not float and cls is not int and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float))):
         raise TypeError(
             f"timeout must be a number of seconds or None, not {type(timeout).__name__}"
         )

@@ -32,7 +32,8 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Coroutine
 
-from ._binding import NULL, c_timeout, encode_name, last_error, lib
+from ._binding import NULL, c_timeout, last_error, lib
+from ._binding import c_api as _c_api
 
 if TYPE_CHECKING:
     from .domain import Domain
@@ -274,7 +275,7 @@ async def begin(fn: Any, dom: Domain, kind: int, api: str | None, timeout: float
     point (a cancel at the await, a KeyboardInterrupt between two lines)
     gives up whatever the begin left behind: the pending waiter, the
     detached waiter, or a job granted to it meanwhile."""
-    c_api = NULL if api is None else encode_name(api, "api")
+    c_api = _c_api(api)
     c_to = c_timeout(timeout)
     if isinstance(kind, bool) or not isinstance(kind, int):
         _bad_kind(kind_cls, kind, what)  # cffi would take anything with __int__

@@ -211,6 +211,8 @@ with dom.migration_phase(MO, Phase.CONFIRM3, api="confirm3") as mig:
 #: key -> (what, statement run against an implementation's names)
 MICRO_CASES: Dict[str, Tuple[str, str]] = {
     "begin_end": ("begin_job + end_job", "dom.begin_job(J); dom.end_job()"),
+    "begin_end_api": ("begin_job(api=, timeout=) + end_job",
+                      "dom.begin_job(J, api='setMemory', timeout=30.0); dom.end_job()"),
     "with_job": ("with dom.job(Job.MODIFY)", "with dom.job(J):\n    pass"),
     "migration": ("v3 migration out: 3 APIs, nested job, set_phase, finish", MIGRATION_STMT),
     "label": ("Phase.PERFORM3.label", "P.label"),

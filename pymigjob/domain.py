@@ -9,17 +9,16 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 from ._binding import (
-    NULL,
     WAIT_SLICE,
     c_string,
     c_timeout,
     ffi,
-    encode_name,
     last_error,
     last_error_message,
     lib,
     settle,
 )
+from ._binding import c_api as _c_api
 from . import aio as _aio
 from .enums import AsyncJob, Job, JobType, Phase, _enum_value
 from .errors import NoDomain
@@ -71,14 +70,6 @@ _QUICK_BEGIN = {
 def _check_int(value: object, cls: type, what: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         _bad_enum(cls, value, what)
-
-
-def _api(api: object) -> Any:
-    return NULL if api is None else encode_name(api, "api")
-
-
-def _timeout(timeout: object) -> float:
-    return -1.0 if timeout is None else c_timeout(timeout)
 
 
 class QuickJobGuard:
@@ -217,7 +208,7 @@ class Domain:
             _check_int(job, Job, "job")
             quick = None
         if quick is None:
-            c_api = NULL if api is None else encode_name(api, "api")
+            c_api = _c_api(api)
             c_to = -1.0 if timeout is None else c_timeout(timeout)
         try:
             if quick is not None:
@@ -248,7 +239,7 @@ class Domain:
                         timeout: float | None = None) -> None:
         if async_job.__class__ not in _PLAIN_INTS:
             _check_int(async_job, AsyncJob, "async_job")
-        c_api, c_to = _api(api), _timeout(timeout)
+        c_api, c_to = _c_api(api), c_timeout(timeout)
         try:
             try:
                 rc = lib.mj_begin_async_job(self._p, async_job, c_api, c_to, WAIT_SLICE)
@@ -282,7 +273,7 @@ class Domain:
                          timeout: float | None = None) -> None:
         if async_job.__class__ not in _PLAIN_INTS:
             _check_int(async_job, AsyncJob, "async_job")
-        c_api, c_to = _api(api), _timeout(timeout)
+        c_api, c_to = _c_api(api), c_timeout(timeout)
         try:
             try:
                 rc = lib.mj_begin_nested_job(self._p, async_job, c_api, c_to, WAIT_SLICE)
@@ -306,7 +297,7 @@ class Domain:
                             api: str | None = None, timeout: float | None = None) -> None:
         if async_job.__class__ not in _PLAIN_INTS:
             _check_int(async_job, AsyncJob, "async_job")
-        c_api, c_to = _api(api), _timeout(timeout)
+        c_api, c_to = _c_api(api), c_timeout(timeout)
         if mask is not None and (isinstance(mask, bool) or not isinstance(mask, int)):
             raise TypeError(f"mask must be an int or None, not {type(mask).__name__}")
         if mask is not None and not 0 <= mask < _MASK_LIMIT:
@@ -338,7 +329,7 @@ class Domain:
     def migration_job_set_phase(self, phase: int, api: str | None = None) -> bool:
         if phase.__class__ not in _PLAIN_INTS:
             _check_int(phase, Phase, "phase")
-        c_api = _api(api)
+        c_api = _c_api(api)
         try:
             rc = lib.mj_migration_job_set_phase(self._p, phase, c_api)
         except (TypeError, OverflowError):
@@ -352,7 +343,7 @@ class Domain:
     def migration_job_start_phase(self, phase: int, api: str | None = None) -> bool:
         if phase.__class__ not in _PLAIN_INTS:
             _check_int(phase, Phase, "phase")
-        c_api = _api(api)
+        c_api = _c_api(api)
         try:
             rc = lib.mj_migration_job_start_phase(self._p, phase, c_api)
         except (TypeError, OverflowError):
@@ -373,7 +364,7 @@ class Domain:
             _check_int(value, cls, what)
         try:
             rc = lib.mj_migration_job_claim_parked(self._p, async_job, phase, new_phase,
-                                                   _api(api))
+                                                   _c_api(api))
         except OverflowError:
             raise ValueError("async_job or phase out of range") from None
         if rc < 0:
@@ -441,7 +432,7 @@ class Domain:
         """virDomainAbortJob: take an ABORT job, flag the async job, end it.
         The core applies the abort the moment the ABORT job is granted, so
         the caller never holds it, interrupted or not."""
-        c_api, c_to = _api(api), _timeout(timeout)
+        c_api, c_to = _c_api(api), c_timeout(timeout)
         try:
             rc = lib.mj_abort_job(self._p, c_api, c_to, WAIT_SLICE)
             if rc:

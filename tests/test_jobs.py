@@ -725,3 +725,26 @@ def test_domains_lists_names(drv):
     assert sorted(drv.domains()) == ["a", "b"]
     drv.remove_domain("a")
     assert drv.domains() == ["b"]
+
+
+def test_api_names_every_time(dom):
+    """API names are cached once checked: a refused name is refused on every
+    call, and the owner API is the one passed, also after more distinct names
+    than any cache holds."""
+    for _ in range(3):
+        with pytest.raises(ValueError, match="api must not contain NUL"):
+            dom.begin_job(J.MODIFY, api="set\0Memory")
+        with pytest.raises(ValueError, match="api is longer than"):
+            dom.begin_job(J.MODIFY, api="x" * 10_000)
+        with pytest.raises(TypeError, match="api must be a str, not bytes"):
+            dom.begin_job(J.MODIFY, api=b"setMemory")
+    assert dom.active_job == J.NONE and dom.refs == 1
+
+    class Name(str):
+        pass
+
+    for i in range(3000):
+        name = f"api{i % 1500}" if i % 3 else Name(f"sub{i}")
+        dom.begin_job(J.MODIFY, api=name)
+        assert dom.owner_api == name
+        dom.end_job()
