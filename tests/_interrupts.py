@@ -89,3 +89,62 @@ def traced(tracer, call: Callable[[], Any]) -> bool:
 def run_traced(tracer, loop, awaitable) -> bool:
     """loop.run_until_complete(awaitable) under `tracer`: True if interrupted."""
     return traced(tracer, lambda: loop.run_until_complete(awaitable))
+
+
+def interrupted_coroutine_begins(dom, frames: Collection[str],
+                                 state: Callable[[Any], tuple], idle: tuple,
+                                 on_interrupt: Callable[[], Any] | None = None):
+    """A contended ``dom.begin_job_async(QUERY)`` (MODIFY held), interrupted
+    at event 1, 2, ... of the functions in `frames` -- up to its suspension,
+    and after the grant resumes it -- until one runs to the end without an
+    injection.  Loops are driven without asyncio.run (whose SIGINT handler
+    would cancel the task instead) and closed after each attempt.
+
+    on_interrupt(), if given, runs right after an injection; state(its
+    result) must then be `idle` once the loop is closed and a job the
+    coroutine took is ended.  Returns (leaks: [(where, state)], held_after:
+    [where] of the interrupts that came after the job was taken, seen:
+    every injection point)."""
+    import asyncio
+
+    leaks, held_after, seen = [], [], set()
+    for n in range(1, 400):
+        loop = asyncio.new_event_loop()
+        dom.begin_job(J.MODIFY)
+        tracer, where = inject_at(n, frames)
+        box: list[Any] = []
+        extra = None
+
+        async def start():
+            box.append(asyncio.ensure_future(dom.begin_job_async(J.QUERY)))
+            await asyncio.sleep(0.002)
+
+        try:
+            run_traced(tracer, loop, start())
+            if where[1] is None:  # not reached yet: it waits; hand it the job
+                assert dom.jobs_queued == 2
+                dom.end_job()
+                run_traced(tracer, loop, asyncio.wait([box[0]]))
+            if where[1] is None:
+                assert box[0].result() is None and dom.active_job == J.QUERY
+                dom.end_job()
+                return leaks, held_after, seen  # a whole begin has been covered
+            seen.add(where[1])
+            if on_interrupt is not None:
+                extra = on_interrupt()
+            if dom.active_job == J.MODIFY:
+                dom.end_job()
+        finally:
+            loop.close()  # gives up whatever is still registered
+        task = box[0] if box else None
+        if task is not None and task.done() and not task.cancelled():
+            task.exception()  # retrieved: no "never retrieved" log at collection
+        if dom.active_job == J.QUERY:  # taken, then interrupted
+            assert task is not None and task.done()
+            if task.cancelled() or task.exception() is not None:
+                held_after.append(where[1])
+            dom.end_job()
+        got = state(extra)
+        if got != idle:
+            leaks.append((where[1], got))
+    raise AssertionError("the begin never completed without an injection")

@@ -23,7 +23,7 @@ import pytest
 
 import pymigjob as mj
 from pymigjob import aio
-from _interrupts import inject_at, run_traced
+from _interrupts import interrupted_coroutine_begins
 from _mjhelpers import DEADLINE, Holder, snapshot, started, wait_queued, wait_until
 
 A = mj.AsyncJob
@@ -417,46 +417,15 @@ def test_interrupt_at_every_line_of_a_contended_begin(dom):
     with a blocking begin interrupted just after it returned)."""
     poll_line = next(i for i, line in enumerate(
         open(aio.__file__).read().splitlines(), 1) if "rc = _poll(w)" in line)
-    leaks, held_after, seen = [], [], set()
-    for n in range(1, 400):
-        loop = asyncio.new_event_loop()
-        dom.begin_job(J.MODIFY)
-        tracer, where = inject_at(n, BEGIN_FRAMES)
-        box = []
+    def cancel_pending():
+        pending = lib_pending()
+        while lib_pending():
+            mj._binding.lib.mj_pending_cancel()
+        return pending
 
-        async def start():
-            box.append(asyncio.ensure_future(dom.begin_job_async(J.QUERY)))
-            await asyncio.sleep(0.002)
-
-        try:
-            run_traced(tracer, loop, start())
-            if where[1] is None:  # not reached yet: it waits; hand it the job
-                assert dom.jobs_queued == 2
-                dom.end_job()
-                run_traced(tracer, loop, asyncio.wait([box[0]]))
-            if where[1] is None:
-                assert box[0].result() is None and dom.active_job == J.QUERY
-                dom.end_job()
-                break  # every line of a whole begin has been covered
-            seen.add(where[1])
-            pending = lib_pending()
-            while lib_pending():
-                mj._binding.lib.mj_pending_cancel()
-            if dom.active_job == J.MODIFY:
-                dom.end_job()
-        finally:
-            loop.close()  # gives up whatever is still registered
-        task = box[0] if box else None
-        if dom.active_job == J.QUERY:  # taken by a poll, then interrupted
-            assert task is not None and task.done()
-            if task.cancelled() or task.exception() is not None:
-                held_after.append(where[1])
-            dom.end_job()
-        state = (pending, dom.jobs_queued, dom.refs)
-        if state != (0, 0, 1):
-            leaks.append((where[1], state))
-    else:
-        raise AssertionError("the begin never completed without an injection")
+    leaks, held_after, seen = interrupted_coroutine_begins(
+        dom, BEGIN_FRAMES, lambda pending: (pending, dom.jobs_queued, dom.refs), (0, 0, 1),
+        cancel_pending)
     assert not leaks, leaks
     for fn, line, _ in held_after:
         assert fn == "begin" and line > poll_line, held_after

@@ -12,8 +12,8 @@ import sys
 import pytest
 
 import pymigjob.pure as pure
-from _interrupts import (BEGINS, LONG_WAIT, inject_at, interrupt_on_return, run_traced,
-                         traced)
+from _interrupts import (BEGINS, LONG_WAIT, inject_at, interrupt_on_return,
+                         interrupted_coroutine_begins, traced)
 from _mjhelpers import Holder
 
 J, A = pure.Job, pure.AsyncJob
@@ -202,7 +202,6 @@ def test_interrupt_at_every_line_of_a_contended_coroutine_begin():
     queued or referenced; the job is held only when the interrupt came after
     the coroutine took it (as with a blocking begin interrupted just after it
     returned)."""
-    import asyncio
     import inspect
 
     from pymigjob.pure import domain as pure_domain
@@ -214,45 +213,9 @@ def test_interrupt_at_every_line_of_a_contended_coroutine_begin():
     taken_line = line_of(pure_domain.Domain._begin_async, "w.state = _GONE")
     awaited_line = line_of(pure_domain.Domain.begin_job_async, "await self._begin_async")
     dom = pure.Driver(job_wait_timeout=LONG_WAIT).add_domain("vm1")
-    leaks, held_after, seen = [], [], set()
-    for n in range(1, 400):
-        loop = asyncio.new_event_loop()
-        dom.begin_job(J.MODIFY)
-        tracer, where = inject_at(n, ASYNC_BEGIN_FRAMES)
-        box = []
-
-        async def start():
-            box.append(asyncio.ensure_future(dom.begin_job_async(J.QUERY)))
-            await asyncio.sleep(0.002)
-
-        try:
-            run_traced(tracer, loop, start())
-            if where[1] is None:  # not reached yet: it waits; hand it the job
-                assert dom.jobs_queued == 2
-                dom.end_job()
-                run_traced(tracer, loop, asyncio.wait([box[0]]))
-            if where[1] is None:
-                assert box[0].result() is None and dom.active_job == J.QUERY
-                dom.end_job()
-                break  # every line of a whole begin has been covered
-            seen.add(where[1])
-            if dom.active_job == J.MODIFY:
-                dom.end_job()
-        finally:
-            loop.close()  # gives up whatever is still registered
-        task = box[0] if box else None
-        if task is not None and task.done() and not task.cancelled():
-            task.exception()  # retrieved: no "never retrieved" log at collection
-        if dom.active_job == J.QUERY:  # taken, then interrupted
-            assert task is not None and task.done()
-            if task.cancelled() or task.exception() is not None:
-                held_after.append(where[1])
-            dom.end_job()
-        state = (dom.jobs_queued, dom.refs, dom._lock.locked())
-        if state != (0, 1, False):
-            leaks.append((where[1], state))
-    else:
-        raise AssertionError("the begin never completed without an injection")
+    leaks, held_after, seen = interrupted_coroutine_begins(
+        dom, ASYNC_BEGIN_FRAMES, lambda _: (dom.jobs_queued, dom.refs, dom._lock.locked()),
+        (0, 1, False))
     assert not leaks, leaks
     for fn, line, _ in held_after:  # all after the coroutine took the job
         assert ((fn == "_begin_async" and line >= taken_line)
