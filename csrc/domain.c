@@ -264,37 +264,39 @@ mj_domain_refs(const mj_domain *d)
 
 bool mj_domain_alive(const mj_domain *d) { return mj_domain_refs(d) > 0; }
 
-/* one locked read of a field of any integer type */
-#define LOCKED_READ(type, d, expr)              \
+/* one locked read of a field of any integer type; a dead domain gives
+ * `dead` and the NO_DOMAIN error */
+#define LOCKED_READ(type, d, expr, dead)        \
     do {                                        \
         type value_;                            \
+        if (!mj_domain_alive(d)) {              \
+            mj_error_no_domain(d);              \
+            return (dead);                      \
+        }                                       \
         pthread_mutex_lock(&(d)->lock);         \
         value_ = (expr);                        \
         pthread_mutex_unlock(&(d)->lock);       \
         return value_;                          \
     } while (0)
 
-int mj_domain_active_job(mj_domain *d) { LOCKED_READ(int, d, d->active); }
-int mj_domain_async_job(mj_domain *d) { LOCKED_READ(int, d, d->async_job); }
-int mj_domain_phase(mj_domain *d) { LOCKED_READ(int, d, d->phase); }
-uint64_t mj_domain_mask(mj_domain *d) { LOCKED_READ(uint64_t, d, d->mask); }
-int mj_domain_jobs_queued(mj_domain *d) { LOCKED_READ(int, d, d->jobs_queued); }
-int mj_domain_job_info_type(mj_domain *d) { LOCKED_READ(int, d, d->info_type); }
-bool mj_domain_abort_requested(mj_domain *d) { LOCKED_READ(bool, d, d->abort_requested); }
-uint64_t mj_domain_owner_thread(mj_domain *d) { LOCKED_READ(uint64_t, d, d->owner); }
-uint64_t mj_domain_async_owner_thread(mj_domain *d) { LOCKED_READ(uint64_t, d, d->async_owner); }
+int mj_domain_active_job(mj_domain *d) { LOCKED_READ(int, d, d->active, -1); }
+int mj_domain_async_job(mj_domain *d) { LOCKED_READ(int, d, d->async_job, -1); }
+int mj_domain_phase(mj_domain *d) { LOCKED_READ(int, d, d->phase, -1); }
+uint64_t mj_domain_mask(mj_domain *d) { LOCKED_READ(uint64_t, d, d->mask, MJ_DEAD_U64); }
+int mj_domain_jobs_queued(mj_domain *d) { LOCKED_READ(int, d, d->jobs_queued, -1); }
+int mj_domain_job_info_type(mj_domain *d) { LOCKED_READ(int, d, d->info_type, -1); }
+int mj_domain_abort_requested(mj_domain *d) { LOCKED_READ(int, d, d->abort_requested, -1); }
+uint64_t mj_domain_owner_thread(mj_domain *d) { LOCKED_READ(uint64_t, d, d->owner, MJ_DEAD_U64); }
+uint64_t mj_domain_async_owner_thread(mj_domain *d)
+{
+    LOCKED_READ(uint64_t, d, d->async_owner, MJ_DEAD_U64);
+}
 
 double
 mj_domain_job_elapsed(mj_domain *d)
 {
-    int64_t started;
-    int async_job;
-
-    pthread_mutex_lock(&d->lock);
-    started = d->async_started;
-    async_job = d->async_job;
-    pthread_mutex_unlock(&d->lock);
-    return async_job ? (double)(mj_now() - started) / 1e9 : 0.0;
+    LOCKED_READ(double, d, d->async_job ? (double)(mj_now() - d->async_started) / 1e9 : 0.0,
+                -1.0);
 }
 
 int
@@ -330,6 +332,10 @@ copy_api(mj_domain *d, char *const *field, char *buf)
 {
     const char *result = NULL;
 
+    if (!mj_domain_alive(d)) {
+        mj_error_no_domain(d);
+        return NULL;
+    }
     pthread_mutex_lock(&d->lock);
     if (*field) {
         strcpy(buf, *field);        /* both are at most MJ_NAME_MAX */

@@ -171,18 +171,23 @@ int mj_domain_remove(mj_domain *d);
  * alone and may still end. */
 void mj_domain_cancel_waiters(mj_domain *d, const char *reason);
 
-/* read-only state; each is a consistent read under the domain lock */
+/* read-only state; each is a consistent read under the domain lock.  On a
+ * dead domain each of the job getters below sets the NO_DOMAIN error and
+ * returns -1 (int, double), MJ_DEAD_U64 (uint64_t) or NULL (the owner API
+ * names, also NULL when there is none): one call gives the value or says
+ * the domain is gone. */
+#define MJ_DEAD_U64 UINT64_MAX
 const char *mj_domain_name(const mj_domain *d);   /* lives as long as d */
 int mj_domain_refs(const mj_domain *d);           /* 0 once dead */
 bool mj_domain_alive(const mj_domain *d);
 int mj_domain_active_job(mj_domain *d);
 int mj_domain_async_job(mj_domain *d);
 int mj_domain_phase(mj_domain *d);
-uint64_t mj_domain_mask(mj_domain *d);
+uint64_t mj_domain_mask(mj_domain *d);          /* may also be all ones alive */
 int mj_domain_jobs_queued(mj_domain *d);
 int mj_domain_job_info_type(mj_domain *d);
 double mj_domain_job_elapsed(mj_domain *d);     /* s since async begin, 0 */
-bool mj_domain_abort_requested(mj_domain *d);
+int mj_domain_abort_requested(mj_domain *d);    /* 0 or 1 */
 uint64_t mj_domain_owner_thread(mj_domain *d);        /* pthread_self(), 0 */
 uint64_t mj_domain_async_owner_thread(mj_domain *d);
 /* every job field at one instant (one lock) */

@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 from ._binding import (
+    NULL,
     WAIT_SLICE,
     c_string,
     c_timeout,
@@ -39,6 +40,18 @@ _PHASE_SET = lib.MJ_PHASE_SET
 _PHASE_NO_JOB = lib.MJ_PHASE_NO_JOB
 _PHASE_BACKWARDS = lib.MJ_PHASE_BACKWARDS
 _MASK_LIMIT = 2**64
+_DEAD_U64 = lib.MJ_DEAD_U64
+# value -> member without EnumMeta.__call__ (~300 ns) on every property read
+_JOB_OF = {int(m): m for m in Job}
+_ASYNC_JOB_OF = {int(m): m for m in AsyncJob}
+_JOB_TYPE_OF = {int(m): m for m in JobType}
+
+
+def _read(value: int) -> int:
+    """An int job getter's result: -1 is a dead domain (NO_DOMAIN is set)."""
+    if value < 0:
+        raise last_error()
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,11 +135,6 @@ class Domain:
 
     # ---- read-only state --------------------------------------------------
 
-    def _live(self) -> Any:
-        if not lib.mj_domain_alive(self._p):
-            raise NoDomain(f"no domain with matching name '{self._name}'")
-        return self._p
-
     @property
     def name(self) -> str:
         return self._name
@@ -139,50 +147,76 @@ class Domain:
     def alive(self) -> bool:
         return lib.mj_domain_alive(self._p)
 
+    # each getter is one C call: on a dead domain it returns a sentinel and
+    # sets the NO_DOMAIN error
+
     @property
     def active_job(self) -> Job:
-        return Job(lib.mj_domain_active_job(self._live()))
+        return _JOB_OF[_read(lib.mj_domain_active_job(self._p))]
 
     @property
     def async_job(self) -> AsyncJob:
-        return AsyncJob(lib.mj_domain_async_job(self._live()))
+        return _ASYNC_JOB_OF[_read(lib.mj_domain_async_job(self._p))]
 
     @property
     def phase(self) -> int:
-        return lib.mj_domain_phase(self._live())
+        return _read(lib.mj_domain_phase(self._p))
 
     @property
     def mask(self) -> int:
-        return lib.mj_domain_mask(self._live())
+        return self._read_u64(lib.mj_domain_mask(self._p))
 
     @property
     def jobs_queued(self) -> int:
-        return lib.mj_domain_jobs_queued(self._live())
+        return _read(lib.mj_domain_jobs_queued(self._p))
 
     @property
     def owner_api(self) -> str | None:
-        return c_string(lib.mj_domain_owner_api(self._live()))
+        return self._read_api(lib.mj_domain_owner_api(self._p))
 
     @property
     def async_owner_api(self) -> str | None:
-        return c_string(lib.mj_domain_async_owner_api(self._live()))
+        return self._read_api(lib.mj_domain_async_owner_api(self._p))
 
     @property
     def owner_thread(self) -> int:
-        return lib.mj_domain_owner_thread(self._live())
+        return self._read_u64(lib.mj_domain_owner_thread(self._p))
 
     @property
     def async_owner_thread(self) -> int:
-        return lib.mj_domain_async_owner_thread(self._live())
+        return self._read_u64(lib.mj_domain_async_owner_thread(self._p))
 
     @property
     def job_info(self) -> JobInfo:
-        p = self._live()
-        return JobInfo(JobType(lib.mj_domain_job_info_type(p)), lib.mj_domain_job_elapsed(p))
+        p = self._p
+        info_type = _read(lib.mj_domain_job_info_type(p))
+        elapsed = lib.mj_domain_job_elapsed(p)
+        if elapsed < 0:
+            raise last_error()
+        return JobInfo(_JOB_TYPE_OF[info_type], elapsed)
 
     @property
     def abort_requested(self) -> bool:
-        return lib.mj_domain_abort_requested(self._live())
+        return _read(lib.mj_domain_abort_requested(self._p)) == 1
+
+    # MJ_DEAD_U64 is also a possible mask (all ones) and NULL is "no owner
+    # API" of a live domain: only then is alive asked too.  (The domain may
+    # die in between, after a good read: then it is gone, with no C error.)
+
+    def _read_u64(self, value: int) -> int:
+        if value == _DEAD_U64 and not lib.mj_domain_alive(self._p):
+            raise self._gone()
+        return value
+
+    def _read_api(self, value: Any) -> str | None:
+        if value == NULL:
+            if not lib.mj_domain_alive(self._p):
+                raise self._gone()
+            return None
+        return c_string(value)
+
+    def _gone(self) -> NoDomain:
+        return NoDomain(f"no domain with matching name '{self._name}'")
 
     # ---- references --------------------------------------------------------
 

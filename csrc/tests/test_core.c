@@ -2848,19 +2848,22 @@ static void test_pins_and_dead_domain(void)
     expect_no_domain(mj_abort_apply(d), "abort_apply", "vm-dead");
     expect_no_domain(mj_check_abort(d), "check_abort", "vm-dead");
     CHECK(!mj_migration_job_is_active(d, MJ_ASYNC_JOB_MIGRATION_OUT));
-    /* getters must not crash (values unspecified) */
-    (void)mj_domain_active_job(d);
-    (void)mj_domain_async_job(d);
-    (void)mj_domain_phase(d);
-    (void)mj_domain_mask(d);
-    (void)mj_domain_jobs_queued(d);
-    (void)mj_domain_job_info_type(d);
-    (void)mj_domain_job_elapsed(d);
-    (void)mj_domain_abort_requested(d);
-    (void)mj_domain_owner_thread(d);
-    (void)mj_domain_async_owner_thread(d);
-    (void)mj_domain_owner_api(d);
-    (void)mj_domain_async_owner_api(d);
+    /* each getter says it in one call: a sentinel and the NO_DOMAIN error */
+    expect_no_domain(mj_domain_active_job(d), "active_job", "vm-dead");
+    expect_no_domain(mj_domain_async_job(d), "async_job", "vm-dead");
+    expect_no_domain(mj_domain_phase(d), "phase", "vm-dead");
+    expect_no_domain(mj_domain_jobs_queued(d), "jobs_queued", "vm-dead");
+    expect_no_domain(mj_domain_job_info_type(d), "job_info_type", "vm-dead");
+    expect_no_domain((int)mj_domain_job_elapsed(d), "job_elapsed", "vm-dead");
+    expect_no_domain(mj_domain_abort_requested(d), "abort_requested", "vm-dead");
+    expect_no_domain(mj_domain_mask(d) == MJ_DEAD_U64 ? -1 : 0, "mask", "vm-dead");
+    expect_no_domain(mj_domain_owner_thread(d) == MJ_DEAD_U64 ? -1 : 0, "owner_thread",
+                     "vm-dead");
+    expect_no_domain(mj_domain_async_owner_thread(d) == MJ_DEAD_U64 ? -1 : 0,
+                     "async_owner_thread", "vm-dead");
+    expect_no_domain(mj_domain_owner_api(d) == NULL ? -1 : 0, "owner_api", "vm-dead");
+    expect_no_domain(mj_domain_async_owner_api(d) == NULL ? -1 : 0, "async_owner_api",
+                     "vm-dead");
     mj_domain_cancel_waiters(d, "late");
     CHECK_INT(mj_domain_refs(d), 0);
     mj_domain_unpin(d);
