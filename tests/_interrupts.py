@@ -7,6 +7,7 @@ import linecache
 import sys
 from typing import Any, Callable, Collection
 
+from _mjhelpers import Holder
 from pymigjob import AsyncJob as A, Job as J
 
 #: long enough that no begin under test times out by itself
@@ -89,6 +90,38 @@ def traced(tracer, call: Callable[[], Any]) -> bool:
 def run_traced(tracer, loop, awaitable) -> bool:
     """loop.run_until_complete(awaitable) under `tracer`: True if interrupted."""
     return traced(tracer, lambda: loop.run_until_complete(awaitable))
+
+
+def interrupted_blocked_begins(dom, call: Callable[[Any], Any], wait_loop: str,
+                               state: Callable[[], tuple], idle: tuple,
+                               clean: Callable[[], None] | None = None) -> list:
+    """call(dom), blocked behind a MODIFY job held by another thread,
+    interrupted at event 1, 2, ... of pymigjob's code until the injection
+    lands in `wait_loop` (the function that waits) a second time at the same
+    place: every line has been covered.  After each interrupt state() must be
+    `idle` (the holder's job, queue slot and reference only); a leak is
+    recorded as (where, state) and clean(), if given, mends it.  Returns the
+    leaks."""
+    leaks = []
+    with Holder(dom, J.MODIFY, timeout=LONG_WAIT) as h:
+        seen = set()
+        for n in range(1, 400):
+            tracer, count = inject_at(n)
+            traced(tracer, lambda: call(dom))
+            where = count[1]
+            assert where is not None, "the call ended without the injection"
+            if where in seen and where[0] == wait_loop:
+                break  # back in the wait loop: every line has been covered
+            seen.add(where)
+            got = state()
+            if got != idle:
+                leaks.append((where, got))
+                if clean is not None:
+                    clean()
+        else:
+            raise AssertionError(f"the wait loop ({wait_loop}) was never reached")
+        h.release()
+    return leaks
 
 
 def interrupted_coroutine_begins(dom, frames: Collection[str],

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 import pymigjob.pure as pure
-from _interrupts import (BEGINS, LONG_WAIT, inject_at, interrupt_on_return,
+from _interrupts import (BEGINS, LONG_WAIT, interrupt_on_return, interrupted_blocked_begins,
                          interrupted_coroutine_begins, traced)
 from _mjhelpers import Holder
 
@@ -144,25 +144,10 @@ def test_side_by_side_in_one_process():
 def test_interrupt_at_every_line_of_a_blocked_begin(name):
     """A KeyboardInterrupt at every Python line of a blocked begin of the
     twin: afterwards nothing is queued or referenced for the interrupted call."""
-    call = BEGINS[name]
     dom = pure.Driver(job_wait_timeout=LONG_WAIT).add_domain("vm1")
-    leaks = []
-    with Holder(dom, J.MODIFY, timeout=LONG_WAIT) as h:
-        seen = set()
-        for n in range(1, 400):
-            tracer, count = inject_at(n)
-            traced(tracer, lambda: call(dom))
-            where = count[1]
-            assert where is not None, "the call ended without the injection"
-            if where in seen and where[0] == "_wait_locked":
-                break  # back in the wait loop: every line has been covered
-            seen.add(where)
-            state = (dom.jobs_queued, dom.refs, dom._lock.locked())
-            if state != (1, 2, False):
-                leaks.append((where, state))
-        else:
-            pytest.fail("the wait loop was never reached")
-        h.release()
+    leaks = interrupted_blocked_begins(
+        dom, BEGINS[name], "_wait_locked",
+        lambda: (dom.jobs_queued, dom.refs, dom._lock.locked()), (1, 2, False))
     assert dom.refs == 1 and dom.jobs_queued == 0
     assert not leaks, f"((function, line, event), (jobs_queued, refs, locked)): {leaks}"
 

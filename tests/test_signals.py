@@ -26,7 +26,7 @@ import pytest
 
 import pymigjob as mj
 from pymigjob._binding import lib
-from _interrupts import BEGINS, LONG_WAIT, inject_at, interrupt_on_return, traced
+from _interrupts import BEGINS, LONG_WAIT, interrupt_on_return, interrupted_blocked_begins, traced
 from _mjhelpers import DEADLINE, Holder, started, wait_queued
 
 pytestmark = [pytest.mark.concurrency, pytest.mark.timeout(120)]
@@ -254,25 +254,15 @@ def test_interrupt_at_every_line_of_a_blocked_begin(slow_drv, name):
     """A KeyboardInterrupt raised at *every* Python line of a begin that is
     blocked (the holder never lets go): afterwards nothing is pending,
     queued or referenced on behalf of the interrupted call."""
-    call = BEGINS[name]
     dom = slow_drv.add_domain("vm1")
-    leaks = []
-    with Holder(dom, J.MODIFY, timeout=LONG_WAIT) as h:
-        seen = set()
-        for n in range(1, 200):
-            tracer, count = inject_at(n)
-            traced(tracer, lambda: call(dom))
-            where = count[1]
-            assert where is not None, "the call ended without the injection"
-            if where in seen and where[0] == "wait_pending":
-                break  # back in the wait loop: every line has been covered
-            seen.add(where)
-            state = (lib.mj_pending_count(), dom.jobs_queued, dom.refs)
-            if state != (0, 1, 2):
-                leaks.append((where, state))
-                while lib.mj_pending_count():
-                    lib.mj_pending_cancel()
-        h.release()
+
+    def cancel_pending():
+        while lib.mj_pending_count():
+            lib.mj_pending_cancel()
+
+    leaks = interrupted_blocked_begins(
+        dom, BEGINS[name], "wait_pending",
+        lambda: (lib.mj_pending_count(), dom.jobs_queued, dom.refs), (0, 1, 2), cancel_pending)
     assert dom.refs == 1
     assert not leaks, f"((function, line, event), (pending, jobs_queued, refs)): {leaks}"
 
