@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from .domain import Domain
 
 
-class JobGuard:
-    """`with dom.job(Job.MODIFY):` -- begin_job ... end_job."""
+class _BeginArgs:
+    """What a job guard passes to its begin."""
 
     __slots__ = ("_dom", "_job", "_api", "_timeout")
 
@@ -27,6 +27,12 @@ class JobGuard:
         self._job = job
         self._api = api
         self._timeout = timeout
+
+
+class JobGuard(_BeginArgs):
+    """`with dom.job(Job.MODIFY):` -- begin_job ... end_job."""
+
+    __slots__ = ()
 
     def __enter__(self) -> Domain:
         self._dom.begin_job(self._job, self._api, self._timeout)
@@ -51,17 +57,10 @@ class NestedJobGuard(JobGuard):
         self._dom.end_nested_job()
 
 
-class JobAsyncGuard:
+class JobAsyncGuard(_BeginArgs):
     """``async with dom.job_async(Job.MODIFY):`` -- begin_job_async ... end_job."""
 
-    __slots__ = ("_dom", "_job", "_api", "_timeout")
-
-    def __init__(self, dom: Domain, job: int, api: str | None,
-                 timeout: float | None) -> None:
-        self._dom = dom
-        self._job = job
-        self._api = api
-        self._timeout = timeout
+    __slots__ = ()
 
     async def __aenter__(self) -> Domain:
         await self._dom.begin_job_async(self._job, self._api, self._timeout)
