@@ -47,6 +47,20 @@ _ASYNC_JOB_OF = {int(m): m for m in AsyncJob}
 _JOB_TYPE_OF = {int(m): m for m in JobType}
 
 
+def _run_begin(begin: Callable[..., int], *args: Any) -> None:
+    """A blocking C begin, to its end: held, or its error raised.  Whatever
+    lands meanwhile (an error, a KeyboardInterrupt between two lines) gives
+    back the waiter the begin left queued.  (begin_job inlines this: the hot
+    path.)"""
+    try:
+        rc = begin(*args)
+        if rc:
+            settle(rc)
+    except BaseException:
+        _cancel_unclaimed()
+        raise
+
+
 def _read(value: int) -> int:
     """An int job getter's result: -1 is a dead domain (NO_DOMAIN is set)."""
     if value < 0:
@@ -275,15 +289,9 @@ class Domain:
             _check_int(async_job, AsyncJob, "async_job")
         c_api, c_to = _c_api(api), c_timeout(timeout)
         try:
-            try:
-                rc = lib.mj_begin_async_job(self._p, async_job, c_api, c_to, WAIT_SLICE)
-            except OverflowError:
-                _bad_enum(AsyncJob, async_job, "async_job")
-            if rc:
-                settle(rc)
-        except BaseException:
-            _cancel_unclaimed()
-            raise
+            _run_begin(lib.mj_begin_async_job, self._p, async_job, c_api, c_to, WAIT_SLICE)
+        except OverflowError:
+            _bad_enum(AsyncJob, async_job, "async_job")
         if self._track is not None:
             self._track.changed(self)
 
@@ -309,15 +317,9 @@ class Domain:
             _check_int(async_job, AsyncJob, "async_job")
         c_api, c_to = _c_api(api), c_timeout(timeout)
         try:
-            try:
-                rc = lib.mj_begin_nested_job(self._p, async_job, c_api, c_to, WAIT_SLICE)
-            except OverflowError:
-                _bad_enum(AsyncJob, async_job, "async_job")
-            if rc:
-                settle(rc)
-        except BaseException:
-            _cancel_unclaimed()
-            raise
+            _run_begin(lib.mj_begin_nested_job, self._p, async_job, c_api, c_to, WAIT_SLICE)
+        except OverflowError:
+            _bad_enum(AsyncJob, async_job, "async_job")
 
     def end_nested_job(self) -> int:
         refs = lib.mj_end_nested_job(self._p)
@@ -337,16 +339,10 @@ class Domain:
         if mask is not None and not 0 <= mask < _MASK_LIMIT:
             raise ValueError(f"mask must be in [0, 2**64), not {mask!r}")
         try:
-            try:
-                rc = lib.mj_migration_job_start(self._p, async_job, c_api, c_to, WAIT_SLICE,
-                                                mask is not None, mask or 0)
-            except OverflowError:
-                _bad_enum(AsyncJob, async_job, "async_job")
-            if rc:
-                settle(rc)
-        except BaseException:
-            _cancel_unclaimed()
-            raise
+            _run_begin(lib.mj_migration_job_start, self._p, async_job, c_api, c_to, WAIT_SLICE,
+                       mask is not None, mask or 0)
+        except OverflowError:
+            _bad_enum(AsyncJob, async_job, "async_job")
         if self._track is not None:
             self._track.changed(self)
 
@@ -466,14 +462,7 @@ class Domain:
         """virDomainAbortJob: take an ABORT job, flag the async job, end it.
         The core applies the abort the moment the ABORT job is granted, so
         the caller never holds it, interrupted or not."""
-        c_api, c_to = _c_api(api), c_timeout(timeout)
-        try:
-            rc = lib.mj_abort_job(self._p, c_api, c_to, WAIT_SLICE)
-            if rc:
-                settle(rc)
-        except BaseException:
-            _cancel_unclaimed()
-            raise
+        _run_begin(lib.mj_abort_job, self._p, _c_api(api), c_timeout(timeout), WAIT_SLICE)
 
     def check_abort(self) -> None:
         if lib.mj_check_abort(self._p) < 0:
