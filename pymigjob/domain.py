@@ -357,25 +357,19 @@ class Domain:
         raise last_error()
 
     def migration_job_set_phase(self, phase: int, api: str | None = None) -> bool:
-        if phase.__class__ not in _PLAIN_INTS:
-            _check_int(phase, Phase, "phase")
-        c_api = _c_api(api)
-        try:
-            rc = lib.mj_migration_job_set_phase(self._p, phase, c_api)
-        except (TypeError, OverflowError):
-            _bad_enum(Phase, phase, "phase")
-        try:
-            return self._phase_result(rc)
-        finally:
-            if self._track is not None:
-                self._track.changed(self)
+        return self._enter_phase(lib.mj_migration_job_set_phase, phase, api)
 
     def migration_job_start_phase(self, phase: int, api: str | None = None) -> bool:
+        return self._enter_phase(lib.mj_migration_job_start_phase, phase, api)
+
+    def _enter_phase(self, call: Callable[[Any, int, Any], int], phase: int,
+                     api: str | None) -> bool:
+        """SetPhase or StartPhase (which also takes this API's reference)."""
         if phase.__class__ not in _PLAIN_INTS:
             _check_int(phase, Phase, "phase")
         c_api = _c_api(api)
         try:
-            rc = lib.mj_migration_job_start_phase(self._p, phase, c_api)
+            rc = call(self._p, phase, c_api)
         except (TypeError, OverflowError):
             _bad_enum(Phase, phase, "phase")
         try:
