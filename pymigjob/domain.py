@@ -346,16 +346,6 @@ class Domain:
         if self._track is not None:
             self._track.changed(self)
 
-    def _phase_result(self, rc: int) -> bool:
-        if rc == _PHASE_SET:
-            return True
-        if rc == _PHASE_NO_JOB:
-            return False
-        if rc == _PHASE_BACKWARDS:
-            log.error("%s", last_error_message())
-            return False
-        raise last_error()
-
     def migration_job_set_phase(self, phase: int, api: str | None = None) -> bool:
         return self._enter_phase(lib.mj_migration_job_set_phase, phase, api)
 
@@ -373,7 +363,14 @@ class Domain:
         except (TypeError, OverflowError):
             _bad_enum(Phase, phase, "phase")
         try:
-            return self._phase_result(rc)
+            if rc == _PHASE_SET:
+                return True
+            if rc == _PHASE_NO_JOB:
+                return False
+            if rc == _PHASE_BACKWARDS:  # refused; the seed only logs it
+                log.error("%s", last_error_message())
+                return False
+            raise last_error()
         finally:
             if self._track is not None:
                 self._track.changed(self)
