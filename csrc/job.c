@@ -273,14 +273,8 @@ mj_begin(mj_domain *d, slot_kind kind, int job, const char *api,
         return mj_error_set(MJ_ERR_INVALID_ARG, "wait_for must be a number");
     if (api && !(req.api = mj_strdup_name(api, &rc)))
         return -1;
-    /* libvirt 2011: the reference is taken before waiting */
-    if (!mj_domain_ref_if_alive(d)) {
-        free(req.api);
-        return mj_error_no_domain(d);
-    }
-
     pthread_mutex_lock(&d->lock);
-    if (d->removed)
+    if (d->removed || !mj_domain_alive(d))
         rc = mj_error_no_domain(d);
     else if (d->cancelled)
         rc = cancelled_error(d);
@@ -291,12 +285,15 @@ mj_begin(mj_domain *d, slot_kind kind, int job, const char *api,
     else if (queue_full(d, &req))
         rc = lock_error(d, &req, MJ_ERR_OPERATION_FAILED,
                         " due to max_queued limit");
+    /* libvirt 2011: the reference is taken before waiting; taken here, with
+     * the queue count, so nobody sees one without the other */
+    else if (!mj_domain_ref_if_alive(d))
+        rc = mj_error_no_domain(d);
     else
         rc = 0;
     if (rc < 0) {
         pthread_mutex_unlock(&d->lock);
         free(req.api);
-        mj_domain_unref_internal(d);
         return rc;
     }
 
