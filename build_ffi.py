@@ -1,7 +1,8 @@
 """cffi builder for pymigjob._core (API mode, out of line).
 
-The cdef is read from csrc/migjob.h, the one public header, so the C and
-Python sides cannot drift apart.  PYMIGJOB_SANITIZE=thread|address builds a
+The cdef is read from csrc/migjob.h, the one public header (and
+csrc/testing.h, the tests' hooks), so the C and Python sides cannot drift
+apart.  PYMIGJOB_SANITIZE=thread|address builds a
 sanitizer variant for testing (see the README).
 """
 
@@ -52,12 +53,13 @@ def sanitizer_flags() -> list:
 
 
 ffibuilder = FFI()
-ffibuilder.cdef(header_cdef(os.path.join(HERE, CSRC, "migjob.h")))
+for header in ("migjob.h", "testing.h"):
+    ffibuilder.cdef(header_cdef(os.path.join(HERE, CSRC, header)))
 
 _san = sanitizer_flags()
 ffibuilder.set_source(
     "pymigjob._core",
-    '#include "migjob.h"',
+    '#include "migjob.h"\n#include "testing.h"',
     # relative to the project root, as setuptools wants
     sources=[os.path.join(CSRC, name) for name in SOURCES],
     include_dirs=[CSRC],

@@ -66,6 +66,9 @@ mj_strdup_name(const char *text, int *err)
     return copy;
 }
 
+/* each domain's grant serials start at its own epoch << 32 */
+static atomic_uint_fast64_t domain_epoch = 1;
+
 mj_domain *
 mj_domain_new(const char *name, double default_timeout,
               unsigned int max_queued, bool strict_phases)
@@ -94,6 +97,8 @@ mj_domain_new(const char *name, double default_timeout,
         free(d);
         return NULL;
     }
+    d->grants = atomic_fetch_add_explicit(&domain_epoch, 1,
+                                          memory_order_relaxed) << 32;
     atomic_init(&d->refs, 1);
     atomic_init(&d->keep, 2);        /* refs > 0, and the caller's pin */
     d->max_queued = max_queued;
@@ -133,21 +138,37 @@ mj_error_no_domain(const mj_domain *d)
                         d->name);
 }
 
-/* the new count, or 0 when the domain is dead (a dead domain stays dead) */
+/* the new count; 0 when the domain is dead (a dead domain stays dead);
+ * -1 when refs is already MJ_REFS_MAX */
 static int
-ref_if_alive(mj_domain *d)
+domain_ref_if_alive(mj_domain *d)
 {
     int refs = atomic_load_explicit(&d->refs, memory_order_relaxed);
 
-    while (refs > 0)
+    while (refs > 0) {
+        if (refs == MJ_REFS_MAX)
+            return -1;
         if (atomic_compare_exchange_weak_explicit(&d->refs, &refs, refs + 1,
                                                   memory_order_acq_rel,
                                                   memory_order_relaxed))
             return refs + 1;
+    }
     return 0;
 }
 
-bool mj_domain_ref_if_alive(mj_domain *d) { return ref_if_alive(d) > 0; }
+int
+mj_domain_take_ref(mj_domain *d)
+{
+    int refs = domain_ref_if_alive(d);
+
+    if (refs > 0)
+        return refs;
+    if (refs < 0)
+        return mj_error_set(MJ_ERR_OPERATION_FAILED, "domain '%s' already has "
+                            "%d references, the most it can count",
+                            d->name, MJ_REFS_MAX);
+    return mj_error_no_domain(d);
+}
 
 /* fail every queued waiter with `code`; caller holds the lock */
 static void
@@ -200,13 +221,7 @@ mj_domain_unref_internal(mj_domain *d)
     return left;
 }
 
-int
-mj_domain_ref(mj_domain *d)
-{
-    int refs = ref_if_alive(d);
-
-    return refs > 0 ? refs : mj_error_no_domain(d);
-}
+int mj_domain_ref(mj_domain *d) { return mj_domain_take_ref(d); }
 
 int
 mj_domain_unref(mj_domain *d)

@@ -7,32 +7,79 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-/* long enough for any message: names are capped at MJ_NAME_MAX */
-#define MESSAGE_MAX (3 * MJ_NAME_MAX)
+/* Errors form a small per-thread stack, newest on top: a failing call
+ * pushes its error and a reader takes it off (mj_error_take).  A call made
+ * in between -- by a signal handler that runs right after the failing call
+ * returns -- pushes and takes its own error above, so the first call's
+ * error is still there for its reader.  Past MJ_ERROR_DEPTH the oldest
+ * error is dropped. */
+#define MJ_ERROR_DEPTH 16
 
-static _Thread_local int last_code;
-static _Thread_local char last_message[MESSAGE_MAX];
+typedef struct {
+    int code;
+    char message[MJ_ERROR_MAX];
+} error_entry;
+
+static _Thread_local error_entry error_stack[MJ_ERROR_DEPTH];
+static _Thread_local unsigned error_top;     /* entries pushed, not taken */
+static _Thread_local unsigned error_pushed;  /* ever: the next slot's index */
 
 int
 mj_error_set(int code, const char *fmt, ...)
 {
+    error_entry *e = &error_stack[error_pushed++ % MJ_ERROR_DEPTH];
     va_list args;
 
-    last_code = code;
+    e->code = code;
     va_start(args, fmt);
-    vsnprintf(last_message, sizeof(last_message), fmt, args);
+    vsnprintf(e->message, sizeof(e->message), fmt, args);
     va_end(args);
+    if (error_top < MJ_ERROR_DEPTH)
+        error_top++;
     return -1;
 }
 
-int mj_last_error_code(void) { return last_code; }
-const char *mj_last_error_message(void) { return last_message; }
+static const error_entry *
+error_newest(void)
+{
+    return error_top ? &error_stack[(error_pushed - 1) % MJ_ERROR_DEPTH] : NULL;
+}
+
+int
+mj_last_error_code(void)
+{
+    const error_entry *e = error_newest();
+
+    return e ? e->code : MJ_ERR_OK;
+}
+
+const char *
+mj_last_error_message(void)
+{
+    const error_entry *e = error_newest();
+
+    return e ? e->message : "";
+}
+
+int
+mj_error_take(char *buf, size_t size)
+{
+    const error_entry *e = error_newest();
+    int code = e ? e->code : MJ_ERR_OK;
+
+    if (buf && size)
+        snprintf(buf, size, "%s", e ? e->message : "");
+    if (e) {
+        error_top--;
+        error_pushed--;
+    }
+    return code;
+}
 
 void
 mj_reset_last_error(void)
 {
-    last_code = MJ_ERR_OK;
-    last_message[0] = '\0';
+    error_top = 0;
 }
 
 /* virerror.c's prefixes for the codes we report */
@@ -53,5 +100,6 @@ mj_error_prefix(int code)
     }
     return NULL;
 }
+
 
 void mj_noop(void) { }

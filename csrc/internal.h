@@ -45,8 +45,9 @@ struct mj_waiter {
     job_request req;
     int64_t deadline;                  /* ns, CLOCK_MONOTONIC */
     waiter_state state;
-    bool claimed;                      /* mj_pending_wait has seen it */
+    uint64_t serial;                   /* the grant's, once GRANTED */
     int fail_code;                     /* why it failed, when FAILED */
+    char *fail_blocker;                /* a TIMEOUT's holder API, or NULL */
     pthread_cond_t cond;
 };
 
@@ -64,13 +65,18 @@ struct mj_domain {
     bool cancelled;         /* by mj_domain_cancel_waiters */
     char *cancel_reason;    /* its reason (NULL if it could not be copied) */
 
+    /* every grant gets the next serial (unique across domains: the
+     * counter starts at a per-domain epoch), so a grant can be told from a
+     * later one in the same slot */
+    uint64_t grants;
+
     int active;             /* mj_job in the sync slot */
-    const mj_waiter *active_grant;  /* the waiter it was handed to, if any */
+    uint64_t active_serial; /* its grant's serial; 0 when empty */
     uint64_t owner;
     char *owner_api;
 
     int async_job;
-    const mj_waiter *async_grant;   /* likewise for the async slot */
+    uint64_t async_serial;  /* likewise for the async slot */
     uint64_t async_owner;
     char *async_owner_api;
     int phase;
@@ -93,7 +99,9 @@ int64_t mj_deadline_after(int64_t now, int64_t span_ns);
 int mj_seconds_to_ns(double seconds, int64_t fallback, int64_t *out);
 
 /* domain.c: lifetime */
-bool mj_domain_ref_if_alive(mj_domain *d);
+/* +1 ref: the new count, or -1 with NO_DOMAIN (dead) or OPERATION_FAILED
+ * (already MJ_REFS_MAX) set */
+int mj_domain_take_ref(mj_domain *d);
 int mj_domain_unref_internal(mj_domain *d);
 /* the atomic half of an unref, for use under the lock so the count is
  * exact when the lock is released; at 0 the caller must call
@@ -114,6 +122,9 @@ void mj_notifier_ref(mj_notifier *n);
 int mj_begin(mj_domain *d, slot_kind kind, int job, const char *api,
              double timeout, double wait_for,
              bool set_mask, uint64_t mask, int info_type);
+/* a begin that fails before mj_begin notes it (see mj_begin_abandon):
+ * returns -1 */
+int mj_begin_failed(const mj_domain *d, bool async);
 /* ends the async job; the caller holds the lock; returns the owner API
  * string to free once unlocked */
 char *mj_release_async_locked(mj_domain *d);

@@ -32,7 +32,9 @@
 #ifndef MIGJOB_H
 #define MIGJOB_H
 
+#include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -137,11 +139,24 @@ int mj_async_job_phase_from_string(int async_job, const char *text);
 
 /* ---- errors ------------------------------------------------------------- */
 
-/* the calling thread's last error; MJ_ERR_OK / "" when none yet */
+/* Errors are a short per-thread stack: each failure pushes one, and
+ * mj_error_take pops the newest.  A library call made between a failure
+ * and the reading of its error (say, by a signal handler) pushes and takes
+ * its own, so every error reaches the reader of the call that made it. */
+
+/* the longest message, with its NUL */
+#define MJ_ERROR_MAX (3 * MJ_NAME_MAX + 256)
+/* the calling thread's newest error, left in place; MJ_ERR_OK / "" when
+ * there is none */
 int mj_last_error_code(void);
 const char *mj_last_error_message(void);     /* libvirt's bare text */
+/* pop the newest error: copy its text into buf (cut to size, always
+ * NUL-terminated when size > 0) and return its code; MJ_ERR_OK and "" when
+ * there is none */
+int mj_error_take(char *buf, size_t size);
 /* libvirt's prefix for a code ("Requested operation is not valid", ...) */
 const char *mj_error_prefix(int code);
+/* forget every error of the calling thread */
 void mj_reset_last_error(void);
 
 /* ---- domain object ------------------------------------------------------ */
@@ -157,7 +172,11 @@ mj_domain *mj_domain_new(const char *name, double default_timeout,
 void mj_domain_pin(mj_domain *d);
 void mj_domain_unpin(mj_domain *d);
 
-/* virDomainObjRef / Unref: refs after the call, -1 (NO_DOMAIN) when dead */
+/* the most references a domain counts; one more is refused */
+#define MJ_REFS_MAX INT_MAX
+/* virDomainObjRef / Unref: refs after the call, -1 when dead (NO_DOMAIN)
+ * or, for a ref, when refs is already MJ_REFS_MAX (OPERATION_FAILED; a
+ * begin or a phase that needs a reference fails the same way) */
 int mj_domain_ref(mj_domain *d);
 int mj_domain_unref(mj_domain *d);
 
@@ -231,8 +250,10 @@ const char *mj_domain_async_owner_api(mj_domain *d);
  * Errors: INVALID_ARG for a kind outside its enum or a NaN timeout;
  * INTERNAL_ERROR "Attempt to start invalid job" (kind is not a sync
  * job / AsyncJob NONE); OPERATION_TIMEOUT "cannot acquire state change
- * lock[ (held by monitor=API)]"; OPERATION_FAILED "cannot acquire state
- * change lock[ (held by monitor=API)] due to max_queued limit"; NO_DOMAIN
+ * lock[ (held by monitor=API)]" (also when the slot frees after the
+ * deadline: an expired waiter is never handed a slot); OPERATION_FAILED
+ * "cannot acquire state change lock[ (held by monitor=API)] due to
+ * max_queued limit"; OPERATION_FAILED when refs is at MJ_REFS_MAX; NO_DOMAIN
  * when dead or removed; OPERATION_ABORTED after mj_domain_cancel_waiters.
  */
 int mj_begin_job(mj_domain *d, int job, const char *api,
@@ -279,11 +300,26 @@ int mj_pending_wait(double wait_for);
 void mj_pending_cancel(void);
 /* how many waiters this thread has pending */
 int mj_pending_count(void);
-/* Give up the innermost pending waiter if no mj_pending_wait has seen it
- * yet: for a caller interrupted (a signal, an exception) between a begin
- * returning MJ_WAITING and its first mj_pending_wait, so the waiter is not
- * left behind.  Does nothing otherwise. */
-void mj_pending_cancel_unclaimed(void);
+
+/* ---- giving back what an interrupted begin left ------------------------- */
+
+/*
+ * A caller that is interrupted right after a begin returns -- CPython runs
+ * a signal handler the moment a C call returns, before the result is
+ * stored -- cannot tell whether the begin granted a job, queued a waiter
+ * or failed.  Every begin (and every mj_pending_wait or mj_waiter_poll that
+ * settles one) notes on the calling thread what it left for `d` in its
+ * slot; this gives back the newest note that is still open: a job still
+ * held under that grant is ended (reference and queue slot included), a
+ * pending waiter leaves the queue, a failure needs nothing.  A note closes
+ * once given back, once its job is ended from this thread, or once its
+ * waiter is resolved, cancelled or detached; the newest 64 are kept.
+ * `async` picks the slot: the async job's, or the sync one (nested jobs
+ * included).  For begins whose result may be lost this way, call it from
+ * the caller's exception path only: never after the begin's result was
+ * seen, nor for a begin that never ran.
+ */
+void mj_begin_abandon(mj_domain *d, bool async);
 
 /* ---- waiting from an event loop ----------------------------------------- */
 
@@ -307,15 +343,21 @@ void mj_notifier_free(mj_notifier *n);
 /* the next waiter that was granted or failed, or NULL when none is left
  * (then the fd is drained until the next one) */
 mj_waiter *mj_notifier_take(mj_notifier *n);
-/* move this thread's innermost pending waiter onto n; NULL if none */
-mj_waiter *mj_pending_detach(mj_notifier *n);
+/* The calls below keep the caller's waiter pointer in *wp, written before
+ * they return: NULL once the waiter is gone, so a caller interrupted just
+ * after one of them still knows whether it owns a waiter. */
+/* move this thread's innermost pending waiter onto n and store it in *out;
+ * 0, or -1 (INTERNAL_ERROR) when this thread has none */
+int mj_pending_detach(mj_notifier *n, mj_waiter **out);
 /* without blocking: 0 the job is held; -1 failed or timed out (last
- * error set); on both the waiter is gone.  MJ_WAITING: still queued. */
-int mj_waiter_poll(mj_waiter *w);
+ * error set); on both the waiter is freed and *wp set to NULL.
+ * MJ_WAITING: still queued.  -1 (INTERNAL_ERROR) when *wp is NULL. */
+int mj_waiter_poll(mj_waiter **wp);
 /* seconds until the waiter's deadline (0 when passed) */
 double mj_waiter_remaining(const mj_waiter *w);
-/* give up: leave the queue, or end a job granted meanwhile; frees w */
-void mj_waiter_cancel(mj_waiter *w);
+/* give up: leave the queue, or end a job granted meanwhile; frees the
+ * waiter and sets *wp to NULL; nothing when *wp is NULL */
+void mj_waiter_cancel(mj_waiter **wp);
 
 /* ---- migration helpers (the seed) --------------------------------------- */
 

@@ -12,12 +12,14 @@ mj_migration_job_start(mj_domain *d, int async_job, const char *api,
                        double timeout, double wait_for,
                        bool has_mask, uint64_t mask)
 {
-    if (async_job < 0 || async_job >= MJ_ASYNC_JOB_LAST)
-        return mj_error_set(MJ_ERR_INVALID_ARG, "invalid async job %d",
-                            async_job);
-    if (async_job == MJ_ASYNC_JOB_NONE)
-        return mj_error_set(MJ_ERR_INTERNAL_ERROR,
-                            "Attempt to start invalid job");
+    if (async_job < 0 || async_job >= MJ_ASYNC_JOB_LAST) {
+        mj_error_set(MJ_ERR_INVALID_ARG, "invalid async job %d", async_job);
+        return mj_begin_failed(d, true);
+    }
+    if (async_job == MJ_ASYNC_JOB_NONE) {
+        mj_error_set(MJ_ERR_INTERNAL_ERROR, "Attempt to start invalid job");
+        return mj_begin_failed(d, true);
+    }
     if (!has_mask)
         mask = async_job == MJ_ASYNC_JOB_MIGRATION_IN
                ? MJ_JOB_MASK(MJ_JOB_NONE) : MJ_MIGRATION_OUT_JOB_MASK;
@@ -127,8 +129,9 @@ mj_migration_job_claim_parked(mj_domain *d, int async_job, int phase,
     } else if (d->async_job != async_job || async_job == MJ_ASYNC_JOB_NONE ||
                d->phase != phase || d->async_owner != 0 || new_phase < phase) {
         rc = 0;
+    } else if (mj_domain_take_ref(d) < 0) {  /* StartPhase's reference */
+        rc = -1;
     } else {
-        mj_domain_ref_if_alive(d);         /* StartPhase's reference */
         enter_phase_locked(d, new_phase, &copy);
         rc = 1;
     }

@@ -23,12 +23,24 @@ WAITING: int = lib.MJ_WAITING
 WAIT_SLICE: float = lib.MJ_WAIT_SLICE
 
 
-def last_error_code() -> int:
-    return lib.mj_last_error_code()
+_ERROR_MAX: int = lib.MJ_ERROR_MAX
+#: a C int's range: a kind outside it would fail in cffi's conversion,
+#: before the C begin runs (see `abandon`)
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+#: a begin left something in the sync slot (nested jobs too) or the async one
+SYNC_SLOT, ASYNC_SLOT = False, True
+_take_error = lib.mj_error_take
+#: give back what this thread's newest begin on a domain left in a slot
+abandon = lib.mj_begin_abandon
 
 
-def last_error_message() -> str:
-    return ffi.string(lib.mj_last_error_message()).decode("utf-8", "replace")
+def take_error() -> tuple[int, str]:
+    """Pop the calling thread's newest C error: (code, message).  Errors
+    are a per-thread stack, so a library call made in between by a signal
+    handler cannot replace the error of the call being reported."""
+    buf = ffi.new("char[]", _ERROR_MAX)
+    code = _take_error(buf, _ERROR_MAX)
+    return code, ffi.string(buf).decode("utf-8", "replace")
 
 
 def c_string(value: Any) -> str | None:
@@ -85,30 +97,23 @@ def c_timeout(timeout: object) -> float:
 
 
 def last_error() -> Exception:
-    """The calling thread's last C error as a pymigjob exception.  Call it
-    right after the failing C call, before any other."""
+    """The calling thread's newest C error as a pymigjob exception, taken
+    off its stack.  Call it once for each failed C call."""
     from .errors import error_from  # errors -> enums -> this module
 
-    return error_from(last_error_code(), last_error_message())
+    return error_from(*take_error())
 
 
 def wait_pending() -> None:
-    """Finish a begin that returned WAITING: wait in slices so that signal
-    handlers (Ctrl-C) run in between; the deadline was fixed by the begin.
-    If anything interrupts the wait, the place in the queue is given up, so
-    nothing stays queued or held.  (As with threading.Lock, an exception
-    landing in the instant after a grant cannot be told apart from one
-    after the call returned.)"""
-    depth = lib.mj_pending_count()
-    try:
-        while True:
-            rc = lib.mj_pending_wait(WAIT_SLICE)
-            if rc != WAITING:
-                break
-    except BaseException:
-        if lib.mj_pending_count() == depth:  # still ours, still queued
-            lib.mj_pending_cancel()
-        raise
+    """Finish a begin that returned WAITING: wait in slices so that
+    signal handlers (Ctrl-C) run in between; the deadline was fixed by the
+    begin.  The caller's exception path gives back whatever the begin
+    holds, including a grant whose return an exception overtook (see
+    `abandon`)."""
+    while True:
+        rc = lib.mj_pending_wait(WAIT_SLICE)
+        if rc != WAITING:
+            break
     if rc < 0:
         raise last_error()
 

@@ -32,7 +32,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Callable, Coroutine
 
-from ._binding import NULL, c_timeout, last_error, lib
+from ._binding import INT_MAX, INT_MIN, NULL, WAITING, abandon, c_timeout, ffi, last_error, lib
 from ._binding import c_api as _c_api
 
 if TYPE_CHECKING:
@@ -60,21 +60,28 @@ def _wake(fut: asyncio.Future[None]) -> None:
 
 
 class _Wait:
-    """One detached C waiter and the future its coroutine awaits.  ``w`` is
-    None once the waiter is resolved or cancelled (C has freed it)."""
+    """One detached C waiter and the future its coroutine awaits.  The C
+    calls keep ``cell[0]``: the waiter, NULL once it is resolved or
+    cancelled (C has freed it) -- written inside the call, so an exception
+    the instant a call returns never leaves a stale pointer.  ``dropped``:
+    given up by the loop's shutdown, not resolved by its coroutine."""
 
-    __slots__ = ("w", "fut")
+    __slots__ = ("cell", "fut", "dropped")
 
-    def __init__(self, w: Any) -> None:
-        self.w = w
+    def __init__(self) -> None:
+        self.cell: Any = ffi.new("mj_waiter **")
         self.fut: asyncio.Future[None] | None = None
+        self.dropped = False
 
     def drop(self) -> None:
         """Give the waiter up (leave the queue, or end a job granted meanwhile)."""
-        w = self.w
-        if w is not None:
-            self.w = None
-            _cancel(w)
+        self.dropped = True
+        _cancel(self.cell)
+
+
+def _cancel_waiter(w: Any) -> None:
+    """Give up a waiter nobody awaits."""
+    _cancel(ffi.new("mj_waiter **", w))
 
 
 #: id(loop) -> its notifier.  Weak: a notifier lives as long as its loop
@@ -130,7 +137,7 @@ class _LoopNotifier:
                 else:
                     # nobody awaits it (an exception landed between two
                     # lines of begin): do not let it keep a job or a slot
-                    _cancel(w)
+                    _cancel_waiter(w)
         except BaseException:
             # a waiter taken off the list may not have been woken: wake
             # every one (a woken waiter that is still queued waits again)
@@ -263,74 +270,61 @@ def _notifier_for(loop: asyncio.AbstractEventLoop) -> _LoopNotifier:
 
 
 async def begin(fn: Any, dom: Domain, kind: int, api: str | None, timeout: float | None,
-                kind_cls: type, what: str, done: Callable[[Domain], object] | None) -> None:
-    """The body of Domain.begin_job_async & co: ``fn`` is the C begin;
-    ``done(dom)``, when given, runs once the job is held (the persistence
-    hook of the blocking begins).
+                kind_cls: type, what: str, done: Callable[[Domain], object] | None,
+                slot: bool) -> None:
+    """The body of Domain.begin_job_async & co: ``fn`` is the C begin, which
+    leaves its job in ``slot`` (sync or async); ``done(dom)``, when given,
+    runs once the job is held (the persistence hook of the blocking begins).
 
     Called with ``wait_for=0`` it either settles at once (held: the
     coroutine never suspends; or an error) or leaves a pending waiter, which
     is moved onto the loop's notifier and awaited.  Everything from the C
     call to the end of the wait is under one ``try``, so an exception at any
-    point (a cancel at the await, a KeyboardInterrupt between two lines)
-    gives up whatever the begin left behind: the pending waiter, the
-    detached waiter, or a job granted to it meanwhile."""
+    point (a cancel at the await, a KeyboardInterrupt between two lines or
+    the instant a C call returns) gives up whatever the begin left behind:
+    the pending waiter, the detached waiter, or a job granted to it."""
     c_api = _c_api(api)
     c_to = c_timeout(timeout)
-    if isinstance(kind, bool) or not isinstance(kind, int):
+    if isinstance(kind, bool) or not isinstance(kind, int) or not INT_MIN <= kind <= INT_MAX:
         _bad_kind(kind_cls, kind, what)  # cffi would take anything with __int__
-    w = NULL
+    p = dom._p
     wait: _Wait | None = None
+    notifier: _LoopNotifier | None = None
+    key: Any = None
     try:
-        try:
-            rc = fn(dom._p, kind, c_api, c_to, 0.0)
-        except (TypeError, OverflowError):
-            _bad_kind(kind_cls, kind, what)
-        if not rc:
-            if done is not None:
-                done(dom)
-            return
+        rc = fn(p, kind, c_api, c_to, 0.0)
+        if rc == WAITING:
+            notifier = _notifier_for(asyncio.get_running_loop())
+            wait = _Wait()
+            cell = wait.cell
+            if _detach(notifier.n, cell) < 0:  # pragma: no cover - the begin just left one
+                raise last_error()
+            key = cell[0]
+            notifier.waits[key] = wait
+            loop = notifier.loop
+            while rc == WAITING:
+                fut = wait.fut = loop.create_future()
+                timer = loop.call_later(_remaining(cell[0]), _wake, fut)
+                try:
+                    await fut
+                finally:
+                    timer.cancel()
+                if cell[0] == NULL:  # the loop closed under us and gave it up
+                    raise asyncio.CancelledError()
+                rc = _poll(cell)  # WAITING: the deadline timer fired a little early
         if rc < 0:
             raise last_error()
-        notifier = _notifier_for(asyncio.get_running_loop())
-        w = _detach(notifier.n)
-        if w == NULL:  # pragma: no cover - the begin just left one
-            raise RuntimeError("pymigjob: no pending job wait to detach")
-        wait = _Wait(w)
-        notifier.waits[w] = wait
-        loop = notifier.loop
-        while True:
-            fut = wait.fut = loop.create_future()
-            timer = loop.call_later(_remaining(w), _wake, fut)
-            try:
-                await fut
-            finally:
-                timer.cancel()
-            if wait.w is None:  # the loop closed under us and gave it up
-                raise asyncio.CancelledError()
-            # Ownership goes before the poll, which frees a resolved waiter:
-            # one line, and no signal check between the store and the call,
-            # so no exception can make the handler cancel a freed waiter.
-            wait.w = None; rc = _poll(w)  # noqa: E702
-            if rc < 0:
-                raise last_error()
-            if rc == 0:
-                break
-            wait.w = w  # still queued: the deadline timer fired a little early
     except BaseException:
-        if wait is not None:
+        if wait is None or (wait.cell[0] == NULL and not wait.dropped):
+            # the begin or its last poll settled: give back what it left
+            abandon(p, slot)
+        else:
             wait.drop()
-        elif w != NULL:
-            _cancel(w)
-        elif lib.mj_pending_count():
-            # raised before the detach, so synchronously in this thread,
-            # whose innermost pending waiter is the one this begin left
-            lib.mj_pending_cancel()
         raise
     finally:
         if wait is not None:
             wait.fut = None
-            notifier.forget(wait, w)
+            notifier.forget(wait, key)  # type: ignore[union-attr]
     if done is not None:
         done(dom)
 

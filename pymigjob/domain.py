@@ -9,15 +9,20 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 from ._binding import (
+    ASYNC_SLOT,
+    INT_MAX,
+    INT_MIN,
     NULL,
+    SYNC_SLOT,
     WAIT_SLICE,
+    abandon,
     c_string,
     c_timeout,
     ffi,
     last_error,
-    last_error_message,
     lib,
     settle,
+    take_error,
 )
 from ._binding import c_api as _c_api
 from . import aio as _aio
@@ -32,8 +37,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("pymigjob")
 
 _begin_job = lib.mj_begin_job
-#: for an exception landing between a begin returning WAITING and its wait
-_cancel_unclaimed = lib.mj_pending_cancel_unclaimed
 _DESTROY = lib.MJ_JOB_DESTROY  # the one sync job whose begin and end are persisted
 _end_job = lib.mj_end_job
 _PHASE_SET = lib.MJ_PHASE_SET
@@ -41,24 +44,32 @@ _PHASE_NO_JOB = lib.MJ_PHASE_NO_JOB
 _PHASE_BACKWARDS = lib.MJ_PHASE_BACKWARDS
 _MASK_LIMIT = 2**64
 _DEAD_U64 = lib.MJ_DEAD_U64
+_NO_DOMAIN = lib.MJ_ERR_NO_DOMAIN
 # value -> member without EnumMeta.__call__ (~300 ns) on every property read
 _JOB_OF = {int(m): m for m in Job}
 _ASYNC_JOB_OF = {int(m): m for m in AsyncJob}
 _JOB_TYPE_OF = {int(m): m for m in JobType}
 
 
-def _run_begin(begin: Callable[..., int], *args: Any) -> None:
-    """A blocking C begin, to its end: held, or its error raised.  Whatever
-    lands meanwhile (an error, a KeyboardInterrupt between two lines) gives
-    back the waiter the begin left queued.  (begin_job inlines this: the hot
-    path.)"""
+def _run_begin(begin: Callable[..., int], p: Any, slot: bool, *args: Any) -> None:
+    """A blocking C begin on `p`, to its end: held, or its error raised.
+    Whatever escapes -- its error, a KeyboardInterrupt landing anywhere,
+    even the instant the C call returns a grant -- gives back what the
+    begin left in `slot`.  (begin_job inlines this: the hot path.)"""
     try:
-        rc = begin(*args)
+        rc = begin(p, *args)
         if rc:
             settle(rc)
     except BaseException:
-        _cancel_unclaimed()
+        abandon(p, slot)
         raise
+
+
+def _in_c_int(value: int, cls: type, what: str) -> None:
+    """A kind cffi can convert: one it refused would fail before the C begin
+    ran, and the exception path must not give back an older begin's grant."""
+    if not INT_MIN <= value <= INT_MAX:
+        _bad_enum(cls, value, what)
 
 
 def _read(value: int) -> int:
@@ -112,12 +123,13 @@ class QuickJobGuard:
 
     def __enter__(self) -> Domain:
         dom = self._dom
+        p = dom._p
         try:
-            rc = self._begin(dom._p)
+            rc = self._begin(p)
             if rc:
                 settle(rc)
         except BaseException:
-            _cancel_unclaimed()
+            abandon(p, SYNC_SLOT)
             raise
         return dom
 
@@ -229,7 +241,12 @@ class Domain:
             return None
         return c_string(value)
 
-    def _gone(self) -> NoDomain:
+    def _gone(self) -> Exception:
+        """The getter's NO_DOMAIN error, taken off the stack so that it
+        cannot be read for another call's; none when the domain died just
+        after a good read."""
+        if lib.mj_last_error_code() == _NO_DOMAIN:
+            return last_error()
         return NoDomain(f"no domain with matching name '{self._name}'")
 
     # ---- references --------------------------------------------------------
@@ -255,21 +272,17 @@ class Domain:
         else:
             _check_int(job, Job, "job")
             quick = None
+        p = self._p
         if quick is None:
             c_api = _c_api(api)
             c_to = -1.0 if timeout is None else c_timeout(timeout)
+            _in_c_int(job, Job, "job")
         try:
-            if quick is not None:
-                rc = quick(self._p)
-            else:
-                try:
-                    rc = _begin_job(self._p, job, c_api, c_to, WAIT_SLICE)
-                except OverflowError:
-                    _bad_enum(Job, job, "job")
+            rc = quick(p) if quick is not None else _begin_job(p, job, c_api, c_to, WAIT_SLICE)
             if rc:
                 settle(rc)
         except BaseException:
-            _cancel_unclaimed()
+            abandon(p, SYNC_SLOT)
             raise
         if self._track is not None and job == _DESTROY:
             self._track.changed(self)
@@ -288,10 +301,9 @@ class Domain:
         if async_job.__class__ not in _PLAIN_INTS:
             _check_int(async_job, AsyncJob, "async_job")
         c_api, c_to = _c_api(api), c_timeout(timeout)
-        try:
-            _run_begin(lib.mj_begin_async_job, self._p, async_job, c_api, c_to, WAIT_SLICE)
-        except OverflowError:
-            _bad_enum(AsyncJob, async_job, "async_job")
+        _in_c_int(async_job, AsyncJob, "async_job")
+        _run_begin(lib.mj_begin_async_job, self._p, ASYNC_SLOT, async_job, c_api, c_to,
+                   WAIT_SLICE)
         if self._track is not None:
             self._track.changed(self)
 
@@ -316,10 +328,9 @@ class Domain:
         if async_job.__class__ not in _PLAIN_INTS:
             _check_int(async_job, AsyncJob, "async_job")
         c_api, c_to = _c_api(api), c_timeout(timeout)
-        try:
-            _run_begin(lib.mj_begin_nested_job, self._p, async_job, c_api, c_to, WAIT_SLICE)
-        except OverflowError:
-            _bad_enum(AsyncJob, async_job, "async_job")
+        _in_c_int(async_job, AsyncJob, "async_job")
+        _run_begin(lib.mj_begin_nested_job, self._p, SYNC_SLOT, async_job, c_api, c_to,
+                   WAIT_SLICE)
 
     def end_nested_job(self) -> int:
         refs = lib.mj_end_nested_job(self._p)
@@ -338,11 +349,9 @@ class Domain:
             raise TypeError(f"mask must be an int or None, not {type(mask).__name__}")
         if mask is not None and not 0 <= mask < _MASK_LIMIT:
             raise ValueError(f"mask must be in [0, 2**64), not {mask!r}")
-        try:
-            _run_begin(lib.mj_migration_job_start, self._p, async_job, c_api, c_to, WAIT_SLICE,
-                       mask is not None, mask or 0)
-        except OverflowError:
-            _bad_enum(AsyncJob, async_job, "async_job")
+        _in_c_int(async_job, AsyncJob, "async_job")
+        _run_begin(lib.mj_migration_job_start, self._p, ASYNC_SLOT, async_job, c_api, c_to,
+                   WAIT_SLICE, mask is not None, mask or 0)
         if self._track is not None:
             self._track.changed(self)
 
@@ -368,7 +377,7 @@ class Domain:
             if rc == _PHASE_NO_JOB:
                 return False
             if rc == _PHASE_BACKWARDS:  # refused; the seed only logs it
-                log.error("%s", last_error_message())
+                log.error("%s", take_error()[1])
                 return False
             raise last_error()
         finally:
@@ -453,7 +462,8 @@ class Domain:
         """virDomainAbortJob: take an ABORT job, flag the async job, end it.
         The core applies the abort the moment the ABORT job is granted, so
         the caller never holds it, interrupted or not."""
-        _run_begin(lib.mj_abort_job, self._p, _c_api(api), c_timeout(timeout), WAIT_SLICE)
+        _run_begin(lib.mj_abort_job, self._p, SYNC_SLOT, _c_api(api), c_timeout(timeout),
+                   WAIT_SLICE)
 
     def check_abort(self) -> None:
         if lib.mj_check_abort(self._p) < 0:
@@ -501,14 +511,16 @@ class Domain:
         thread; cancelled, it holds nothing.  Arguments are checked when awaited."""
         track = self._track
         return _aio.begin(_begin_job, self, job, api, timeout, Job, "job",
-                          None if track is None or job != _DESTROY else track.changed)
+                          None if track is None or job != _DESTROY else track.changed,
+                          SYNC_SLOT)
 
     def begin_async_job_async(self, async_job: AsyncJob | int, api: str | None = None,
                               timeout: float | None = None) -> _aio.Begin:
         """`await dom.begin_async_job_async(async_job)` (see begin_job_async)."""
         track = self._track
         return _aio.begin(lib.mj_begin_async_job, self, async_job, api, timeout,
-                          AsyncJob, "async_job", None if track is None else track.changed)
+                          AsyncJob, "async_job", None if track is None else track.changed,
+                          ASYNC_SLOT)
 
     def job_async(self, job: Job | int, api: str | None = None,
                   timeout: float | None = None) -> JobAsyncGuard:

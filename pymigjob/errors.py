@@ -63,8 +63,8 @@ class OperationAborted(Error, RuntimeError):
     default_code = ErrorCode.OPERATION_ABORTED
 
 
-#: the class for each code the core reports; the core's only
-#: OPERATION_FAILED is the queue limit
+#: the class for each code the core reports (OPERATION_FAILED is the queue
+#: limit, unless error_from finds the reference limit's text)
 ERROR_CLASSES: dict[int, type[Error]] = {
     ErrorCode.INTERNAL_ERROR: InternalError,
     ErrorCode.INVALID_ARG: InvalidArgument,
@@ -78,5 +78,12 @@ ERROR_CLASSES: dict[int, type[Error]] = {
 }
 
 
+#: how the reference limit's OPERATION_FAILED ends ("domain 'vm' already
+#: has 2147483647 references, the most it can count")
+REFS_LIMIT_TEXT = "references, the most it can count"
+
+
 def error_from(code: int, message: str) -> Error:
+    if code == ErrorCode.OPERATION_FAILED and message.endswith(REFS_LIMIT_TEXT):
+        return OperationFailed(message, code)
     return ERROR_CLASSES.get(code, Error)(message, code)

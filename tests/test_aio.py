@@ -86,9 +86,9 @@ def counting(monkeypatch):
     calls = [0]
     real = aio._detach
 
-    def detach(n):
+    def detach(n, out):
         calls[0] += 1
-        return real(n)
+        return real(n, out)
 
     monkeypatch.setattr(aio, "_detach", detach)
     return calls
@@ -413,10 +413,13 @@ def test_interrupt_at_every_line_of_a_contended_begin(dom):
     (loops driven without asyncio.run, whose SIGINT handler would cancel the
     task instead).  No pending waiter is ever left on the thread; once the
     loop is closed nothing is queued or referenced and no fd is left; the
-    job is held only when the interrupt came after the poll that took it (as
-    with a blocking begin interrupted just after it returned)."""
-    poll_line = next(i for i, line in enumerate(
-        open(aio.__file__).read().splitlines(), 1) if "rc = _poll(w)" in line)
+    job is held only when the interrupt came after the begin's try (as with
+    a blocking begin interrupted just after it returned): an interrupt the
+    instant the poll returns the grant gives it back."""
+    lines = open(aio.__file__).read().splitlines()
+    poll_line = next(i for i, line in enumerate(lines, 1) if "rc = _poll(cell)" in line)
+    poll_line = next(i for i, line in enumerate(lines, 1)
+                     if i > poll_line and line.strip() == "finally:")
     def cancel_pending():
         pending = lib_pending()
         while lib_pending():

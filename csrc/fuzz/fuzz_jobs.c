@@ -54,10 +54,14 @@ typedef struct {
     bool async_mine;  /* same for the async slot */
 } dom_t;
 
-/* a waiter: which domain, whether a grant gives the sync slot, whether
- * it is an AbortJob's (a grant applies the abort and ends it), and whether
- * mj_pending_wait has seen it (mj_pending_cancel_unclaimed leaves it then) */
-typedef struct { int dom; bool sync; bool abort; bool claimed; mj_waiter *w; } waiter_t;
+/* a waiter: which domain, whether a grant gives the sync slot, and whether
+ * it is an AbortJob's (a grant applies the abort and ends it) */
+typedef struct { int dom; bool sync; bool abort; mj_waiter *w; } waiter_t;
+
+/* the previous operation, when it was a begin: what mj_begin_abandon
+ * right after it must give back (as for a caller interrupted the instant
+ * the begin returned) */
+static struct { bool valid; int dom; bool sync; bool abort; int rc; } last_begin;
 
 static dom_t doms[NDOM];
 static waiter_t pending[MAXW];     /* this thread's pending waiters, bottom first */
@@ -138,7 +142,6 @@ after_begin(int i, int rc, bool sync)
         CHECK(npending < MAXW, "too many waiters");
         pending[npending].dom = i;
         pending[npending].abort = false;
-        pending[npending].claimed = false;
         pending[npending++].sync = sync;
     } else if (sync) {
         doms[i].sync_mine = true;
@@ -147,6 +150,16 @@ after_begin(int i, int rc, bool sync)
     }
     CHECK(mj_pending_count() == npending, "pending count %d, model %d",
           mj_pending_count(), npending);
+}
+
+static void
+note_begin(int i, int rc, bool sync, bool abort)
+{
+    last_begin.valid = true;
+    last_begin.dom = i;
+    last_begin.sync = sync;
+    last_begin.abort = abort;
+    last_begin.rc = rc;
 }
 
 /* an end-like call: refs left, or -1 with nothing done */
@@ -287,20 +300,30 @@ run_op(input *in)
     double to = timeout_of(arg >> 3);
     const char *api = api_of(arg >> 5);
 
+    bool after_a_begin = last_begin.valid;
+
+    last_begin.valid = false;
     switch (op % 35) {
     case 0: case 1: case 2:
-        after_begin(i, mj_begin_job(d, job, api, to, 0.0), true);
+        rc = mj_begin_job(d, job, api, to, 0.0);
+        after_begin(i, rc, true);
+        note_begin(i, rc, true, false);
         break;
     case 3:
-        after_begin(i, mj_begin_async_job(d, (int)(arg % 7) - 1, api, to, 0.0), false);
+        rc = mj_begin_async_job(d, (int)(arg % 7) - 1, api, to, 0.0);
+        after_begin(i, rc, false);
+        note_begin(i, rc, false, false);
         break;
     case 4: case 5:
-        after_begin(i, mj_begin_nested_job(d, (int)(arg % 7) - 1, api, to, 0.0), true);
+        rc = mj_begin_nested_job(d, (int)(arg % 7) - 1, api, to, 0.0);
+        after_begin(i, rc, true);
+        note_begin(i, rc, true, false);
         break;
     case 6: {
         uint64_t mask = (uint64_t)next(in) << 56 | next(in);
-        after_begin(i, mj_migration_job_start(d, (int)(arg % 7) - 1, api, to, 0.0,
-                                              arg & 1, mask), false);
+        rc = mj_migration_job_start(d, (int)(arg % 7) - 1, api, to, 0.0, arg & 1, mask);
+        after_begin(i, rc, false);
+        note_begin(i, rc, false, false);
         break;
     }
     case 7: case 8:
@@ -370,6 +393,7 @@ run_op(input *in)
             after_begin(i, rc, true);
             pending[npending - 1].abort = true;
         }
+        note_begin(i, rc, true, true);
         break;
     case 19: {
         bool holds = !doms[i].dead && mj_domain_active_job(d) == MJ_JOB_ABORT;
@@ -394,15 +418,33 @@ run_op(input *in)
         rc = mj_pending_wait(arg & 1 ? 0.0 : 1e-9);
         CHECK(rc == 0 || rc == -1 || rc == MJ_WAITING, "pending_wait returned %d", rc);
         failed(rc);
-        if (rc != MJ_WAITING)
-            resolved(pending[--npending], rc);
-        else
-            pending[npending - 1].claimed = true;
+        if (rc != MJ_WAITING) {
+            waiter_t w = pending[--npending];
+
+            resolved(w, rc);
+            note_begin(w.dom, rc, w.sync, w.abort);
+        } else {
+            note_begin(pending[npending - 1].dom, rc, pending[npending - 1].sync,
+                       pending[npending - 1].abort);
+        }
         break;
-    case 33:                                /* an interrupted begin's cleanup */
-        mj_pending_cancel_unclaimed();
-        if (npending && !pending[npending - 1].claimed)
+    case 33:                    /* a caller interrupted as the begin returned */
+        if (!after_a_begin)
+            break;
+        i = last_begin.dom;
+        mj_begin_abandon(doms[i].d, !last_begin.sync);
+        if (last_begin.rc == MJ_WAITING) {
+            CHECK(npending && pending[npending - 1].dom == i, "abandon: no waiter");
             give_back(pending[--npending].dom, 1);
+        } else if (last_begin.rc == 0 && !last_begin.abort) {
+            give_back(i, 1);
+            if (last_begin.sync)
+                doms[i].sync_mine = false;
+            else
+                doms[i].async_mine = false;
+        }
+        CHECK(mj_pending_count() == npending, "pending count %d, model %d",
+              mj_pending_count(), npending);
         break;
     case 23:
         if (npending) {
@@ -428,12 +470,13 @@ run_op(input *in)
         mj_domain_cancel_waiters(d, arg & 1 ? "shutdown" : api);
         break;
     case 28: {                              /* to the event loop's notifier */
-        mj_waiter *w = mj_pending_detach(notifier);
+        mj_waiter *w = NULL;
+        rc = mj_pending_detach(notifier, &w);
         if (!npending) {
-            CHECK(w == NULL, "detached a waiter that does not exist");
+            CHECK(rc == -1 && w == NULL, "detached a waiter that does not exist");
             break;
         }
-        CHECK(w != NULL, "detach returned NULL with %d pending", npending);
+        CHECK(rc == 0 && w != NULL, "detach failed with %d pending", npending);
         detached[ndetached] = pending[--npending];
         detached[ndetached++].w = w;
         CHECK(mj_waiter_remaining(w) >= 0.0, "negative remaining");
@@ -443,8 +486,9 @@ run_op(input *in)
         if (!ndetached)
             break;
         int k = arg % ndetached;
-        rc = mj_waiter_poll(detached[k].w);
+        rc = mj_waiter_poll(&detached[k].w);
         CHECK(rc == 0 || rc == -1 || rc == MJ_WAITING, "poll returned %d", rc);
+        CHECK((rc == MJ_WAITING) == (detached[k].w != NULL), "poll left %p", (void *)detached[k].w);
         failed(rc);
         if (rc != MJ_WAITING) {
             resolved(detached[k], rc);
@@ -456,7 +500,7 @@ run_op(input *in)
         if (!ndetached)
             break;
         int k = arg % ndetached;
-        mj_waiter_cancel(detached[k].w);
+        mj_waiter_cancel(&detached[k].w);
         give_back(detached[k].dom, 1);
         drop_detached(k);
         break;
@@ -468,7 +512,7 @@ run_op(input *in)
             for (k = 0; k < ndetached && detached[k].w != w; k++)
                 ;
             CHECK(k < ndetached, "the notifier handed out an unknown waiter");
-            rc = mj_waiter_poll(w);
+            rc = mj_waiter_poll(&detached[k].w);
             CHECK(rc == 0 || rc == -1, "a listed waiter polled %d", rc);
             failed(rc);
             resolved(detached[k], rc);
@@ -533,7 +577,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* release everything; then LeakSanitizer sees what outlives it */
     while (ndetached) {
-        mj_waiter_cancel(detached[0].w);
+        mj_waiter_cancel(&detached[0].w);
         give_back(detached[0].dom, 1);
         drop_detached(0);
     }

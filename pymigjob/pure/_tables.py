@@ -67,6 +67,8 @@ MJ_ERR_OPERATION_INVALID = 55
 MJ_ERR_OPERATION_TIMEOUT = 68
 MJ_ERR_OPERATION_ABORTED = 78
 
+#: the most references a domain counts (C's INT_MAX); one more is refused
+MJ_REFS_MAX = 2**31 - 1
 #: names (domain, API, cancel reason) are at most this many UTF-8 bytes
 MJ_NAME_MAX = 1024
 #: seconds one wait may block before Python gets to run signal handlers

@@ -37,8 +37,10 @@ from ..errors import (
     JobTimeout,
     NoDomain,
     OperationAborted,
+    OperationFailed,
     OperationInvalid,
     QueueFull,
+    REFS_LIMIT_TEXT,
 )
 from ..guards import JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard
 from ..status import JobStatus, status_of
@@ -258,9 +260,16 @@ class Domain:
             self._fail_waiters_locked(T.MJ_ERR_NO_DOMAIN)
         return self._refs
 
+    def _check_ref_room_locked(self) -> None:
+        """One more reference must still be countable (as in C, an int)."""
+        if self._refs >= T.MJ_REFS_MAX:
+            raise OperationFailed(f"domain '{self._name}' already has {T.MJ_REFS_MAX} "
+                                  f"{REFS_LIMIT_TEXT}")
+
     def ref(self) -> int:
         with self._lock:
             self._check_alive()
+            self._check_ref_room_locked()
             self._refs += 1
             return self._refs
 
@@ -443,6 +452,7 @@ class Domain:
                 and not (slot == _SYNC and job == _DESTROY)
                 and self._jobs_queued + 1 > self._max_queued):
             raise self._lock_error(slot, job, QueueFull, " due to max_queued limit")
+        self._check_ref_room_locked()
 
     def _enqueue_locked(self, w: _Waiter, admitted: bool = False) -> bool:
         """A begin with a waiter takes its reference (libvirt 2011: before
@@ -662,6 +672,7 @@ class Domain:
         with self._lock:
             self._check_alive()
             if take_ref:
+                self._check_ref_room_locked()
                 self._refs += 1             # this API's own, even if refused
             if self._async_job == _NONE:
                 return False
@@ -722,6 +733,7 @@ class Domain:
             if (async_job == _NONE or self._async_job != async_job or self._phase != phase
                     or self._async_owner != 0 or new_phase < phase):
                 return False
+            self._check_ref_room_locked()
             self._refs += 1                 # StartPhase's reference
             self._phase = int(new_phase)
             self._async_owner = _get_ident()

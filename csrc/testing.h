@@ -1,0 +1,21 @@
+/*
+ * testing.h: hooks for the project's own tests.  Not part of the API a
+ * daemon uses; cffi exposes them so the Python tests can reach them.
+ */
+#ifndef MIGJOB_TESTING_H
+#define MIGJOB_TESTING_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The calling thread's next begin that returns "granted" (a begin, an
+ * mj_pending_wait or an mj_waiter_poll returning 0) raises signal `signo`
+ * in this thread just before it returns; once, then the hook is off.
+ * 0 turns it off.  Lets a test land a signal exactly at that return. */
+void mj_testing_signal_on_grant(int signo);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MIGJOB_TESTING_H */
