@@ -187,6 +187,31 @@ void worker_join(worker *w)
     pthread_join(w->th, NULL);
 }
 
+typedef struct {
+    mj_domain *d;
+    bool async;
+    int rc;
+} helpers_end_arg;
+
+static void *helpers_end_main(void *arg)
+{
+    helpers_end_arg *a = arg;
+    a->rc = a->async ? mj_end_async_job(a->d) : mj_end_job(a->d);
+    return NULL;
+}
+
+int end_job_elsewhere(mj_domain *d, bool async)
+{
+    helpers_end_arg a = { d, async, -99 };
+    pthread_t th;
+    if (pthread_create(&th, NULL, helpers_end_main, &a) != 0) {
+        fprintf(stderr, "pthread_create failed\n");
+        exit(2);
+    }
+    pthread_join(th, NULL);
+    return a.rc;
+}
+
 /* ------------------------------------------------------------------------ */
 /* a probe for "two threads held the sync slot at once"                     */
 

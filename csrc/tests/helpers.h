@@ -85,6 +85,9 @@ void worker_start(worker *w);
 /* start w and wait until its begin is queued (refs reached `refs`) */
 void worker_start_queued(worker *w, int refs);
 void worker_join(worker *w);
+/* mj_end_job (async: mj_end_async_job) of d from a new thread, joined: a
+ * caller other than the one the job was given to; returns its result */
+int end_job_elsewhere(mj_domain *d, bool async);
 
 /* ------------------------------------------------------------------------ */
 /* a probe for "two threads held the sync slot at once": call
@@ -130,6 +133,7 @@ void test_sliced_waits(void);
 void test_pending_stack(void);
 void test_cancel_waiters(void);
 void test_edge_cases(void);
+void test_cancel_after_foreign_end(void);
 
 /* test_migration.c */
 void test_error_check_migration(void);
@@ -141,11 +145,14 @@ void test_refs_v2_and_p2p(void);
 void test_refs_start_phase_refused(void);
 void test_refused_phase_changes_no_owner(void);
 void test_refs_domain_disappeared(void);
+void test_claim_parked(void);
+void test_claim_parked_not_while_driven(void);
 void test_abort(void);
 
 /* test_notify.c */
 void test_notifier_basics(void);
 void test_notifier_event_loop(void);
+void test_notifier_cancel_after_foreign_end(void);
 
 /* test_stress.c */
 void test_async_sync_race(void);

@@ -375,6 +375,177 @@ void test_refs_domain_disappeared(void)
 }
 
 /* ======================================================================== */
+/* claim_parked: a close callback's way into a parked migration              */
+
+typedef struct {
+    mj_domain *d;
+    int async_job, phase, new_phase;
+    const char *api;
+    int rc;
+    uint64_t thread;    /* the claiming thread */
+} mig_claim_arg;
+
+static void *mig_claim_main(void *arg)
+{
+    mig_claim_arg *a = arg;
+    a->thread = self_id();
+    a->rc = mj_migration_job_claim_parked(a->d, a->async_job, a->phase,
+                                          a->new_phase, a->api);
+    return NULL;
+}
+
+/* claim_parked from a new thread (the close callback's), joined; its
+ * result, and its thread id in *thread */
+static int mig_claim_elsewhere(mj_domain *d, int async_job, int phase,
+                               int new_phase, const char *api,
+                               uint64_t *thread)
+{
+    mig_claim_arg a = { d, async_job, phase, new_phase, api, -99, 0 };
+    pthread_t th;
+    pthread_create(&th, NULL, mig_claim_main, &a);
+    pthread_join(th, NULL);
+    if (thread)
+        *thread = a.thread;
+    return a.rc;
+}
+
+/* the async job is exactly as it was: phase, owner thread and API, refs */
+static void mig_check_unclaimed(mj_domain *d, int phase, uint64_t owner,
+                                const char *api, int refs, const char *when)
+{
+    CHECKF(mj_domain_phase(d) == phase, "%s: phase %d, expected %d", when,
+           mj_domain_phase(d), phase);
+    CHECKF(mj_domain_async_owner_thread(d) == owner,
+           "%s: the async owner thread changed", when);
+    CHECKF(mj_domain_async_owner_api(d) &&
+           strcmp(mj_domain_async_owner_api(d), api) == 0,
+           "%s: async owner API \"%s\", expected \"%s\"", when,
+           mj_domain_async_owner_api(d) ? mj_domain_async_owner_api(d)
+                                        : "NULL", api);
+    CHECKF(mj_domain_refs(d) == refs, "%s: refs %d, expected %d", when,
+           mj_domain_refs(d), refs);
+}
+
+void test_claim_parked(void)
+{
+    mj_domain *d = fresh("vm-claim", 1.0, 0, false);
+    /* bad arguments: -1 INVALID_ARG, before anything is looked at */
+    mj_reset_last_error();
+    CHECK_INT(mj_migration_job_claim_parked(d, -1, MJ_PHASE_PERFORM3,
+                                            MJ_PHASE_CONFIRM3, NULL), -1);
+    CHECK_INT(mj_last_error_code(), MJ_ERR_INVALID_ARG);
+    mj_reset_last_error();
+    CHECK_INT(mj_migration_job_claim_parked(d, MJ_ASYNC_JOB_MIGRATION_OUT,
+                                            MJ_PHASE_LAST, MJ_PHASE_CONFIRM3,
+                                            NULL), -1);
+    CHECK_INT(mj_last_error_code(), MJ_ERR_INVALID_ARG);
+    mj_reset_last_error();
+    CHECK_INT(mj_migration_job_claim_parked(d, MJ_ASYNC_JOB_MIGRATION_OUT,
+                                            MJ_PHASE_PERFORM3, MJ_PHASE_LAST,
+                                            NULL), -1);
+    CHECK_INT(mj_last_error_code(), MJ_ERR_INVALID_ARG);
+    /* no async job: nothing to claim */
+    CHECK_INT(mj_migration_job_claim_parked(d, MJ_ASYNC_JOB_NONE,
+                                            MJ_PHASE_NONE, MJ_PHASE_NONE,
+                                            NULL), 0);
+    CHECK_INT(mj_migration_job_claim_parked(d, MJ_ASYNC_JOB_MIGRATION_OUT,
+                                            MJ_PHASE_NONE, MJ_PHASE_CONFIRM3,
+                                            NULL), 0);
+    CHECK_INT(mj_domain_refs(d), 1);
+
+    /* parked in perform3 */
+    CHECK_INT(mj_migration_job_start(d, MJ_ASYNC_JOB_MIGRATION_OUT, "begin3",
+                                     1.0, -1, false, 0), 0);
+    CHECK_INT(mj_migration_job_set_phase(d, MJ_PHASE_PERFORM3, "perform3"),
+              MJ_PHASE_SET);
+    CHECK_INT(mj_migration_job_continue(d), 1);
+    /* not as seen: another async job, another phase, or backwards */
+    uint64_t t;
+    CHECK_INT(mig_claim_elsewhere(d, MJ_ASYNC_JOB_MIGRATION_IN,
+                                  MJ_PHASE_PERFORM3, MJ_PHASE_CONFIRM3,
+                                  "cb", &t), 0);
+    CHECK_INT(mig_claim_elsewhere(d, MJ_ASYNC_JOB_MIGRATION_OUT,
+                                  MJ_PHASE_BEGIN3, MJ_PHASE_CONFIRM3,
+                                  "cb", &t), 0);
+    CHECK_INT(mig_claim_elsewhere(d, MJ_ASYNC_JOB_MIGRATION_OUT,
+                                  MJ_PHASE_PERFORM3, MJ_PHASE_BEGIN3,
+                                  "cb", &t), 0);
+    mig_check_unclaimed(d, MJ_PHASE_PERFORM3, 0, "perform3", 1, "refused");
+    /* as seen: StartPhase's effect, the claimer owns it */
+    CHECK_INT(mig_claim_elsewhere(d, MJ_ASYNC_JOB_MIGRATION_OUT,
+                                  MJ_PHASE_PERFORM3, MJ_PHASE_CONFIRM3_CANCELLED,
+                                  "close-cb", &t), 1);
+    CHECK_INT(mj_domain_phase(d), MJ_PHASE_CONFIRM3_CANCELLED);
+    CHECK_INT(mj_domain_async_owner_thread(d), t);
+    CHECK_STR(mj_domain_async_owner_api(d), "close-cb");
+    CHECK_INT(mj_domain_refs(d), 2);
+    /* claimed: no longer parked, a second claim gets nothing */
+    CHECK_INT(mig_claim_elsewhere(d, MJ_ASYNC_JOB_MIGRATION_OUT,
+                                  MJ_PHASE_CONFIRM3_CANCELLED,
+                                  MJ_PHASE_CONFIRM3_CANCELLED, "again", NULL),
+              0);
+    CHECK_INT(mj_domain_refs(d), 2);
+    CHECK_INT(mj_migration_job_finish(d), 1);
+    CHECK_INT(mj_domain_async_job(d), MJ_ASYNC_JOB_NONE);
+    /* a dead domain */
+    CHECK_INT(mj_domain_remove(d), 0);
+    mj_reset_last_error();
+    CHECK_INT(mj_migration_job_claim_parked(d, MJ_ASYNC_JOB_MIGRATION_OUT,
+                                            MJ_PHASE_PERFORM3,
+                                            MJ_PHASE_CONFIRM3, NULL), -1);
+    CHECK_ERR(MJ_ERR_NO_DOMAIN, "no domain with matching name 'vm-claim'");
+    mj_domain_unpin(d);
+}
+
+/* A migration some thread still drives (started or resumed, not yet
+ * continued) is not parked, whatever its job and phase: claim_parked must
+ * return 0 and change neither phase, owner thread, owner API nor refs. */
+void test_claim_parked_not_while_driven(void)
+{
+    mj_domain *d = fresh("vm-driven", 1.0, 0, false);
+    uint64_t t;
+    /* started by this thread, in perform3, never continued */
+    CHECK_INT(mj_migration_job_start(d, MJ_ASYNC_JOB_MIGRATION_OUT, "perform3",
+                                     1.0, -1, false, 0), 0);
+    CHECK_INT(mj_migration_job_set_phase(d, MJ_PHASE_PERFORM3, "perform3"),
+              MJ_PHASE_SET);
+    CHECK_INT(mj_domain_async_owner_thread(d), self_id());
+    CHECK_INT(mj_domain_refs(d), 2);
+    CHECK_INT(mig_claim_elsewhere(d, MJ_ASYNC_JOB_MIGRATION_OUT,
+                                  MJ_PHASE_PERFORM3, MJ_PHASE_CONFIRM3,
+                                  "close-cb", &t), 0);
+    mig_check_unclaimed(d, MJ_PHASE_PERFORM3, self_id(), "perform3", 2,
+                        "started, claimed from another thread");
+    /* nor by the driving thread itself */
+    CHECK_INT(mj_migration_job_claim_parked(d, MJ_ASYNC_JOB_MIGRATION_OUT,
+                                            MJ_PHASE_PERFORM3,
+                                            MJ_PHASE_CONFIRM3, "close-cb"), 0);
+    mig_check_unclaimed(d, MJ_PHASE_PERFORM3, self_id(), "perform3", 2,
+                        "started, claimed by its own thread");
+
+    /* parked, then resumed by the next API (StartPhase): driven again */
+    CHECK_INT(mj_migration_job_continue(d), 1);
+    CHECK_INT(mj_migration_job_start_phase(d, MJ_PHASE_PERFORM3_DONE,
+                                           "perform3-done"), MJ_PHASE_SET);
+    CHECK_INT(mig_claim_elsewhere(d, MJ_ASYNC_JOB_MIGRATION_OUT,
+                                  MJ_PHASE_PERFORM3_DONE, MJ_PHASE_CONFIRM3,
+                                  "close-cb", &t), 0);
+    mig_check_unclaimed(d, MJ_PHASE_PERFORM3_DONE, self_id(), "perform3-done",
+                        2, "resumed, claimed from another thread");
+
+    /* once continued it is parked, and the same claim succeeds */
+    CHECK_INT(mj_migration_job_continue(d), 1);
+    CHECK_INT(mig_claim_elsewhere(d, MJ_ASYNC_JOB_MIGRATION_OUT,
+                                  MJ_PHASE_PERFORM3_DONE, MJ_PHASE_CONFIRM3,
+                                  "close-cb", &t), 1);
+    CHECK_INT(mj_domain_phase(d), MJ_PHASE_CONFIRM3);
+    CHECK_INT(mj_domain_async_owner_thread(d), t);
+    CHECK_INT(mj_domain_refs(d), 2);
+    CHECK_INT(mj_migration_job_finish(d), 1);
+    dispose(d);
+}
+
+/* ======================================================================== */
 /* abort                                                                    */
 
 void test_abort(void)

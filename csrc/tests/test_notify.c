@@ -222,3 +222,63 @@ void test_notifier_event_loop(void)
     mj_notifier_free(n);
 }
 
+
+/* A detached waiter is granted (listed, the fd readable) and, before the
+ * loop polls it, another caller ends the job it was given.  The loop then
+ * gives the waiter up: mj_waiter_cancel finds the job gone and must give
+ * back nothing, unlist the waiter and leave the creator's reference. */
+void test_notifier_cancel_after_foreign_end(void)
+{
+    mj_notifier *n = mj_notifier_new();
+    if (!n) {
+        H_FAIL("mj_notifier_new failed");
+        return;
+    }
+    int fd = mj_notifier_fd(n);
+    for (int async = 0; async <= 1; async++) {
+        mj_domain *d = fresh(async ? "vm-nf-ended-async" : "vm-nf-ended",
+                             5.0, 0, false);
+        CHECK_INT(mj_begin_job(d, MJ_JOB_MODIFY, "holder", 1.0, -1), 0);
+        int rc = async
+            ? mj_begin_async_job(d, MJ_ASYNC_JOB_SAVE, "loop", 5.0, 0)
+            : mj_begin_job(d, MJ_JOB_QUERY, "loop", 5.0, 0);
+        CHECK_INT(rc, MJ_WAITING);
+        mj_waiter *w = mj_pending_detach(n);
+        CHECK(w != NULL);
+        if (!w) {
+            dispose(d);
+            break;
+        }
+        CHECK_INT(mj_pending_count(), 0);
+        CHECK(!notify_fd_readable(fd));
+        CHECK_INT(mj_domain_refs(d), 3);
+
+        /* the holder ends: the slot goes to the detached waiter */
+        CHECK_INT(mj_end_job(d), 2);
+        CHECK(notify_fd_readable(fd));
+        if (async)
+            CHECK_STR(mj_domain_async_owner_api(d), "loop");
+        else
+            CHECK_STR(mj_domain_owner_api(d), "loop");
+
+        /* another caller ends it before the loop polls the waiter */
+        CHECK_INT(end_job_elsewhere(d, async), 1);
+        CHECK_INT(mj_domain_refs(d), 1);
+        CHECK_INT(mj_domain_jobs_queued(d), 0);
+
+        mj_waiter_cancel(w);
+        CHECKF(mj_domain_alive(d), "%s: cancelling the waiter killed the "
+               "domain", async ? "async" : "sync");
+        CHECK_INT(mj_domain_refs(d), 1);
+        CHECK_INT(mj_domain_jobs_queued(d), 0);
+        CHECK_INT(mj_domain_active_job(d), MJ_JOB_NONE);
+        CHECK_INT(mj_domain_async_job(d), MJ_ASYNC_JOB_NONE);
+        CHECK(mj_notifier_take(n) == NULL);   /* cancel unlisted it */
+        CHECK(!notify_fd_readable(fd));
+        /* the domain still works */
+        CHECK_INT(mj_begin_job(d, MJ_JOB_MODIFY, "after", 1.0, -1), 0);
+        CHECK_INT(mj_end_job(d), 1);
+        dispose(d);
+    }
+    mj_notifier_free(n);
+}
