@@ -1,8 +1,9 @@
 /*
- * harness.h: a tiny self-contained test harness for csrc/tests/test_core.c.
+ * harness.h: a tiny self-contained test harness for the C tests in
+ * csrc/tests/test_*.c.
  *
  * Every CHECK counts as one check; a test is a function registered in the
- * table at the end of test_core.c.  Checks may run in any thread (the
+ * table in test_main.c.  Checks may run in any thread (the
  * counters are atomic).  A failing check prints the test name, the line,
  * the expression and expected vs got, and the run exits non-zero.
  */

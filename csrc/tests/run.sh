@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Build the C core (csrc/*.c) with the C test program and run it.
+# Build the C core (csrc/*.c) with the C test program (csrc/tests/*.c: the
+# test_*.c files by subject, helpers.c, and test_main.c with the table and
+# main) and run it.
 #
 #   csrc/tests/run.sh [plain|thread|address] [test-name-filter]
 #
@@ -46,9 +48,16 @@ if [ "${#sources[@]}" -eq 0 ]; then
     exit 2
 fi
 
+tests=("$here"/*.c)
+if [ ! -f "$here/test_main.c" ]; then
+    echo "run.sh: no test program in $here (test_main.c missing)" >&2
+    exit 2
+fi
+
 mkdir -p "$bindir"
-echo "build ($mode): $CC ${cflags[*]} $(cd "$csrc" && echo *.c) tests/test_core.c" >&2
-"$CC" "${cflags[@]}" "${sources[@]}" "$here/test_core.c" -o "$out"
+echo "build ($mode): $CC ${cflags[*]} $(cd "$csrc" && echo *.c)" \
+     "$(cd "$here" && for t in *.c; do printf 'tests/%s ' "$t"; done)" >&2
+"$CC" "${cflags[@]}" "${sources[@]}" "${tests[@]}" -o "$out"
 
 echo "run: $out $*" >&2
 start=$(date +%s.%N)
