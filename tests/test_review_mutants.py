@@ -46,17 +46,6 @@ A = mj.AsyncJob
 
 pytestmark = [pytest.mark.concurrency, pytest.mark.timeout(120)]
 
-#: The pure twin (pymigjob.pure) gives up such a waiter the way the mutant
-#: does, and worse: its Domain._abandon_locked releases the slot of a
-#: GRANTED waiter and drops a reference without asking whether the waiter
-#: still holds that job, so refs reach 0 -- and a job a third caller began
-#: meanwhile is ended under it.  Not fixed here (library code); strict, so
-#: a fixed twin fails these until the mark goes.
-PURE_BUG = pytest.mark.xfail(
-    _backend.IMPL == "pure", strict=True,
-    reason="pure twin: _abandon_locked releases and unrefs a granted job "
-           "that another caller already ended")
-
 KINDS = ["job", "async_job"]
 
 
@@ -82,7 +71,6 @@ def at_rest(dom) -> None:
     assert dom.end_job() == 1
 
 
-@PURE_BUG
 @pytest.mark.parametrize("third", [False, True], ids=["alone", "third-caller"])
 @pytest.mark.parametrize("kind", KINDS)
 def test_cancelled_coroutine_whose_granted_job_was_ended_elsewhere(dom, kind, third):
@@ -159,7 +147,6 @@ def pending_count() -> int | None:
     return lib.mj_pending_count()
 
 
-@PURE_BUG
 @pytest.mark.parametrize("kind", KINDS)
 def test_ctrl_c_after_the_granted_job_was_ended_elsewhere(sigint_restored, kind):
     drv = mj.Driver(job_wait_timeout=LONG_WAIT)

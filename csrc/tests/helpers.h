@@ -149,6 +149,17 @@ void test_claim_parked(void);
 void test_claim_parked_not_while_driven(void);
 void test_abort(void);
 
+/* the event-loop calls on a waiter pointer the test tracks itself (the
+ * library's calls keep it in a caller-owned cell) */
+static inline mj_waiter *t_detach(mj_notifier *n)
+{
+    mj_waiter *w = NULL;
+
+    return mj_pending_detach(n, &w) == 0 ? w : NULL;
+}
+static inline int t_poll(mj_waiter *w) { return mj_waiter_poll(&w); }
+static inline void t_cancel(mj_waiter *w) { mj_waiter_cancel(&w); }
+
 /* test_notify.c */
 void test_notifier_basics(void);
 void test_notifier_event_loop(void);

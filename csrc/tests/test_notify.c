@@ -38,12 +38,12 @@ void test_notifier_basics(void)
     CHECK(fd >= 0);
     CHECK(!notify_fd_readable(fd));
     CHECK(mj_notifier_take(n) == NULL);
-    CHECK(mj_pending_detach(n) == NULL);      /* nothing pending */
+    CHECK(t_detach(n) == NULL);      /* nothing pending */
 
     /* a queued waiter moves onto the notifier */
     CHECK_INT(mj_begin_job(d, MJ_JOB_MODIFY, "holder", 1.0, -1), 0);
     CHECK_INT(mj_begin_job(d, MJ_JOB_QUERY, "loop", 5.0, 0), MJ_WAITING);
-    mj_waiter *w = mj_pending_detach(n);
+    mj_waiter *w = t_detach(n);
     CHECK(w != NULL);
     CHECK_INT(mj_pending_count(), 0);
     if (!w) {
@@ -51,7 +51,7 @@ void test_notifier_basics(void)
         dispose(d);
         return;
     }
-    CHECK_INT(mj_waiter_poll(w), MJ_WAITING);
+    CHECK_INT(t_poll(w), MJ_WAITING);
     CHECK_RANGE(mj_waiter_remaining(w), 0.5, 5.0);
     CHECK(!notify_fd_readable(fd));
     CHECK(mj_notifier_take(n) == NULL);
@@ -63,7 +63,7 @@ void test_notifier_basics(void)
     CHECK(mj_notifier_take(n) == w);
     CHECK(mj_notifier_take(n) == NULL);
     CHECK(!notify_fd_readable(fd));
-    CHECK_INT(mj_waiter_poll(w), 0);           /* held; w is gone */
+    CHECK_INT(t_poll(w), 0);           /* held; w is gone */
     CHECK_INT(mj_domain_active_job(d), MJ_JOB_QUERY);
     CHECK_STR(mj_domain_owner_api(d), "loop");
     CHECK_INT(mj_end_job(d), 1);
@@ -72,16 +72,16 @@ void test_notifier_basics(void)
     CHECK_INT(mj_begin_job(d, MJ_JOB_MODIFY, "holder", 1.0, -1), 0);
     CHECK_INT(mj_begin_job(d, MJ_JOB_MODIFY, "loop", 5.0, 0), MJ_WAITING);
     CHECK_INT(mj_end_job(d), 2);               /* granted to the pending one */
-    w = mj_pending_detach(n);
+    w = t_detach(n);
     CHECK(w != NULL);
     CHECK(notify_fd_readable(fd));
     CHECK(mj_notifier_take(n) == w);
-    CHECK_INT(mj_waiter_poll(w), 0);
+    CHECK_INT(t_poll(w), 0);
     CHECK_INT(mj_domain_active_job(d), MJ_JOB_MODIFY);
 
     /* a failure is listed too: remove fails the waiter */
     CHECK_INT(mj_begin_job(d, MJ_JOB_QUERY, "loop", 5.0, 0), MJ_WAITING);
-    w = mj_pending_detach(n);
+    w = t_detach(n);
     CHECK(!notify_fd_readable(fd));
     CHECK_INT(mj_domain_refs(d), 3);
     mj_domain_pin(d);
@@ -89,7 +89,7 @@ void test_notifier_basics(void)
     CHECK(notify_fd_readable(fd));
     CHECK(mj_notifier_take(n) == w);
     mj_reset_last_error();
-    CHECK_INT(mj_waiter_poll(w), -1);
+    CHECK_INT(t_poll(w), -1);
     CHECK_ERR(MJ_ERR_NO_DOMAIN, "no domain with matching name 'vm-nf'");
     CHECK_INT(mj_domain_refs(d), 1);
     CHECK_INT(mj_end_job(d), 0);
@@ -100,12 +100,12 @@ void test_notifier_basics(void)
     d = fresh("vm-nf2", 5.0, 0, false);
     CHECK_INT(mj_begin_job(d, MJ_JOB_MODIFY, "holder", 1.0, -1), 0);
     CHECK_INT(mj_begin_job(d, MJ_JOB_QUERY, "loop", 0.05, 0), MJ_WAITING);
-    w = mj_pending_detach(n);
+    w = t_detach(n);
     CHECK_RANGE(mj_waiter_remaining(w), 0.0, 0.05);
     sleep_s(0.06);
     CHECK(mj_waiter_remaining(w) == 0.0);
     mj_reset_last_error();
-    CHECK_INT(mj_waiter_poll(w), -1);
+    CHECK_INT(t_poll(w), -1);
     CHECK_ERR(MJ_ERR_OPERATION_TIMEOUT,
               "cannot acquire state change lock (held by monitor=holder)");
     CHECK_INT(mj_domain_refs(d), 2);
@@ -114,17 +114,17 @@ void test_notifier_basics(void)
     /* cancel while queued, and cancel after a grant (the job is ended and
      * handed on) */
     CHECK_INT(mj_begin_job(d, MJ_JOB_QUERY, "loop", 5.0, 0), MJ_WAITING);
-    w = mj_pending_detach(n);
-    mj_waiter_cancel(w);
+    w = t_detach(n);
+    t_cancel(w);
     CHECK_INT(mj_domain_refs(d), 2);
     CHECK_INT(mj_begin_job(d, MJ_JOB_QUERY, "loop", 5.0, 0), MJ_WAITING);
-    w = mj_pending_detach(n);
+    w = t_detach(n);
     worker next;
     worker_init(&next, d, W_SYNC, MJ_JOB_MODIFY, "next", 10.0);
     worker_start_queued(&next, 4);
     CHECK_RANGE(mj_end_job(d), 2, 3);
     CHECK(notify_fd_wait_readable(fd, SLACK));
-    mj_waiter_cancel(w);                       /* listed, never taken */
+    t_cancel(w);                       /* listed, never taken */
     worker_join(&next);
     CHECK_INT(next.rc, 0);
     CHECK(mj_notifier_take(n) == NULL);        /* cancel unlisted it */
@@ -135,10 +135,10 @@ void test_notifier_basics(void)
     /* the notifier outlives its owner's reference while waiters use it */
     CHECK_INT(mj_begin_job(d, MJ_JOB_MODIFY, "holder", 1.0, -1), 0);
     CHECK_INT(mj_begin_job(d, MJ_JOB_QUERY, "loop", 5.0, 0), MJ_WAITING);
-    w = mj_pending_detach(n);
+    w = t_detach(n);
     mj_notifier_free(n);
     CHECK_INT(mj_end_job(d), 2);
-    CHECK_INT(mj_waiter_poll(w), 0);           /* frees the notifier too */
+    CHECK_INT(t_poll(w), 0);           /* frees the notifier too */
     CHECK_INT(mj_end_job(d), 1);
     dispose(d);
 }
@@ -174,7 +174,7 @@ void test_notifier_event_loop(void)
             snprintf(apis[i][k], sizeof(apis[i][k]), "w%d", k);
             CHECK_INT(mj_begin_job(ds[i], k % 2 ? MJ_JOB_QUERY : MJ_JOB_MODIFY,
                                    apis[i][k], 10.0, 0), MJ_WAITING);
-            ws[i][k] = mj_pending_detach(n);
+            ws[i][k] = t_detach(n);
         }
     atomic_store(&rel, 1);
     int total = 0;
@@ -196,7 +196,7 @@ void test_notifier_event_loop(void)
                 H_FAIL("notifier listed an unknown waiter");
                 continue;
             }
-            int rc = mj_waiter_poll(w);
+            int rc = t_poll(w);
             ws[di][ki] = NULL;
             CHECKF(rc == 0, "waiter %d/%d: rc %d", di, ki, rc);
             if (rc != 0)
@@ -214,7 +214,7 @@ void test_notifier_event_loop(void)
         worker_join(&holders[i]);
         for (int k = 0; k < PER; k++)
             if (ws[i][k])
-                mj_waiter_cancel(ws[i][k]);
+                t_cancel(ws[i][k]);
         CHECK_INT(mj_domain_refs(ds[i]), 1);
         CHECK_INT(mj_domain_jobs_queued(ds[i]), 0);
         dispose(ds[i]);
@@ -243,7 +243,7 @@ void test_notifier_cancel_after_foreign_end(void)
             ? mj_begin_async_job(d, MJ_ASYNC_JOB_SAVE, "loop", 5.0, 0)
             : mj_begin_job(d, MJ_JOB_QUERY, "loop", 5.0, 0);
         CHECK_INT(rc, MJ_WAITING);
-        mj_waiter *w = mj_pending_detach(n);
+        mj_waiter *w = t_detach(n);
         CHECK(w != NULL);
         if (!w) {
             dispose(d);
@@ -266,7 +266,7 @@ void test_notifier_cancel_after_foreign_end(void)
         CHECK_INT(mj_domain_refs(d), 1);
         CHECK_INT(mj_domain_jobs_queued(d), 0);
 
-        mj_waiter_cancel(w);
+        t_cancel(w);
         CHECKF(mj_domain_alive(d), "%s: cancelling the waiter killed the "
                "domain", async ? "async" : "sync");
         CHECK_INT(mj_domain_refs(d), 1);

@@ -392,7 +392,7 @@ static void stress_async(stress_arg *a, unsigned *seed)
 /* a waiter handed to this thread's notifier, served like an event loop */
 static int stress_notified(stress_arg *a, unsigned *seed)
 {
-    mj_waiter *w = mj_pending_detach(a->notifier);
+    mj_waiter *w = t_detach(a->notifier);
     if (!w) {
         VIOLATION(a, "pending_detach returned NULL");
         return -1;
@@ -402,7 +402,7 @@ static int stress_notified(stress_arg *a, unsigned *seed)
     bool cancel_early = rand_r(seed) % 4 == 0;
     for (int spins = 0;; spins++) {
         if (cancel_early && spins == 1) {
-            mj_waiter_cancel(w);
+            t_cancel(w);
             /* anything it listed is gone with it */
             if (mj_notifier_take(a->notifier) != NULL)
                 VIOLATION(a, "a cancelled waiter stayed listed");
@@ -417,7 +417,7 @@ static int stress_notified(stress_arg *a, unsigned *seed)
             VIOLATION(a, "notifier listed a waiter it does not own");
         if (mj_notifier_take(a->notifier) != NULL)
             VIOLATION(a, "notifier listed one waiter twice");
-        int rc = mj_waiter_poll(w);
+        int rc = t_poll(w);
         if (rc == MJ_WAITING) {
             if (t == w)
                 VIOLATION(a, "listed waiter still waiting");

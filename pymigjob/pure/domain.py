@@ -95,7 +95,7 @@ class _Waiter:
     how to wake it while it is queued."""
 
     __slots__ = ("slot", "job", "api", "thread", "set_mask", "mask", "info_type",
-                 "deadline", "state", "fail_code", "cond", "loop", "fut")
+                 "deadline", "state", "fail_code", "fail_text", "cond", "loop", "fut")
 
     def __init__(self, slot: int, job: int, api: str | None, set_mask: bool, mask: int,
                  info_type: int, deadline: float) -> None:
@@ -109,6 +109,7 @@ class _Waiter:
         self.deadline = deadline
         self.state = _NEW
         self.fail_code = 0
+        self.fail_text = ""                 # a timeout's message, when it failed so
         self.cond: threading.Condition | None = None
         # a waiter awaited by a coroutine: its loop and the future it awaits,
         # weakly (a queued waiter must not keep a dropped loop alive)
@@ -133,8 +134,8 @@ class Domain:
     __slots__ = (
         "_lock", "_name", "_driver", "_default_timeout", "_max_queued", "_strict",
         "_refs", "_removed", "_cancel_reason",
-        "_active", "_owner", "_owner_api",
-        "_async_job", "_async_owner", "_async_owner_api", "_phase", "_mask",
+        "_active", "_owner", "_owner_api", "_sync_grant",
+        "_async_job", "_async_owner", "_async_owner_api", "_async_grant", "_phase", "_mask",
         "_async_started", "_info_type", "_abort_requested",
         "_jobs_queued", "_queue", "_track", "__weakref__",
     )
@@ -153,6 +154,10 @@ class Domain:
         self._active = _NONE                # the sync slot
         self._owner = 0
         self._owner_api: str | None = None
+        # the waiter each slot was handed to (_NOBODY when taken at once), so
+        # a waiter giving up a grant releases the slot only if still its own
+        self._sync_grant: _Waiter | None = None
+        self._async_grant: _Waiter | None = None
         self._async_job = _NONE             # the async slot
         self._async_owner = 0
         self._async_owner_api: str | None = None
@@ -315,14 +320,14 @@ class Domain:
             now = _monotonic()
             (self._refs, self._jobs_queued, self._async_job, self._async_owner,
              self._async_owner_api, self._phase, self._mask, self._async_started,
-             self._info_type, self._abort_requested, w.state) = (
+             self._info_type, self._abort_requested, self._async_grant, w.state) = (
                 self._refs + add, self._jobs_queued + add, job, thread, api, _NONE, mask,
-                now, info_type, False, _GRANTED)
+                now, info_type, False, w, _GRANTED)
         else:
             active = _NESTED if slot == _NESTED_SLOT else job
             (self._refs, self._jobs_queued, self._active, self._owner, self._owner_api,
-             w.state) = (self._refs + add, self._jobs_queued + add, active, thread, api,
-                         _GRANTED)
+             self._sync_grant, w.state) = (
+                self._refs + add, self._jobs_queued + add, active, thread, api, w, _GRANTED)
 
     def _wake_locked(self, w: _Waiter) -> bool:
         """Tell w's owner that it was granted or failed.  False when nobody
@@ -343,15 +348,28 @@ class Domain:
             return False
         return True
 
-    def _dispatch(self) -> None:
-        """Hand freed slots to the oldest queued waiters that may start."""
+    def _dispatch(self, ended_api: str | None = None) -> None:
+        """Hand freed slots to the oldest queued waiters that may start.  A
+        waiter whose deadline has passed fails with its timeout instead (its
+        owner may not be looking: a busy loop, a thread between two waits);
+        the timeout names `ended_api`, the job whose end freed the slot."""
         queue = self._queue
         if not queue or self._active != _NONE:
             return
+        now = _monotonic()
         for w in list(queue):
             if self._active != _NONE:
                 break                       # nobody starts while the slot is taken
             if w.state != _QUEUED or not self._may_start(w.slot, w.job):
+                continue
+            if now >= w.deadline:
+                text = str(self._lock_error(w.slot, w.job, JobTimeout, "").message) \
+                    if ended_api is None else \
+                    f"cannot acquire state change lock (held by monitor={ended_api})"
+                del queue[w]
+                w.fail_code, w.fail_text, w.state, self._jobs_queued = (
+                    T.MJ_ERR_OPERATION_TIMEOUT, text, _FAILED, self._jobs_queued - 1)
+                self._wake_locked(w)
                 continue
             del queue[w]
             if not self._wake_locked(w):
@@ -374,28 +392,34 @@ class Domain:
             self._wake_locked(w)
 
     def _failure(self, w: _Waiter) -> Error:
+        if w.fail_code == T.MJ_ERR_OPERATION_TIMEOUT:
+            return JobTimeout(w.fail_text)
         if w.fail_code == T.MJ_ERR_OPERATION_ABORTED:
             return OperationAborted(f"job wait cancelled: {self._cancel_reason or 'shutdown'}")
         return self._dead()
 
     def _release_sync_locked(self) -> None:
+        api = self._owner_api
         self._active = _NONE
         self._owner = 0
         self._owner_api = None
+        self._sync_grant = None
         self._jobs_queued -= 1
-        self._dispatch()
+        self._dispatch(api)
 
     def _release_async_locked(self) -> None:
+        api = self._async_owner_api
         self._async_job = _NONE
         self._async_owner = 0
         self._async_owner_api = None
+        self._async_grant = None
         self._phase = _NONE
         self._mask = _DEFAULT_MASK
         self._async_started = 0.0
         self._info_type = _INFO_NONE
         self._abort_requested = False
         self._jobs_queued -= 1
-        self._dispatch()
+        self._dispatch(api)
 
     def _abandon_locked(self, w: _Waiter) -> None:
         """The begin's owner gives up: leave the queue, or give back a job
@@ -407,10 +431,14 @@ class Domain:
             del self._queue[w]
             self._jobs_queued -= 1
         elif state == _GRANTED:
-            if w.slot == _ASYNC_SLOT:
+            # unless somebody already ended the job it was handed, reference
+            # and queue slot included
+            if w.slot == _ASYNC_SLOT and self._async_grant is w:
                 self._release_async_locked()
-            else:
+            elif w.slot != _ASYNC_SLOT and self._sync_grant is w:
                 self._release_sync_locked()
+            else:
+                return
         self._unref_locked()
         self._dispatch()  # in case an interrupt cut a release short of it
 
