@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, Coroutine
 
 from ._binding import NULL, c_timeout, last_error, lib
@@ -277,7 +278,8 @@ async def begin(fn: Any, dom: Domain, kind: int, api: str | None, timeout: float
     detached waiter, or a job granted to it meanwhile."""
     c_api = _c_api(api)
     c_to = c_timeout(timeout)
-    if isinstance(kind, bool) or not isinstance(kind, int):
+    if kind.__class__ is not kind_cls and (isinstance(kind, bool) or not isinstance(kind, int)
+                                           or isinstance(kind, Enum)):
         _bad_kind(kind_cls, kind, what)  # cffi would take anything with __int__
     w = NULL
     wait: _Wait | None = None
