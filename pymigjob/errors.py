@@ -5,8 +5,6 @@ also subclasses the builtin it resembles, so callers may catch either."""
 from __future__ import annotations
 
 import re
-from types import MappingProxyType
-from typing import Mapping
 
 from .enums import AsyncJob, ErrorCode, Job, Phase
 
@@ -22,8 +20,6 @@ class Error(Exception):
     (Python 3.11+)."""
 
     default_code: ErrorCode = ErrorCode.INTERNAL_ERROR
-    #: attribute name -> kind, for messages that give kinds as numbers
-    kinds: Mapping[str, int] = MappingProxyType({})
 
     def __init__(self, message: str, code: ErrorCode | int | None = None) -> None:
         error_code = ErrorCode(self.default_code if code is None else code)
@@ -31,6 +27,8 @@ class Error(Exception):
         super().__init__(message, int(error_code))
         self.message = message
         self.code = error_code
+        #: attribute name -> kind, for a message that gives kinds as numbers
+        self.kinds: dict[str, int] = {}
         if error_code in _KIND_CODES and isinstance(message, str):
             _name_kinds(self, message)
 
@@ -126,14 +124,12 @@ def _name_kinds(err: Error, message: str) -> None:
         m = pattern.fullmatch(message)
         if m is None:
             continue
-        kinds = {}
         parts = []
         for (attr, cls, intro), number in zip(fields, m.groups()):
             value, text = _describe(cls, int(number))
-            kinds[attr] = value
+            err.kinds[attr] = value
             setattr(err, attr, value)
             parts.append(f"{intro} {text}")
-        err.kinds = MappingProxyType(kinds)
         add_note(err, "pymigjob: " + "; ".join(parts))
         return
 

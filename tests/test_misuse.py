@@ -221,6 +221,17 @@ def test_invalid_kind_numbers_are_explained(dom, call, message, kinds):
     assert snapshot(dom) == before
 
 
+def test_named_kinds_survive_pickling(dom):
+    import pickle
+
+    with pytest.raises(mj.InternalError) as info:
+        dom.begin_nested_job(A.SAVE)
+    e = pickle.loads(pickle.dumps(info.value))
+    assert type(e) is mj.InternalError and e.message == info.value.message
+    assert e.kinds == {"async_job": A.SAVE, "expected_async_job": A.NONE}
+    assert _notes(e) == _notes(info.value)
+
+
 def test_other_errors_name_no_kinds(dom):
     with pytest.raises(mj.OperationInvalid) as info:
         dom.end_job()
