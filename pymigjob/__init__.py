@@ -8,8 +8,7 @@ ImportError (no silent fallback).  See _backend.py.
 """
 
 from . import _backend
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "DEFAULT_JOB_MASK", "AsyncJob", "Domain", "Driver", "Error", "ErrorCode",

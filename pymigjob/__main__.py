@@ -8,6 +8,7 @@ from typing import List, Optional, Sequence
 
 USAGE = """\
 usage: python -m pymigjob {demo,bench} [options]
+       python -m pymigjob --version
 
   demo   concurrent v3 migrations between two drivers while other threads
          query, modify, abort and destroy the same domains (demo --help)
@@ -20,6 +21,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(USAGE, end="", file=sys.stdout if args else sys.stderr)
         return 0 if args else 2
+    if args[0] in ("--version", "-V"):
+        from pymigjob._version import __version__
+        print(f"pymigjob {__version__}")
+        return 0
     command, rest = args[0], args[1:]
     if command == "demo":
         from pymigjob import demo

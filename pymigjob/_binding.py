@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from ._seconds import seconds
+
 try:
     from ._core import ffi, lib
 except ImportError as exc:  # pragma: no cover - depends on the install
@@ -79,15 +81,13 @@ def c_api(api: object) -> Any:
 
 
 def c_timeout(timeout: object) -> float:
-    """None -> the domain's default (-1 for C); otherwise seconds >= 0."""
+    """None -> the domain's default (-1 for C); otherwise seconds >= 0: any
+    real number (numbers.Real: int, float, Fraction, ...), not a bool."""
     if timeout is None:
         return -1.0
     cls = timeout.__class__
-    if cls is not float and cls is not int and (
-            isinstance(timeout, bool) or not isinstance(timeout, (int, float))):
-        raise TypeError(
-            f"timeout must be a number of seconds or None, not {type(timeout).__name__}"
-        )
+    if cls is not float and cls is not int:
+        return seconds(timeout, "timeout")
     if not timeout >= 0:  # also catches NaN
         raise ValueError(f"timeout must be >= 0 seconds, not {timeout!r}")
     try:

@@ -5,6 +5,7 @@ only how a name is checked and how a domain is made, removed and cancelled."""
 from __future__ import annotations
 
 import threading
+from numbers import Real
 from abc import ABC, abstractmethod
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -30,7 +31,8 @@ class DriverBase(ABC, Generic[D]):
                  strict_phases: bool = False, *, state_dir: str | None = None,
                  store: Any = None, park_timeout: float | None = None,
                  on_abandon: Any = None) -> None:
-        if isinstance(job_wait_timeout, bool) or not isinstance(job_wait_timeout, (int, float)):
+        # any real number (numbers.Real: Fraction too), as every timeout
+        if isinstance(job_wait_timeout, bool) or not isinstance(job_wait_timeout, Real):
             raise TypeError("job_wait_timeout must be a number of seconds")
         if not job_wait_timeout >= 0:
             raise ValueError(f"job_wait_timeout must be >= 0, not {job_wait_timeout!r}")

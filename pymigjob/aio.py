@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
+from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, Coroutine
 
 from ._binding import INT_MAX, INT_MIN, NULL, WAITING, abandon, c_timeout, ffi, last_error, lib
@@ -285,7 +286,9 @@ async def begin(fn: Any, dom: Domain, kind: int, api: str | None, timeout: float
     the pending waiter, the detached waiter, or a job granted to it."""
     c_api = _c_api(api)
     c_to = c_timeout(timeout)
-    if isinstance(kind, bool) or not isinstance(kind, int) or not INT_MIN <= kind <= INT_MAX:
+    if (kind.__class__ is not kind_cls and (isinstance(kind, bool) or not isinstance(kind, int)
+                                            or isinstance(kind, Enum))) \
+            or not INT_MIN <= kind <= INT_MAX:
         _bad_kind(kind_cls, kind, what)  # cffi would take anything with __int__
     p = dom._p
     wait: _Wait | None = None

@@ -171,7 +171,7 @@ class Target:
     def check(self, value: Optional[float]) -> Dict[str, Any]:
         ok = value is not None and not math.isnan(value)
         return {"key": self.key, "what": self.what, "op": self.op, "value": value,
-                "target": self.target, "gate": self.gate,
+                "target": self.target, "gate": self.gate, "why_gate": self.why_gate,
                 "met": bool(ok and self.met(value)),  # type: ignore[arg-type]
                 "gate_ok": bool(ok and self.passes_gate(value))}  # type: ignore[arg-type]
 
@@ -1129,14 +1129,38 @@ def print_scale(res: Dict[str, Any], out: Any = sys.stdout) -> None:
                         "ratio"]), file=out)
 
 
+_OPPOSITE = {"<=": ">", ">=": "<"}
+
+
+def _verdict(c: Dict[str, Any], ok: bool, bound: str, word: str) -> str:
+    """"met"/"ok", "n/a", or the miss with its reason: the measured value
+    against the bound it did not keep ("MISSED: 3.120 > 1.6")."""
+    value = c["value"]
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if ok:
+        return "met" if word == "MISSED" else "ok"
+    return f"{word}: {value:.3f} {_OPPOSITE.get(c['op'], 'vs')} {c[bound]}"
+
+
 def print_checks(checks: List[Dict[str, Any]], out: Any = sys.stdout) -> None:
+    """The targets and CI gates as a table; a missed target or a failed gate
+    says why beside it (measured vs the bound), and below the table what the
+    gate is and why it differs from the target."""
     rows = []
     for c in checks:
         rows.append([c["what"], _fmt(c["value"], ".3f"), f"{c['op']} {c['target']}",
-                     "met" if c["met"] else ("n/a" if c["value"] is None else "MISSED"),
+                     _verdict(c, c["met"], "target", "MISSED"),
                      f"{c['op']} {c['gate']}",
-                     "ok" if c["gate_ok"] else ("n/a" if c["value"] is None else "FAIL")])
+                     _verdict(c, c["gate_ok"], "gate", "FAIL")])
     print(_table(rows, ["target", "achieved", "target", "", "CI gate", ""]), file=out)
+    missed = [c for c in checks if not c["met"] and _verdict(c, False, "target", "") != "n/a"]
+    for c in missed:
+        gate = (f"the CI gate ({c['op']} {c['gate']}) holds" if c["gate_ok"]
+                else f"the CI gate ({c['op']} {c['gate']}) FAILS too")
+        why = c.get("why_gate") or ""
+        print(f"  {c['what']}: measured {c['value']:.3f}, target {c['op']} {c['target']} "
+              f"missed; {gate}" + (f" ({why})" if why else ""), file=out)
 
 
 def run_all(s: Settings, out: Any = sys.stdout) -> Dict[str, Any]:
@@ -1209,20 +1233,40 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         description="Compare pymigjob with its pure-Python twin and the floor "
                     "(two no-op cffi calls, threading.Lock). Quick by default "
                     "(well under a minute); --full for a longer, steadier run.")
+    def default(field: str, scale: float = 1.0) -> str:
+        """The default of a setting, quick and (where it differs) --full."""
+        quick, full = getattr(QUICK, field), getattr(FULL, field)
+        show = (lambda v: ",".join(map(str, v)) if isinstance(v, tuple)
+                else format(v * scale, "g"))
+        if quick == full:
+            return f"(default: {show(quick)})"
+        return f"(default: {show(quick)}; with --full: {show(full)})"
+
     p.add_argument("--full", action="store_true",
-                   help="longer rounds and more of them (a few minutes)")
+                   help="longer rounds and more of them (a few minutes) "
+                        "(default: off, the quick run)")
     p.add_argument("--only", default="",
-                   help="comma-separated sections: micro,contention,mix,scale")
-    p.add_argument("--rounds", type=int, help="micro rounds per variant")
+                   help="comma-separated sections: micro,contention,mix,scale "
+                        "(default: all of them)")
+    p.add_argument("--rounds", type=int,
+                   help=f"micro rounds per variant {default('micro_rounds')}")
     p.add_argument("--round-time", type=float,
-                   help="seconds per micro round (at least 20 x the GIL switch interval)")
-    p.add_argument("--duration", type=float, help="seconds per contention round")
-    p.add_argument("--contention-rounds", type=int, help="contention rounds per variant")
-    p.add_argument("--threads", help="comma-separated thread counts (default 1,8,64,256)")
-    p.add_argument("--hold-ms", type=float, help="job hold time in contention (default 0.5)")
-    p.add_argument("--mix-duration", type=float, help="seconds of the daemon mix")
-    p.add_argument("--domains", type=int, help="domains in the scale test (default 100000)")
-    p.add_argument("--json", metavar="PATH", help="also write every number to PATH")
+                   help="seconds per micro round, raised to at least 20 x the GIL switch "
+                        f"interval {default('round_time')}")
+    p.add_argument("--duration", type=float,
+                   help=f"seconds per contention round {default('contention_duration')}")
+    p.add_argument("--contention-rounds", type=int,
+                   help=f"contention rounds per variant {default('contention_rounds')}")
+    p.add_argument("--threads",
+                   help=f"comma-separated thread counts {default('threads')}")
+    p.add_argument("--hold-ms", type=float,
+                   help=f"job hold time in contention, ms {default('hold', 1e3)}")
+    p.add_argument("--mix-duration", type=float,
+                   help=f"seconds of the daemon mix {default('mix_duration')}")
+    p.add_argument("--domains", type=int,
+                   help=f"domains in the scale test {default('scale_n')}")
+    p.add_argument("--json", metavar="PATH",
+                   help="also write every number to PATH (default: none written)")
     a = p.parse_args(list(argv) if argv is not None else None)
     s = Settings(**asdict(FULL if a.full else QUICK))
     s.threads = tuple(s.threads)

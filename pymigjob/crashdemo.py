@@ -29,7 +29,7 @@ SIDES = (("src", "source"), ("dst", "destination"))
 
 
 def _in_flight(state: str) -> Dict[str, mj.JobStatus]:
-    """Non-idle records of both sides (read-only: the child is still writing)."""
+    """Non-idle records of both sides (read-only: the child may still be writing)."""
     busy: Dict[str, mj.JobStatus] = {}
     for sub, side in SIDES:
         path = os.path.join(state, sub)
@@ -61,7 +61,7 @@ def crash_and_recover(args: Any, out: TextIO) -> int:
         p()
         t0 = time.monotonic()
         child = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        busy: Dict[str, mj.JobStatus] = {}
+        seen = 0
         try:
             while True:
                 if child.poll() is not None:
@@ -69,10 +69,11 @@ def crash_and_recover(args: Any, out: TextIO) -> int:
                     p(f"the demo ended (exit {child.returncode}) before the crash"
                       + (f":\n{err}" if err.strip() else "; nothing to recover"))
                     return 1
-                busy = _in_flight(state)
-                if len(busy) >= target or time.monotonic() - t0 > args.watchdog:
+                seen = len(_in_flight(state))
+                if seen >= target or time.monotonic() - t0 > args.watchdog:
                     break
                 time.sleep(0.002)
+            seen_at = time.monotonic()
             time.sleep(rng.uniform(0, 0.01))
             child.send_signal(signal.SIGKILL)
             child.wait()
@@ -82,8 +83,21 @@ def crash_and_recover(args: Any, out: TextIO) -> int:
                 child.wait()
             if child.stderr:
                 child.stderr.close()
-        p(f"killed pid {child.pid} after {time.monotonic() - t0:.2f} s "
-          f"(exit status {child.returncode}); {len(busy)} job(s) in flight just before:")
+        killed_at = time.monotonic()
+        # What was durable at the kill: the records on disk, read once the
+        # child is dead (no write can land any more) -- exactly what the
+        # recovery below reads.  The trigger's own look, taken up to 10 ms
+        # before the kill, may be older: the child kept running meanwhile.
+        busy = _in_flight(state)
+        late = f"{(killed_at - seen_at) * 1e3:.0f} ms after {seen} job(s) were seen in flight"
+        if child.returncode == -signal.SIGKILL:
+            p(f"killed pid {child.pid} after {killed_at - t0:.2f} s (exit status "
+              f"{child.returncode}), {late};")
+        else:
+            p(f"pid {child.pid} had ended by itself (exit status {child.returncode}) when "
+              f"the kill came, {late};")
+        p(f"{len(busy)} job(s) in flight at the kill (the records on disk after it, "
+          "which recovery reads):")
         for what, st in sorted(busy.items()):
             p(f"  {what:<18} {st}")
         p()

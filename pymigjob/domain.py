@@ -4,6 +4,7 @@ libvirt primitive.  Each operation is one call into the C core."""
 from __future__ import annotations
 
 import logging
+from enum import Enum
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, NoReturn
@@ -26,9 +27,9 @@ from ._binding import (
 )
 from ._binding import c_api as _c_api
 from . import aio as _aio
-from .enums import AsyncJob, Job, JobType, Phase, _enum_value
+from .enums import AsyncJob, Job, JobType, Phase, _check_kind_type, _enum_value
 from .errors import NoDomain
-from .guards import JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard
+from .guards import JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard, exit_failed
 from .status import JobStatus, status_of
 
 if TYPE_CHECKING:
@@ -93,9 +94,14 @@ def _bad_enum(cls: type, value: object, what: str) -> NoReturn:
     raise ValueError(f"{value!r} is not a valid {cls.__name__}")
 
 
-#: exact types a kind may have without a closer look; cffi would also take
-#: anything with __int__ (Decimal('4.9') as 4), so the rest are checked
-_PLAIN_INTS = frozenset({int, Job, AsyncJob, Phase})
+#: per argument, the exact types a kind may have without a closer look: a
+#: plain int or the argument's own enum.  The rest are checked (_check_int):
+#: cffi would also take anything with __int__ (Decimal('4.9') as 4), and a
+#: member of another enum compares equal to this one's of the same value
+#: (AsyncJob.MIGRATION_OUT == Job.QUERY), so it is refused, not mixed up.
+_JOB_OK = frozenset({int, Job})
+_ASYNC_JOB_OK = frozenset({int, AsyncJob})
+_PHASE_OK = frozenset({int, Phase})
 
 #: begin_job(kind) with no api and no timeout, in one argument (see migjob.h)
 _QUICK_BEGIN = {
@@ -106,8 +112,9 @@ _QUICK_BEGIN = {
 
 
 def _check_int(value: object, cls: type, what: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        _bad_enum(cls, value, what)
+    """TypeError unless value is a plain int (or int subclass) or a member of
+    cls itself: not a bool, not another enum's member."""
+    _check_kind_type(cls, value, what)
 
 
 class QuickJobGuard:
@@ -136,7 +143,10 @@ class QuickJobGuard:
     def __exit__(self, exc_type: type[BaseException] | None,
                  exc: BaseException | None, tb: TracebackType | None) -> None:
         if _end_job(self._dom._p) < 0:
-            raise last_error()
+            failure = last_error()
+            if exc is None:
+                raise failure
+            exit_failed(exc, failure, "end_job()")  # the block's exception goes on
 
 
 class Domain:
@@ -267,7 +277,7 @@ class Domain:
 
     def begin_job(self, job: Job | int, api: str | None = None,
                   timeout: float | None = None) -> None:
-        if job.__class__ in _PLAIN_INTS:
+        if job.__class__ in _JOB_OK:
             quick = _QUICK_BEGIN.get(job) if api is None and timeout is None else None
         else:
             _check_int(job, Job, "job")
@@ -298,7 +308,7 @@ class Domain:
 
     def begin_async_job(self, async_job: AsyncJob | int, api: str | None = None,
                         timeout: float | None = None) -> None:
-        if async_job.__class__ not in _PLAIN_INTS:
+        if async_job.__class__ not in _ASYNC_JOB_OK:
             _check_int(async_job, AsyncJob, "async_job")
         c_api, c_to = _c_api(api), c_timeout(timeout)
         _in_c_int(async_job, AsyncJob, "async_job")
@@ -325,7 +335,7 @@ class Domain:
 
     def begin_nested_job(self, async_job: AsyncJob | int, api: str | None = None,
                          timeout: float | None = None) -> None:
-        if async_job.__class__ not in _PLAIN_INTS:
+        if async_job.__class__ not in _ASYNC_JOB_OK:
             _check_int(async_job, AsyncJob, "async_job")
         c_api, c_to = _c_api(api), c_timeout(timeout)
         _in_c_int(async_job, AsyncJob, "async_job")
@@ -342,7 +352,7 @@ class Domain:
 
     def migration_job_start(self, async_job: AsyncJob | int, mask: int | None = None,
                             api: str | None = None, timeout: float | None = None) -> None:
-        if async_job.__class__ not in _PLAIN_INTS:
+        if async_job.__class__ not in _ASYNC_JOB_OK:
             _check_int(async_job, AsyncJob, "async_job")
         c_api, c_to = _c_api(api), c_timeout(timeout)
         if mask is not None and (isinstance(mask, bool) or not isinstance(mask, int)):
@@ -364,7 +374,7 @@ class Domain:
     def _enter_phase(self, call: Callable[[Any, int, Any], int], phase: int,
                      api: str | None) -> bool:
         """SetPhase or StartPhase (which also takes this API's reference)."""
-        if phase.__class__ not in _PLAIN_INTS:
+        if phase.__class__ not in _PHASE_OK:
             _check_int(phase, Phase, "phase")
         c_api = _c_api(api)
         try:
@@ -425,7 +435,11 @@ class Domain:
         return refs
 
     def migration_job_is_active(self, async_job: AsyncJob | int) -> bool:
-        if isinstance(async_job, bool) or not isinstance(async_job, int):
+        """Never raises: anything but an AsyncJob or a plain int (a member of
+        another enum included) is not an active async job."""
+        if async_job.__class__ not in _ASYNC_JOB_OK and (
+                isinstance(async_job, bool) or not isinstance(async_job, int)
+                or isinstance(async_job, Enum)):
             return False
         try:
             return bool(lib.mj_migration_job_is_active(self._p, async_job))
@@ -433,7 +447,7 @@ class Domain:
             return False
 
     def check_migration_job(self, async_job: AsyncJob | int) -> None:
-        if async_job.__class__ not in _PLAIN_INTS:
+        if async_job.__class__ not in _ASYNC_JOB_OK:
             _check_int(async_job, AsyncJob, "async_job")
         try:
             rc = lib.mj_check_migration_job(self._p, async_job)
@@ -471,10 +485,15 @@ class Domain:
 
     # ---- context managers ---------------------------------------------------
 
+    def _check_api(self, api: object) -> None:
+        """The TypeError / ValueError a call would give for this api (for a
+        guard that checks its arguments before any call touches state)."""
+        _c_api(api)
+
     def job(self, job: Job | int, api: str | None = None,
             timeout: float | None = None) -> JobGuard | QuickJobGuard:
         if api is None and timeout is None and self._track is None \
-                and job.__class__ in _PLAIN_INTS:
+                and job.__class__ in _JOB_OK:
             # the common case: one stateless guard per kind, reused
             guards = self._quick_guards
             guard = None if guards is None else guards.get(job)

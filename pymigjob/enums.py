@@ -3,7 +3,7 @@ the pure-Python twin is selected, from its own: see _backend.py)."""
 
 from __future__ import annotations
 
-from enum import IntEnum
+from enum import Enum, IntEnum
 from typing import Callable, TypeVar
 
 from ._backend import tables
@@ -129,12 +129,37 @@ _phase_from_string = _T.async_job_phase_from_string
 DEFAULT_JOB_MASK: int = _T.MJ_DEFAULT_JOB_MASK
 
 
+def _kind_type_error(cls: type, value: object, what: str, noun: str | None = None) -> TypeError:
+    """The TypeError for a kind that is no int, a bool, or a member of another
+    enum (an AsyncJob where a Job is expected: IntEnums of one value compare
+    equal, so without this check one kind would silently pass for another).
+    It names both types, and the member (`noun` replaces "a <cls>" for
+    values that are no enum member)."""
+    name = cls.__name__
+    a_cls = f"{'an' if name[0] in 'AEIOU' else 'a'} {name}"
+    if isinstance(value, Enum):
+        member = value.name
+        shown = f"{type(value).__name__}.{member}" if member else repr(value)
+        return TypeError(f"{what} must be {a_cls}, not {shown}")
+    return TypeError(f"{what} must be {noun or a_cls}, not {type(value).__name__}")
+
+
+def _check_kind_type(cls: type, value: object, what: str) -> None:
+    """A kind of `cls` must be a plain int or a member of cls itself: not a
+    bool, not another enum's member, not something with __int__ (TypeError).
+    The range is for the caller (or the core) to check."""
+    vcls = value.__class__
+    if vcls is int or vcls is cls:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or isinstance(value, Enum):
+        raise _kind_type_error(cls, value, what)
+
+
 def _enum_value(cls: type[IntEnum], value: object, what: str) -> int:
     """An int in cls's range, or TypeError / ValueError."""
     if value.__class__ is cls:
         return value  # type: ignore[return-value]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{what} must be a {cls.__name__}, not {type(value).__name__}")
+    _check_kind_type(cls, value, what)
     if value not in cls._value2member_map_:
         raise ValueError(f"{value!r} is not a valid {cls.__name__}")
     return int(value)
@@ -153,8 +178,9 @@ def job_mask(*jobs: int) -> int:
 def phase_to_string(async_job: int, phase: int) -> str | None:
     """qemuDomainAsyncJobPhaseToString: None when a migration phase is out of range."""
     _enum_value(AsyncJob, async_job, "async_job")
-    if isinstance(phase, bool) or not isinstance(phase, int):
-        raise TypeError(f"phase must be an int, not {type(phase).__name__}")
+    if phase.__class__ is not int and phase.__class__ is not Phase and (
+            isinstance(phase, bool) or not isinstance(phase, int) or isinstance(phase, Enum)):
+        raise _kind_type_error(Phase, phase, "phase", "an int")
     if not -(2**31) <= phase < 2**31:
         phase = -1  # out of range for every table
     return _phase_to_string(async_job, phase)

@@ -1,19 +1,37 @@
 """Context managers: the MIGRATION.txt call sequences as `with` blocks.
 Class-based (several times cheaper than @contextmanager).  An exception
-escaping a block ends what the block began and propagates.  They use only
-the public Domain API, so both implementations (C-backed and pure) share
-them."""
+escaping a block ends what the block began and propagates.  They use the
+public Domain API (and Domain._check_api), so both implementations (C-backed
+and pure) share them.
+
+When the block raised and what the exit runs (end_job, ...) fails as well,
+the block's own exception propagates unchanged, and the exit's failure is
+attached to it as a note (DECISIONS.md, "Context managers")."""
 
 from __future__ import annotations
 
+import logging
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from .enums import Phase, _enum_value
-from .errors import InternalError
+from .enums import AsyncJob, Phase, _check_kind_type, _enum_value
+from .errors import InternalError, add_note
 
 if TYPE_CHECKING:
     from .domain import Domain
+
+log = logging.getLogger("pymigjob")
+
+
+def exit_failed(body: BaseException, failure: BaseException, call: str) -> None:
+    """A guard's exit ran `call` after the block raised `body`, and it failed
+    too: `body` goes on (the caller returns from __exit__ without raising);
+    the failure is attached to it as a note, or logged on Python 3.10, which
+    has no notes."""
+    text = (f"pymigjob: leaving the with block, {call} failed too: "
+            f"{type(failure).__name__}: {failure}")
+    if not add_note(body, text):
+        log.warning("%s (while %s propagated)", text, type(body).__name__)
 
 
 class _BeginArgs:
@@ -40,7 +58,12 @@ class JobGuard(_BeginArgs):
 
     def __exit__(self, exc_type: type[BaseException] | None,
                  exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._dom.end_job()
+        try:
+            self._dom.end_job()
+        except Exception as failure:
+            if exc is None:
+                raise
+            exit_failed(exc, failure, "end_job()")
 
 
 class NestedJobGuard(JobGuard):
@@ -54,7 +77,12 @@ class NestedJobGuard(JobGuard):
 
     def __exit__(self, exc_type: type[BaseException] | None,
                  exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._dom.end_nested_job()
+        try:
+            self._dom.end_nested_job()
+        except Exception as failure:
+            if exc is None:
+                raise
+            exit_failed(exc, failure, "end_nested_job()")
 
 
 class JobAsyncGuard(_BeginArgs):
@@ -68,7 +96,12 @@ class JobAsyncGuard(_BeginArgs):
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
-        self._dom.end_job()
+        try:
+            self._dom.end_job()
+        except Exception as failure:
+            if exc is None:
+                raise
+            exit_failed(exc, failure, "end_job()")
 
 
 class MigrationGuard:
@@ -86,9 +119,14 @@ class MigrationGuard:
 
     def __init__(self, dom: Domain, async_job: int, phase: int, api: str | None,
                  first: bool, timeout: float | None, mask: int | None) -> None:
+        # arguments first, state after: a bad api is a TypeError/ValueError
+        # here, not the state error check_migration_job would give first
+        _check_kind_type(AsyncJob, async_job, "async_job")
+        self._phase = _enum_value(Phase, phase, "phase")
+        if api is not None:
+            dom._check_api(api)
         self.domain = dom
         self.async_job = async_job
-        self._phase = _enum_value(Phase, phase, "phase")
         self._api = api
         self._first = first
         self._timeout = timeout
@@ -117,10 +155,13 @@ class MigrationGuard:
         if self._done:
             return
         self._done = True
-        if exc_type is None:
+        if exc is None:
             self.domain.migration_job_continue()
-        else:
+            return
+        try:
             self.domain.migration_job_finish()
+        except Exception as failure:
+            exit_failed(exc, failure, "migration_job_finish()")
 
     @property
     def phase(self) -> int:

@@ -27,6 +27,7 @@ import os
 import threading
 import time
 import weakref
+from numbers import Real
 from typing import TYPE_CHECKING, Callable, Optional
 
 from .enums import Job
@@ -55,10 +56,14 @@ class Tracker:
         if store is not None and not isinstance(store, Store):
             raise TypeError("store must have save(name, status), load_all() and delete(name)")
         if park_timeout is not None:
-            if isinstance(park_timeout, bool) or not isinstance(park_timeout, (int, float)):
+            if isinstance(park_timeout, bool) or not isinstance(park_timeout, Real):
                 raise TypeError("park_timeout must be a number of seconds or None")
             if not park_timeout > 0:
                 raise ValueError(f"park_timeout must be > 0, not {park_timeout!r}")
+            try:
+                park_timeout = float(park_timeout)
+            except OverflowError:
+                raise ValueError(f"park_timeout {park_timeout!r} is too large") from None
         if on_abandon is not None and not callable(on_abandon):
             raise TypeError("on_abandon must be callable")
         self._driver = driver

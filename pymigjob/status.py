@@ -36,7 +36,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
-from .enums import AsyncJob, Job, Phase, phase_from_string, phase_to_string
+from .enums import AsyncJob, Job, Phase, _check_kind_type, phase_from_string, phase_to_string
 from .errors import InternalError
 
 if TYPE_CHECKING:
@@ -63,9 +63,7 @@ class JobStatus:
             value = getattr(self, field)
             if type(value) is cls:
                 continue
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{field} must be a {cls.__name__}, "
-                                f"not {type(value).__name__}")
+            _check_kind_type(cls, value, field)
             object.__setattr__(self, field, cls(value))  # ValueError if out of range
         if self.owner_api is not None and not isinstance(self.owner_api, str):
             raise TypeError("owner_api must be a str or None")

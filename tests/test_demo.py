@@ -176,14 +176,75 @@ def test_main_module_dispatch(capsys):
 
 
 def test_bench_without_the_bench_module_says_so(capsys, monkeypatch):
-    import importlib.util
-
+    """A build without pymigjob.bench: `bench` says so (simulated: None in
+    sys.modules makes the import fail as a missing module does)."""
     from pymigjob.__main__ import main
 
-    if importlib.util.find_spec("pymigjob.bench") is not None:
-        pytest.skip("pymigjob.bench exists")
+    monkeypatch.setitem(sys.modules, "pymigjob.bench", None)
     assert main(["bench"]) == 2
     assert "not available" in capsys.readouterr().err
+
+
+def test_bench_failing_inside_is_not_reported_as_missing(monkeypatch):
+    """Only pymigjob.bench itself missing is "not available": a module it
+    imports that is missing is a real error."""
+    import importlib
+
+    from pymigjob import __main__
+
+    def fake_import(name):
+        raise ModuleNotFoundError("No module named 'numpy'", name="numpy")
+
+    monkeypatch.setattr(importlib, "import_module", fake_import)
+    with pytest.raises(ModuleNotFoundError, match="numpy"):
+        __main__.main(["bench"])
+
+
+def _pyproject_version_source() -> str:
+    with open(os.path.join(ROOT, "pyproject.toml"), encoding="utf-8") as f:
+        text = f.read()
+    project = text.split("[project]", 1)[1].split("\n[", 1)[0]
+    # one source of truth: pyproject takes the version from pymigjob/_version.py
+    assert not re.search(r"^version\s*=", project, re.M), "a second, literal version"
+    assert re.search(r'^dynamic\s*=\s*\[[^]]*"version"', project, re.M)
+    m = re.search(r'^version\s*=\s*\{\s*attr\s*=\s*"([\w.]+)"\s*\}',
+                  text.split("[tool.setuptools.dynamic]", 1)[1], re.M)
+    assert m, "no [tool.setuptools.dynamic] version"
+    return m.group(1)
+
+
+def test_version_has_one_source():
+    import importlib.metadata
+
+    import pymigjob
+    from pymigjob import _version
+
+    assert _pyproject_version_source() == "pymigjob._version.__version__"
+    assert re.fullmatch(r"\d+\.\d+\.\d+\S*", pymigjob.__version__)
+    assert pymigjob.__version__ == _version.__version__
+    assert importlib.metadata.version("pymigjob") == pymigjob.__version__
+
+
+def test_main_version(capsys):
+    import pymigjob
+    from pymigjob.__main__ import main
+
+    for flag in ("--version", "-V"):
+        assert main([flag]) == 0
+        assert capsys.readouterr().out == f"pymigjob {pymigjob.__version__}\n"
+    assert main(["--help"]) == 0
+    assert "--version" in capsys.readouterr().out
+
+
+def test_python_dash_m_pymigjob_version_subprocess():
+    import pymigjob
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run([sys.executable, "-m", "pymigjob", "--version"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"pymigjob {pymigjob.__version__}\n" and proc.stderr == ""
 
 
 def test_python_dash_m_pymigjob_demo_subprocess():

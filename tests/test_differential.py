@@ -205,7 +205,9 @@ def run(fn: Callable[[], Any]) -> tuple:
         except Exception as exc:  # noqa: BLE001 - compared, not handled
             args = tuple(a if isinstance(a, (str, int, float, type(None))) else repr(a)
                          for a in exc.args)
-            result = ("raise", type(exc), str(exc), args)
+            result = ("raise", type(exc), str(exc), args,
+                      tuple(getattr(exc, "__notes__", ())),
+                      tuple(norm(v) for v in getattr(exc, "kinds", {}).items()))
     finally:
         _log.removeHandler(handler)
         _log.setLevel(old_level)
@@ -250,9 +252,12 @@ INT_LIKE = [True, False, Decimal("4.9"), Fraction(3, 1)]
 
 
 def kinds(enum: type) -> st.SearchStrategy:
+    # members of the other enums too: they compare equal to this one's
+    # members, and are refused (TypeError) all the same
+    foreign = [m for e in (Job, AsyncJob, Phase) if e is not enum for m in e]
     return mostly(st.sampled_from(list(enum)),
                   st.one_of(st.integers(-2, len(enum) + 2),
-                            st.sampled_from(BIG_INTS + NOT_INTS + INT_LIKE)))
+                            st.sampled_from(BIG_INTS + NOT_INTS + INT_LIKE + foreign)))
 
 
 sync_jobs = kinds(Job)
@@ -265,9 +270,9 @@ api_names = mostly(
     st.sampled_from(["x" * 1025, "é" * 513, "nul\0", "\ud800", 7, b"api", ["a"]]),
 )
 timeouts = mostly(
-    st.sampled_from([None, None, 0, 0.0, -0.0, 0.001, 0.002, 1e-9]),
+    st.sampled_from([None, None, 0, 0.0, -0.0, 0.001, 0.002, 1e-9, Fraction(1, 1000)]),
     st.sampled_from([-1, -0.5, float("nan"), float("-inf"), 10**400, -(10**400), True,
-                     "0", b"0", [0]]),
+                     "0", b"0", [0], Fraction(-1, 2), Fraction(10**400), Decimal("0.001")]),
 )
 #: masks: the interesting ones by name (with and without DESTROY), then any
 MASKS = [0, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x11, 0x13, 0x35, 0x37, 2**64 - 1, 2**64 - 3]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import NoReturn
 
+from ..enums import AsyncJob, Job, Phase, _check_kind_type
+from .._seconds import seconds
 from ..errors import InvalidArgument
 from ._tables import MJ_NAME_MAX
 
@@ -15,6 +17,8 @@ from ._tables import MJ_NAME_MAX
 C_INT_MIN = -(2**31)
 C_INT_MAX = 2**31
 MASK_LIMIT = 2**64
+
+_ENUMS = {"Job": Job, "AsyncJob": AsyncJob, "Phase": Phase}
 
 
 def name(value: object, what: str) -> str:
@@ -35,24 +39,19 @@ def api(value: object) -> str | None:
 
 
 def timeout(value: object, default: float) -> float:
-    """Seconds to wait: None is `default`; otherwise a number >= 0."""
+    """Seconds to wait: None is `default`; otherwise a real number >= 0."""
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(
-            f"timeout must be a number of seconds or None, not {type(value).__name__}")
-    if not value >= 0:  # also catches NaN
-        raise ValueError(f"timeout must be >= 0 seconds, not {value!r}")
-    try:
-        return float(value)
-    except OverflowError:
-        raise ValueError(f"timeout {value!r} is too large") from None
+    return seconds(value, "timeout")
 
 
 def kind_type(value: object, enum_name: str, what: str) -> None:
-    """A job, async job or phase must be an int (not a bool): checked first."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{what} must be a {enum_name}, not {type(value).__name__}")
+    """A job, async job or phase must be a plain int or a member of its own
+    enum (not a bool, not another enum's member): checked first."""
+    cls = value.__class__
+    if cls is int or cls is _ENUMS[enum_name]:
+        return
+    _check_kind_type(_ENUMS[enum_name], value, what)
 
 
 def kind_range(value: int, last: int, enum_name: str, c_what: str) -> int:

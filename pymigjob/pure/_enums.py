@@ -4,7 +4,9 @@ package; their values and labels come from whichever tables are selected)."""
 
 from __future__ import annotations
 
-from ..enums import AsyncJob, Job
+from enum import Enum
+
+from ..enums import AsyncJob, Job, Phase, _check_kind_type, _kind_type_error
 from . import _tables as T
 
 #: QUERY | DESTROY | ABORT
@@ -12,11 +14,11 @@ DEFAULT_JOB_MASK: int = T.MJ_DEFAULT_JOB_MASK
 
 _MIGRATIONS = (T.MJ_ASYNC_JOB_MIGRATION_OUT, T.MJ_ASYNC_JOB_MIGRATION_IN)
 _INT_MIN, _INT_MAX = -(2**31), 2**31
+_ENUMS = {"Job": Job, "AsyncJob": AsyncJob}
 
 
 def _kind(value: object, last: int, enum_name: str, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{what} must be a {enum_name}, not {type(value).__name__}")
+    _check_kind_type(_ENUMS[enum_name], value, what)
     if not 0 <= value < last:
         raise ValueError(f"{value!r} is not a valid {enum_name}")
     return int(value)
@@ -35,8 +37,9 @@ def job_mask(*jobs: int) -> int:
 def phase_to_string(async_job: int, phase: int) -> str | None:
     """qemuDomainAsyncJobPhaseToString: None when a migration phase is out of range."""
     async_job = _kind(async_job, T.MJ_ASYNC_JOB_LAST, "AsyncJob", "async_job")
-    if isinstance(phase, bool) or not isinstance(phase, int):
-        raise TypeError(f"phase must be an int, not {type(phase).__name__}")
+    if phase.__class__ is not int and phase.__class__ is not Phase and (
+            isinstance(phase, bool) or not isinstance(phase, int) or isinstance(phase, Enum)):
+        raise _kind_type_error(Phase, phase, "phase", "an int")
     return T.async_job_phase_to_string(async_job, phase)
 
 

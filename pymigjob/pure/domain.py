@@ -27,6 +27,7 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
+from enum import Enum
 from typing import TYPE_CHECKING
 
 from ..enums import AsyncJob, Job, JobType
@@ -746,8 +747,7 @@ class Domain:
         for value, enum_name, what in ((async_job, "AsyncJob", "async_job"),
                                        (phase, "Phase", "phase"),
                                        (new_phase, "Phase", "new_phase")):
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{what} must be a {enum_name}, not {type(value).__name__}")
+            _args.kind_type(value, enum_name, what)
         api = _args.api(api)
         if not all(_args.C_INT_MIN <= v < _args.C_INT_MAX for v in (async_job, phase, new_phase)):
             raise ValueError("async_job or phase out of range")
@@ -792,7 +792,11 @@ class Domain:
         return left
 
     def migration_job_is_active(self, async_job: AsyncJob | int) -> bool:
-        if isinstance(async_job, bool) or not isinstance(async_job, int):
+        """Never raises: anything but an AsyncJob or a plain int (a member of
+        another enum included) is not an active async job."""
+        if async_job.__class__ is not int and async_job.__class__ is not AsyncJob and (
+                isinstance(async_job, bool) or not isinstance(async_job, int)
+                or isinstance(async_job, Enum)):
             return False
         return self._refs > 0 and self._async_job == async_job
 
@@ -874,6 +878,11 @@ class Domain:
             self._fail_waiters_locked(T.MJ_ERR_OPERATION_ABORTED)
 
     # ---- context managers ---------------------------------------------------
+
+    def _check_api(self, api: object) -> None:
+        """The TypeError / ValueError a call would give for this api (for a
+        guard that checks its arguments before any call touches state)."""
+        _args.api(api)
 
     def job(self, job: Job | int, api: str | None = None,
             timeout: float | None = None) -> JobGuard:
