@@ -8,6 +8,7 @@
  *   keep  one per pin plus one while refs > 0; the memory goes at 0.
  */
 #include "internal.h"  /* first: it sets _POSIX_C_SOURCE */
+#include "testing.h"
 
 #include <errno.h>
 #include <math.h>
@@ -370,4 +371,17 @@ const char *
 mj_domain_async_owner_api(mj_domain *d)
 {
     return copy_api(d, &d->async_owner_api, async_owner_api_copy);
+}
+
+int
+mj_testing_set_refs(mj_domain *d, int refs)
+{
+    int now = atomic_load_explicit(&d->refs, memory_order_relaxed);
+
+    while (now > 0 && refs > 0)
+        if (atomic_compare_exchange_weak_explicit(&d->refs, &now, refs,
+                                                  memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            return 0;
+    return -1;
 }

@@ -15,6 +15,12 @@ extern "C" {
  * 0 turns it off.  Lets a test land a signal exactly at that return. */
 void mj_testing_signal_on_grant(int signo);
 
+/* Set a live domain's refs to `refs` (> 0), as if that many references
+ * were held: lets a test reach MJ_REFS_MAX without 2^31 calls.  The test
+ * must set it back before the domain goes.  -1 when dead or refs <= 0. */
+struct mj_domain;
+int mj_testing_set_refs(struct mj_domain *d, int refs);
+
 #ifdef __cplusplus
 }
 #endif
