@@ -10,6 +10,8 @@
  *   test_migration.c  the seed's migration helpers, phases, claim_parked, abort
  *   test_notify.c     notifiers (event-loop waiters)
  *   test_stress.c     races, stress and chaos runs
+ *   test_review.c     the defects review found: expired waiters, abandon,
+ *                     the error stack, the refs limit
  * Static helpers in a test file carry its prefix (dom_, job_, wait_, mig_,
  * notify_, stress_, main_).
  */
@@ -159,6 +161,12 @@ static inline mj_waiter *t_detach(mj_notifier *n)
 }
 static inline int t_poll(mj_waiter *w) { return mj_waiter_poll(&w); }
 static inline void t_cancel(mj_waiter *w) { mj_waiter_cancel(&w); }
+
+/* test_review.c */
+void test_expired_waiter_passed_over(void);
+void test_abandon_gives_back_its_own(void);
+void test_errors_are_a_stack(void);
+void test_refs_limit(void);
 
 /* test_notify.c */
 void test_notifier_basics(void);
