@@ -6,7 +6,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-PYBIN="$(command -v python || command -v python3)"
+. "$ROOT/.ci/lib.sh"   # PY: .ci/run's venv python, or yours
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
@@ -14,13 +14,13 @@ trap 'rm -rf "$tmp"' EXIT
 # earlier build would otherwise slip stale modules into the wheel
 mkdir "$tmp/src"
 (cd "$ROOT" && git ls-files -z | xargs -0 cp --parents -t "$tmp/src")
-"$PYBIN" -m pip wheel -q --no-deps -w "$tmp/dist" "$tmp/src"
+"$PY" -m pip wheel -q --no-deps -w "$tmp/dist" "$tmp/src"
 wheel=("$tmp"/dist/pymigjob-*.whl)
 echo "built ${wheel[0]##*/}"
 
 # what git tracks under pymigjob/ must all be in the wheel
 (cd "$ROOT" && git ls-files 'pymigjob/*.py' 'pymigjob/py.typed') > "$tmp/tracked"
-"$PYBIN" - "${wheel[0]}" "$tmp/tracked" <<'EOF'
+"$PY" - "${wheel[0]}" "$tmp/tracked" <<'EOF'
 import sys, zipfile
 names = set(zipfile.ZipFile(sys.argv[1]).namelist())
 missing = [n for n in open(sys.argv[2]).read().split() if n not in names]
@@ -30,7 +30,7 @@ if missing or len(cores) != 1:
 print(f"wheel holds every tracked module of pymigjob and py.typed, core {cores[0]}")
 EOF
 
-"$PYBIN" -m venv "$tmp/venv"
+"$PY" -m venv "$tmp/venv"
 "$tmp/venv/bin/pip" install -q "${wheel[0]}"
 cd "$tmp"   # nowhere near the sources: only the installed package can be imported
 "$tmp/venv/bin/python" -c 'import pymigjob, sys; assert "site-packages" in pymigjob.__file__, pymigjob.__file__'
