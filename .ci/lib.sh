@@ -17,3 +17,23 @@ else
         exit 1
     }
 fi
+
+# suite_from_install WORKDIR COMMAND...
+#
+# Runs the test suite against the pymigjob installed where COMMAND (a python,
+# or a wrapper and a python: `env X=1 venv/bin/python`) finds it, not against
+# the sources: tests/ and pyproject.toml (pytest's settings) are copied to
+# WORKDIR and `COMMAND -m pytest` runs there, with PYMIGJOB_EXPECT_INSTALLED=1
+# so that tests/conftest.py refuses to run unless `pymigjob` resolves to
+# site-packages.  Needs ROOT (the work tree).
+suite_from_install() {
+    local dir="$1"
+    shift
+    mkdir -p "$dir"
+    (cd "$ROOT" && git ls-files -z tests pyproject.toml | xargs -0 cp --parents -t "$dir")
+    (
+        cd "$dir"
+        export PYMIGJOB_EXPECT_INSTALLED=1
+        "$@" -m pytest -p no:cacheprovider -q
+    )
+}
