@@ -8,12 +8,14 @@
 # Budget: about 1.5-2 minutes on the 2-core machine (3 with the re-run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+ROOT="$PWD"
+. .ci/lib.sh   # PY: .ci/run's venv python, or yours
 
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 
 run_benchmarks() {
-    pytest "$@" --bench-quick -p no:cacheprovider \
+    "$PY" -m pytest "$@" --bench-quick -p no:cacheprovider \
         --benchmark-json="$out/bench.json" --benchmark-columns=median,iqr,rounds
 }
 
@@ -22,7 +24,7 @@ run_benchmarks benchmarks
 
 echo "== benchmark ratios against the in-run baselines"
 set +e
-python benchmarks/check_ratios.py "$out/bench.json"
+"$PY" benchmarks/check_ratios.py "$out/bench.json"
 rc=$?
 set -e
 if [ "$rc" -eq 1 ]; then
@@ -31,11 +33,11 @@ if [ "$rc" -eq 1 ]; then
         "benchmarks/test_micro.py::test_micro[with_job]" \
         "benchmarks/test_contention.py::test_contention[64]" \
         benchmarks/test_scale.py
-    python benchmarks/check_ratios.py "$out/bench.json"
+    "$PY" benchmarks/check_ratios.py "$out/bench.json"
 elif [ "$rc" -ne 0 ]; then
     exit "$rc"
 fi
 
 echo "== python -m pymigjob bench (smoke: the person's table, shortened)"
-python -m pymigjob bench --rounds 1 --duration 0.1 --threads 1,64 --mix-duration 0.3 \
+"$PY" -m pymigjob bench --rounds 1 --duration 0.1 --threads 1,64 --mix-duration 0.3 \
     --domains 20000

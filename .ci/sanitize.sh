@@ -54,9 +54,10 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 # the real interpreter, not a shell shim (pyenv): the runtime must be
-# preloaded into python itself, and a preloaded TSan in bash crashes
-PYBIN="$(command -v python || command -v python3)"
-PY="$("$PYBIN" -c 'import sys; print(sys.executable)')"
+# preloaded into python itself, and a preloaded TSan in bash crashes.
+# .ci/lib.sh gives .ci/run's venv python (or yours, run by hand).
+. "$ROOT/.ci/lib.sh"
+PY="$("$PY" -c 'import sys; print(sys.executable)')"
 # build_ffi.py runs setuptools outside pip's isolated build environment, so
 # the build requirements (pyproject's setuptools>=77) must be here too
 echo "== installing the build and test requirements"

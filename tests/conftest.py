@@ -15,6 +15,33 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
+def pytest_configure(config):
+    """PYMIGJOB_EXPECT_INSTALLED=1 (.ci/wheel.sh, .ci/freethreaded.sh): the
+    suite is meant for an installed wheel, so refuse to run if ``pymigjob``
+    would come from anywhere but site-packages (e.g. a source tree)."""
+    if os.environ.get("PYMIGJOB_EXPECT_INSTALLED") == "1":
+        where = _pymigjob_location()
+        if "site-packages" not in where.split(os.sep):
+            raise pytest.UsageError(
+                f"PYMIGJOB_EXPECT_INSTALLED=1 but pymigjob is not an installed package: {where}")
+
+
+def _pymigjob_location() -> str:
+    import importlib.util
+
+    spec = importlib.util.find_spec("pymigjob")  # without importing it
+    if spec is None or not spec.submodule_search_locations:
+        return "not importable"
+    return list(spec.submodule_search_locations)[0]
+
+
+def pytest_report_header(config):
+    gil = getattr(sys, "_is_gil_enabled", None)
+    return [f"pymigjob: {_pymigjob_location()} "
+            f"(PYMIGJOB_IMPL={os.environ.get('PYMIGJOB_IMPL', '')!r}); "
+            f"GIL enabled: {gil() if gil else True}"]
+
+
 def pytest_collection_modifyitems(config, items):
     """Under PYMIGJOB_IMPL=pure the suite runs against the twin, except the
     tests that look inside the C-backed implementation."""
