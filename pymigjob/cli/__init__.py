@@ -1,0 +1,1 @@
+"""Command-line pieces of `python -m pymigjob`."""

@@ -1,0 +1,1 @@
+"""The reference daemon (aiohttp): see app.py."""
