@@ -229,8 +229,8 @@ class Host:
 
     async def close(self) -> None:
         """Let go of every monitor; the QEMUs keep running."""
-        for task in list(self._tasks):
-            task.cancel()
+        if self._tasks:  # auto-destroys under way: short, let them end
+            await asyncio.wait(list(self._tasks), timeout=15)
         for vm in list(self.vms.values()):
             await vm.monitor.disconnect()
         self.driver.close()

@@ -167,6 +167,8 @@ async def _perform3(vm: Vm, step: _Step, uri: str, peer: Peer, entry: _Entry,
                     if stopping is not None:
                         raise stopping
                     dom.check_abort()
+                    if not peer.alive():  # QEMU failed because the destination went
+                        raise mj.OperationFailed(LOST_PEER)
                     raise mj.OperationFailed(f"migration out job: unexpectedly failed: "
                                              f"{info.get('error-desc', status)}")
                 if stopping is None:
@@ -282,6 +284,7 @@ async def prepare3(host: Host, description: dict[str, Any]) -> dict[str, Any]:
     memory = description.get("memory_mb", 32)
     ledger = Ledger()
     vm = host.add_incoming(name, memory)
+    vm.resume_after_migration = bool(description.get("running", True))
     try:
         async with vm.step(_IN, Phase.PREPARE, first=True, api="migratePrepare3",
                            role="destination", ledger=ledger):
@@ -314,7 +317,8 @@ async def finish3(host: Host, name: str, ok: bool) -> dict[str, Any]:
                     if info.get("status") != "completed":
                         raise mj.OperationFailed("migration in job: unexpectedly failed: "
                                                  f"QEMU reports {info.get('status')}")
-                    await vm.qmp("cont")
+                    if vm.resume_after_migration:  # a guest paused on the source stays so
+                        await vm.qmp("cont")
                     vm.note_status(await vm.qmp("query-status"))
             except mj.Error as e:
                 failure = e

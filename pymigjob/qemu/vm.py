@@ -47,6 +47,8 @@ class Vm:
         #: without a process) and why it is paused: status reads it without a job
         self.state = "shut off"
         self.reason: Optional[str] = None
+        #: destination only: the guest ran on the source, so Finish3 resumes it
+        self.resume_after_migration = True
 
     @property
     def name(self) -> str:

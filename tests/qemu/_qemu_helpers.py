@@ -33,8 +33,13 @@ async def inspect(path: Path) -> Optional[dict[str, Any]]:
         migration = await client.execute("query-migrate")
         return {"status": status["status"], "running": status["running"],
                 "migration": migration.get("status", "none")}
+    except Exception:
+        return None  # QEMU went away while we asked
     finally:
-        await client.disconnect()
+        try:
+            await client.disconnect()
+        except Exception:
+            pass
 
 
 async def guest(host: Host, name: str) -> Optional[dict[str, Any]]:
