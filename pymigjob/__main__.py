@@ -7,12 +7,14 @@ import sys
 from typing import List, Optional, Sequence
 
 USAGE = """\
-usage: python -m pymigjob {demo,bench} [options]
+usage: python -m pymigjob {demo,bench,daemon} [options]
        python -m pymigjob --version
 
   demo   concurrent v3 migrations between two drivers while other threads
-         query, modify, abort and destroy the same domains (demo --help)
+         query, modify, abort and destroy the same domains (demo --help);
+         demo --qemu: the same on real QEMU, two daemons (demo --qemu --help)
   bench  micro-benchmarks of the job primitives (bench --help)
+  daemon the reference daemon on real QEMU (daemon --help)
 """
 
 
@@ -26,6 +28,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"pymigjob {__version__}")
         return 0
     command, rest = args[0], args[1:]
+    if command == "demo" and "--qemu" in rest:
+        from pymigjob.cli import qemu_demo
+        return qemu_demo.main([a for a in rest if a != "--qemu"])
+    if command == "daemon":
+        from pymigjob.daemon import main as daemon
+        return daemon.main(rest)
     if command == "demo":
         from pymigjob import demo
         return demo.main(rest)

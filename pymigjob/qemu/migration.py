@@ -39,6 +39,7 @@ from typing import Any, AsyncContextManager, Callable, Optional, Protocol, Union
 
 import pymigjob as mj
 
+from .crashpoints import crash_point
 from .definitions import check_name
 from .host import Host
 from .jobs import MigrationStep, SyncJob
@@ -152,6 +153,7 @@ async def _perform3(vm: Vm, step: _Step, uri: str, peer: Peer, entry: _Entry,
             if bandwidth is not None:
                 await vm.qmp("migrate-set-parameters", {"max-bandwidth": bandwidth})
             await vm.qmp("migrate", {"uri": uri})
+        crash_point("source:migrating")
         stopping: Optional[mj.Error] = None  # why we asked QEMU to cancel
         while True:
             await asyncio.sleep(POLL_INTERVAL)
@@ -185,17 +187,21 @@ async def _perform3(vm: Vm, step: _Step, uri: str, peer: Peer, entry: _Entry,
         await _cancel(vm, entry)
         return e
     step.set_phase(Phase.PERFORM3_DONE)
+    crash_point("source:perform3-done")
     return None
 
 
 async def _confirm3(host: Host, vm: Vm, step: _Step, ok: bool, entry: _Entry) -> None:
     if ok:
         step.set_phase(Phase.CONFIRM3)
+        crash_point("source:confirm3")
         async with entry():
             await vm.quit()
+        crash_point("source:quit")
         host.definitions.delete(vm.name)  # the guest lives on the destination now
         return
     step.set_phase(Phase.CONFIRM3_CANCELLED)
+    crash_point("source:confirm3-cancelled")
     if vm.process is None or not vm.process.alive:
         return  # destroyed meanwhile: nothing to resume
     async with entry():
@@ -236,9 +242,11 @@ async def migrate(host: Host, name: str, peer: Peer, *, bandwidth: Optional[int]
     async with step:
         marks = [("begin3", time.perf_counter())]
         description = await _begin3(vm, entry)
+        crash_point("source:begin3")
         try:
             prepared = await peer.prepare(description)
             report.bookkeeping += float(prepared.get("bookkeeping", 0.0))
+            crash_point("source:prepared")
         except mj.Error as e:
             error = e
         marks.append(("prepare3", time.perf_counter()))
@@ -252,11 +260,13 @@ async def migrate(host: Host, name: str, peer: Peer, *, bandwidth: Optional[int]
                 done = await peer.finish(name, error is None)
                 report.bookkeeping += float(done.get("bookkeeping", 0.0))
                 finished = error is None
+                crash_point("source:finished")
             except mj.Error as e:
                 error = error or e
             marks.append(("finish3", time.perf_counter()))
         await _confirm3(host, vm, step, finished, entry)
         step.finish()
+        crash_point("source:done")
         marks.append(("confirm3", time.perf_counter()))
     if finished:
         host.forget(name, undefine=False)
@@ -289,13 +299,16 @@ async def prepare3(host: Host, description: dict[str, Any]) -> dict[str, Any]:
         async with vm.step(_IN, Phase.PREPARE, first=True, api="migratePrepare3",
                            role="destination", ledger=ledger):
             host.save_definition(vm)
+            crash_point("destination:prepare")
             await vm.launch(incoming=True, binary=host.qemu_binary)
+            crash_point("destination:qemu-started")
             async with vm.nested(_IN, api="migratePrepare3", ledger=ledger):
                 await vm.qmp("migrate-incoming",
                              {"uri": f"tcp:{host.migration_address}:0"})
                 info = await vm.qmp("query-migrate")
                 vm.note_status(await vm.qmp("query-status"))
             port = info["socket-address"][0]["port"]
+        crash_point("destination:prepared")
     except BaseException:
         await vm.stop()
         host.forget(name, undefine=True)
@@ -310,6 +323,7 @@ async def finish3(host: Host, name: str, ok: bool) -> dict[str, Any]:
     failure: Optional[mj.Error] = None
     async with vm.step(_IN, Phase.FINISH3, api="migrateFinish3", role="destination",
                        ledger=ledger) as step:
+        crash_point("destination:finish3")
         if ok:
             try:
                 async with vm.nested(_IN, api="migrateFinish3", ledger=ledger):
@@ -319,11 +333,13 @@ async def finish3(host: Host, name: str, ok: bool) -> dict[str, Any]:
                                                  f"QEMU reports {info.get('status')}")
                     if vm.resume_after_migration:  # a guest paused on the source stays so
                         await vm.qmp("cont")
+                    crash_point("destination:resumed")
                     vm.note_status(await vm.qmp("query-status"))
             except mj.Error as e:
                 failure = e
             else:
                 step.finish()
+                crash_point("destination:finished")
                 host.observer.migration_ended("destination", "completed")
                 return {"state": vm.state, "bookkeeping": ledger.seconds}
         await vm.stop()

@@ -4,6 +4,10 @@ byte goes to QEMU."""
 
 from __future__ import annotations
 
+from _qemu_skip import require_qemu
+
+require_qemu()
+
 import asyncio
 import contextvars
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from _qemu_skip import require_qemu
+
+require_qemu()
+
 import os
 from pathlib import Path
 

@@ -5,6 +5,10 @@ observer socket."""
 
 from __future__ import annotations
 
+from _qemu_skip import require_qemu
+
+require_qemu()
+
 import asyncio
 
 import pymigjob as mj
