@@ -850,7 +850,13 @@ mj_abort_job(mj_domain *d, const char *api, double timeout, double wait_for)
 
     if (rc == MJ_WAITING)
         pending_top->req.then_abort = true;  /* the waiter just pushed */
-    return rc == 0 ? mj_abort_apply(d) : rc;
+    if (rc != 0)
+        return rc;
+    rc = mj_abort_apply(d);
+    /* the apply ended the ABORT job and closed its note: this begin left
+     * nothing, and its note must say so (an older note is not its own) */
+    job_note_add(d, NOTE_FAILED, false, 0, NULL);
+    return rc;
 }
 
 int

@@ -271,11 +271,13 @@ def _notifier_for(loop: asyncio.AbstractEventLoop) -> _LoopNotifier:
 
 
 async def begin(fn: Any, dom: Domain, kind: int, api: str | None, timeout: float | None,
-                kind_cls: type, what: str, done: Callable[[Domain], object] | None,
-                slot: bool) -> None:
-    """The body of Domain.begin_job_async & co: ``fn`` is the C begin, which
-    leaves its job in ``slot`` (sync or async); ``done(dom)``, when given,
-    runs once the job is held (the persistence hook of the blocking begins).
+                kind_cls: type | None, what: str, done: Callable[[Domain], object] | None,
+                slot: bool, tail: tuple[Any, ...] = ()) -> None:
+    """The body of Domain.begin_job_async & co: ``fn`` is the C begin, called
+    as ``fn(p, kind, api, timeout, wait_for, *tail)`` (without ``kind`` when
+    ``kind_cls`` is None: AbortJob), which leaves its job in ``slot`` (sync
+    or async); ``done(dom)``, when given, runs once the job is held (the
+    persistence hook of the blocking begins).
 
     Called with ``wait_for=0`` it either settles at once (held: the
     coroutine never suspends; or an error) or leaves a pending waiter, which
@@ -286,16 +288,21 @@ async def begin(fn: Any, dom: Domain, kind: int, api: str | None, timeout: float
     the pending waiter, the detached waiter, or a job granted to it."""
     c_api = _c_api(api)
     c_to = c_timeout(timeout)
-    if (kind.__class__ is not kind_cls and (isinstance(kind, bool) or not isinstance(kind, int)
-                                            or isinstance(kind, Enum))) \
-            or not INT_MIN <= kind <= INT_MAX:
-        _bad_kind(kind_cls, kind, what)  # cffi would take anything with __int__
+    if kind_cls is None:
+        args: tuple[Any, ...] = (c_api, c_to, 0.0)
+    else:
+        if (kind.__class__ is not kind_cls and (isinstance(kind, bool)
+                                                or not isinstance(kind, int)
+                                                or isinstance(kind, Enum))) \
+                or not INT_MIN <= kind <= INT_MAX:
+            _bad_kind(kind_cls, kind, what)  # cffi would take anything with __int__
+        args = (kind, c_api, c_to, 0.0, *tail)
     p = dom._p
     wait: _Wait | None = None
     notifier: _LoopNotifier | None = None
     key: Any = None
     try:
-        rc = fn(p, kind, c_api, c_to, 0.0)
+        rc = fn(p, *args)
         if rc == WAITING:
             notifier = _notifier_for(asyncio.get_running_loop())
             wait = _Wait()

@@ -541,6 +541,35 @@ class Domain:
                           AsyncJob, "async_job", None if track is None else track.changed,
                           ASYNC_SLOT)
 
+    def begin_nested_job_async(self, async_job: AsyncJob | int, api: str | None = None,
+                               timeout: float | None = None) -> _aio.Begin:
+        """`await dom.begin_nested_job_async(async_job)` (see begin_job_async)."""
+        return _aio.begin(lib.mj_begin_nested_job, self, async_job, api, timeout,
+                          AsyncJob, "async_job", None, SYNC_SLOT)
+
+    async def migration_job_start_async(self, async_job: AsyncJob | int,
+                                        mask: int | None = None, api: str | None = None,
+                                        timeout: float | None = None) -> None:
+        """`await dom.migration_job_start_async(async_job)` (see begin_job_async)."""
+        if async_job.__class__ not in _ASYNC_JOB_OK:
+            _check_int(async_job, AsyncJob, "async_job")
+        _c_api(api), c_timeout(timeout)  # checked in the blocking call's order
+        if mask is not None and (isinstance(mask, bool) or not isinstance(mask, int)):
+            raise TypeError(f"mask must be an int or None, not {type(mask).__name__}")
+        if mask is not None and not 0 <= mask < _MASK_LIMIT:
+            raise ValueError(f"mask must be in [0, 2**64), not {mask!r}")
+        track = self._track
+        await _aio.begin(lib.mj_migration_job_start, self, async_job, api, timeout,
+                         AsyncJob, "async_job", None if track is None else track.changed,
+                         ASYNC_SLOT, (mask is not None, mask or 0))
+
+    def abort_job_async(self, api: str | None = None,
+                        timeout: float | None = None) -> _aio.Begin:
+        """`await dom.abort_job_async()`: abort_job for a coroutine; the abort
+        is applied the moment the ABORT job is granted (see begin_job_async)."""
+        return _aio.begin(lib.mj_abort_job, self, 0, api, timeout, None, "", None,
+                          SYNC_SLOT)
+
     def job_async(self, job: Job | int, api: str | None = None,
                   timeout: float | None = None) -> JobAsyncGuard:
         """`async with dom.job_async(Job.MODIFY):` -- begin_job_async ... end_job."""

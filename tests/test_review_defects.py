@@ -64,6 +64,10 @@ BEGINS: dict[str, tuple[Callable[[Any], None] | None, Callable[[Any], Any]]] = {
     "begin_job_async": (None, lambda d: _run(d.begin_job_async(J.QUERY, api="q"))),
     "begin_async_job_async": (None, lambda d: _run(d.begin_async_job_async(A.DUMP))),
     "job_async guard": (None, lambda d: _run(d.job_async(J.MODIFY).__aenter__())),
+    "begin_nested_job_async": (_migrating,
+                               lambda d: _run(d.begin_nested_job_async(A.MIGRATION_OUT))),
+    "migration_job_start_async": (None, lambda d: _run(d.migration_job_start_async(A.SAVE))),
+    "abort_job_async": (_migrating, lambda d: _run(d.abort_job_async())),
 }
 
 

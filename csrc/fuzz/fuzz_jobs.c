@@ -571,6 +571,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     notifier = mj_notifier_new();
     CHECK(notifier, "mj_notifier_new");
     npending = ndetached = 0;
+    last_begin.valid = false;
 
     for (int n = 0; n < 256 && in.n >= 2; n++)
         run_op(&in);

@@ -112,6 +112,17 @@ void test_abandon_gives_back_its_own(void)
     CHECK_INT(mj_end_job(d), 1);
     CHECK_INT(mj_end_job(e), 1);
 
+    /* an AbortJob applied at once left nothing: abandon after it must not
+     * reach an older waiter (a mask-blocked begin, still queued) */
+    CHECK_INT(mj_begin_async_job(d, MJ_ASYNC_JOB_DUMP, NULL, -1, -1), 0);
+    CHECK_INT(mj_begin_job(d, MJ_JOB_SUSPEND, NULL, -1, 0), MJ_WAITING);
+    CHECK_INT(mj_abort_job(d, NULL, -1, -1), 0);
+    mj_begin_abandon(d, false);
+    CHECK_INT(mj_pending_count(), 1);
+    CHECK_INT(mj_domain_jobs_queued(d), 2);
+    mj_pending_cancel();
+    CHECK_INT(mj_end_async_job(d), 1);
+
     /* a grant through mj_pending_wait */
     CHECK_INT(mj_begin_job(d, MJ_JOB_MODIFY, "holder", -1, -1), 0);
     CHECK_INT(mj_begin_job(d, MJ_JOB_QUERY, NULL, -1, 0), MJ_WAITING);

@@ -535,13 +535,14 @@ class Domain:
             self._abandon_locked(w)
             raise
 
-    async def _begin_async(self, slot: int, job: int, api: str | None,
-                           timeout: float) -> None:
+    async def _begin_async(self, slot: int, job: int, api: str | None, timeout: float,
+                           set_mask: bool = False, mask: int = 0,
+                           info_type: int = _INFO_NONE, then_abort: bool = False) -> None:
         """_begin for a coroutine: the same queue, awaited without a thread.
         Cancelled (or closed, or interrupted) anywhere, it holds nothing; so
         does a waiter whose loop closes or is dropped (see _aio)."""
         loop = asyncio.get_running_loop()
-        w = _Waiter(slot, job, api, False, 0, _INFO_NONE, _monotonic() + timeout)
+        w = _Waiter(slot, job, api, set_mask, mask, info_type, _monotonic() + timeout)
         w.loop = weakref.ref(loop)
         registered = False
         try:
@@ -551,7 +552,10 @@ class Domain:
                     if w.state == _NEW:
                         self._enqueue_locked(w)
                     if self._settle_locked(w):
-                        w.state = _GONE     # held: the caller's from here on
+                        if then_abort:
+                            self._apply_abort_locked(w)
+                        else:
+                            w.state = _GONE  # held: the caller's from here on
                         break
                     w.fut = weakref.ref(fut)
                 if not registered:
@@ -931,6 +935,41 @@ class Domain:
         await self._begin_async(_ASYNC_SLOT, async_job, api, seconds)
         if self._track is not None:
             self._track.changed(self)
+
+    async def begin_nested_job_async(self, async_job: AsyncJob | int, api: str | None = None,
+                                     timeout: float | None = None) -> None:
+        """begin_nested_job for a coroutine (see begin_job_async)."""
+        _args.kind_type(async_job, "AsyncJob", "async_job")
+        api = _args.api(api)
+        seconds = _args.timeout(timeout, self._default_timeout)
+        async_job = _args.kind_range(async_job, _ASYNC_LAST, "AsyncJob", "async job")
+        await self._begin_async(_NESTED_SLOT, async_job, api, seconds)
+
+    async def migration_job_start_async(self, async_job: AsyncJob | int,
+                                        mask: int | None = None, api: str | None = None,
+                                        timeout: float | None = None) -> None:
+        """migration_job_start for a coroutine (see begin_job_async)."""
+        _args.kind_type(async_job, "AsyncJob", "async_job")
+        api = _args.api(api)
+        seconds = _args.timeout(timeout, self._default_timeout)
+        if mask is not None:
+            mask = _args.mask(mask, "an int or None")
+        async_job = _args.kind_range(async_job, _ASYNC_LAST, "AsyncJob", "async job")
+        if async_job == _NONE:
+            raise InternalError("Attempt to start invalid job")
+        if mask is None:
+            mask = 0 if async_job == _MIGRATION_IN else T.MJ_MIGRATION_OUT_JOB_MASK
+        await self._begin_async(_ASYNC_SLOT, async_job, api, seconds, True, mask,
+                                _INFO_UNBOUNDED)
+        if self._track is not None:
+            self._track.changed(self)
+
+    async def abort_job_async(self, api: str | None = None,
+                              timeout: float | None = None) -> None:
+        """abort_job for a coroutine (see begin_job_async)."""
+        api = _args.api(api)
+        seconds = _args.timeout(timeout, self._default_timeout)
+        await self._begin_async(_SYNC, _ABORT, api, seconds, then_abort=True)
 
     def job_async(self, job: Job | int, api: str | None = None,
                   timeout: float | None = None) -> JobAsyncGuard:
