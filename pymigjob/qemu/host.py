@@ -24,7 +24,6 @@ from typing import Any, Coroutine, Mapping, Optional
 
 import pymigjob as mj
 
-from ._compat import abort_job_async
 from .definitions import Definition, Definitions
 from .observe import Observer
 from .process import QemuProcess, RuntimeFiles
@@ -152,7 +151,7 @@ class Host:
         """virDomainAbortJob: an ABORT job flags the async job (so a migration
         not yet sent to QEMU never starts), then an ABORT job tells QEMU."""
         vm = self.vm(name)
-        await abort_job_async(vm.domain, api="abort", timeout=timeout)
+        await vm.domain.abort_job_async(api="abort", timeout=timeout)
         async with vm.job(mj.Job.ABORT, api="abort", timeout=timeout):
             if vm.domain.async_job == _OUT and vm.running:
                 await vm.qmp("migrate_cancel")

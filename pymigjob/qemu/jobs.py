@@ -27,7 +27,6 @@ from typing import Optional
 
 import pymigjob as mj
 
-from ._compat import begin_nested_job_async, migration_job_start_async
 from .observe import Ledger, Observer
 
 __all__ = ["held_sync_job", "owns_async_job", "SyncJob", "NestedJob", "MigrationStep"]
@@ -139,7 +138,7 @@ class NestedJob(SyncJob):
             raise mj.InternalError(
                 f"a nested job of {self.async_job.label} on '{self.domain.name}' may only be "
                 "begun by the caller driving that async job's phase")
-        await begin_nested_job_async(self.domain, self.async_job, self.api, self.timeout)
+        await self.domain.begin_nested_job_async(self.async_job, self.api, self.timeout)
 
     def _end(self) -> None:
         self.domain.end_nested_job()
@@ -179,8 +178,8 @@ class MigrationStep:
         t0 = time.perf_counter()
         if self.first:
             try:
-                await migration_job_start_async(dom, self.async_job, self.mask, self.api,
-                                                self.timeout)
+                await dom.migration_job_start_async(self.async_job, self.mask, self.api,
+                                                    self.timeout)
             except Exception as e:
                 if _timed_out(e):
                     self.observer.job_timed_out(self.async_job.label)
