@@ -4,6 +4,7 @@ takes the job libvirt takes for it) and answers JSON.
     GET  /v1/domains                       list
     POST /v1/domains          {name, memory_mb?}          create (define)
     GET  /v1/domains/{name}                status: job status and statistics
+    DELETE /v1/domains/{name}              undefine (shut off only)
     POST /v1/domains/{name}/start    {paused?}            MODIFY job
     POST /v1/domains/{name}/query    {timeout?}           QUERY job: query-status
     POST /v1/domains/{name}/modify   {command, arguments?, timeout?}   MODIFY job
@@ -62,6 +63,11 @@ async def create(request: web.Request) -> web.Response:
 
 async def status(request: web.Request) -> web.Response:
     return web.json_response(request.app[HOST].describe(_name(request)))
+
+
+async def undefine(request: web.Request) -> web.Response:
+    request.app[HOST].undefine(_name(request))
+    return web.json_response({})
 
 
 async def start(request: web.Request) -> web.Response:
@@ -164,6 +170,7 @@ def client_routes() -> list[web.RouteDef]:
         web.get("/v1/domains", list_domains),
         web.post("/v1/domains", create),
         web.get("/v1/domains/{name}", status),
+        web.delete("/v1/domains/{name}", undefine),
         web.post("/v1/domains/{name}/start", start),
         web.post("/v1/domains/{name}/query", query),
         web.post("/v1/domains/{name}/modify", modify),

@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--naive", action="store_true",
                    help="migrate under one sync job held throughout (the baseline the job "
                    "model is measured against)")
+    p.add_argument("--no-records", action="store_true",
+                   help="keep no job records, so nothing is recovered after a crash (only "
+                   "for measuring what the durable records cost)")
     p.add_argument("--log-level", default="WARNING")
     return p
 
@@ -83,7 +86,8 @@ async def serve(args: argparse.Namespace, stop: Optional[asyncio.Event] = None) 
     metrics = Metrics()
     host = Host(args.state_dir, job_wait_timeout=args.job_wait_timeout,
                 park_timeout=args.park_timeout,
-                migration_address=args.migration_address or listen_host, observer=metrics)
+                migration_address=args.migration_address or listen_host, observer=metrics,
+                durable=not args.no_records)
     recovered = await host.open()
     app = make_app(host, metrics, token=token, naive=args.naive, peers=args.allow_peer)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)

@@ -30,7 +30,7 @@ from aiohttp import web
 import pymigjob as mj
 from pymigjob.qemu import Host, finish3, prepare3
 from pymigjob.qemu.definitions import check_name
-from pymigjob.qemu.migration import LOST_PEER
+from pymigjob.qemu.migration import LOST_PEER, OutcomeUnknown
 
 from .body import Field, read_fields
 from .errors import PeerUnreachable, error_from_body
@@ -157,6 +157,8 @@ class HttpPeer:
             self._watch is not None and not self._watch.done()
 
     async def _call(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """POST a peer call.  Not sent (session down, connection refused):
+        PeerUnreachable.  Sent, or maybe sent, and no answer: OutcomeUnknown."""
         if not self.alive():
             raise mj.OperationFailed(LOST_PEER)
         try:
@@ -164,8 +166,11 @@ class HttpPeer:
                                        headers=self._headers,
                                        timeout=aiohttp.ClientTimeout(total=CALL_TIMEOUT)) as r:
                 text = await r.text()
+        except aiohttp.ClientConnectorError as e:
+            raise PeerUnreachable(f"{LOST_PEER}: {e}") from None
         except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as e:
-            raise PeerUnreachable(f"{LOST_PEER}: {e or type(e).__name__}") from None
+            raise OutcomeUnknown(f"{LOST_PEER}: no answer to {path}: "
+                                 f"{e or type(e).__name__}") from None
         if r.status != 200:
             raise error_from_body(r.status, text)
         try:
@@ -177,7 +182,10 @@ class HttpPeer:
         return answer
 
     async def prepare(self, description: dict[str, Any]) -> dict[str, Any]:
-        answer = await self._call("/v1/peer/prepare", description)
+        try:
+            answer = await self._call("/v1/peer/prepare", description)
+        except OutcomeUnknown as e:  # harmless here: the session's end undoes it
+            raise PeerUnreachable(e.message) from None
         if not isinstance(answer.get("uri"), str) or not answer["uri"].startswith("tcp:"):
             raise PeerUnreachable(f"the destination gave no migration URI: {answer!r}")
         return answer

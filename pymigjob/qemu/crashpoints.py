@@ -1,6 +1,8 @@
 """Named instants of the v3 protocol at which a test can make this process
 die as a SIGKILL would: ``PYMIGJOB_CRASH_AT=source:perform3-done`` (several,
-comma-separated).  Unset, each point costs one set lookup.  The kill test
+comma-separated), or ``PYMIGJOB_CRASH_AT_FILE=PATH``, a file read at every
+point, so a harness can re-arm a running daemon.  Unset, each point costs
+one set lookup.  The kill test
 (tests/qemu/test_kill_phases.py) and ``demo --qemu --crash`` kill a daemon at
 every one of them, then restart it and check the guests."""
 
@@ -32,8 +34,17 @@ POINTS = (
 
 _ARMED = frozenset(p.strip() for p in os.environ.get("PYMIGJOB_CRASH_AT", "").split(",")
                    if p.strip())
+_FILE = os.environ.get("PYMIGJOB_CRASH_AT_FILE") or None
+
+
+def _armed_in_file() -> list[str]:
+    try:
+        with open(_FILE) as f:  # type: ignore[arg-type]
+            return f.read().replace(",", " ").split()
+    except OSError:
+        return []
 
 
 def crash_point(name: str) -> None:
-    if name in _ARMED:
+    if name in _ARMED or (_FILE is not None and name in _armed_in_file()):
         os.kill(os.getpid(), signal.SIGKILL)

@@ -44,7 +44,7 @@ class Host:
     def __init__(self, state_dir: str | Path, *, job_wait_timeout: float = 30.0,
                  max_queued: int = 0, park_timeout: Optional[float] = None,
                  migration_address: str = "127.0.0.1", observer: Optional[Observer] = None,
-                 qemu_binary: Optional[str] = None) -> None:
+                 qemu_binary: Optional[str] = None, durable: bool = True) -> None:
         self.state_dir = Path(state_dir)
         self.definitions = Definitions(self.state_dir / "domains")
         self.runtime_dir = self.state_dir / "qemu"
@@ -52,8 +52,10 @@ class Host:
         self.observer = observer or Observer()
         self.migration_address = migration_address
         self.qemu_binary = qemu_binary
+        # durable=False keeps no job records (nothing to recover after a
+        # crash): only for measuring what the records cost
         self.driver = mj.Driver(job_wait_timeout, max_queued,
-                                state_dir=str(self.state_dir / "jobs"),
+                                state_dir=str(self.state_dir / "jobs") if durable else None,
                                 park_timeout=park_timeout, on_abandon=self._abandoned)
         self.vms: dict[str, Vm] = {}
         self.recovered: list[Recovered] = []
@@ -91,6 +93,15 @@ class Host:
         vm = self._add(definition)
         self.definitions.save(definition)
         return vm
+
+    def undefine(self, name: str) -> None:
+        """Forget a shut-off domain (libvirt's undefine; no job, as there)."""
+        vm = self.vm(name)
+        if vm.process is not None:
+            raise mj.OperationInvalid("cannot undefine an active domain; destroy it first")
+        if vm.domain.jobs_queued:
+            raise mj.OperationInvalid("domain has jobs; try again later")
+        self.forget(name, undefine=True)
 
     def add_incoming(self, name: str, memory_mb: int) -> Vm:
         """The destination's domain for an incoming migration; defined (so a
@@ -185,7 +196,8 @@ class Host:
         recovery decisions on them, kill QEMUs nobody owns."""
         self._loop = loop = asyncio.get_running_loop()
         definitions = self.definitions.load_all()
-        records = self.driver.store.load_all()
+        store = self.driver.store
+        records = store.load_all() if store is not None else {}
         for name in sorted(set(definitions) | set(records)):
             vm = self._add(definitions.get(name) or Definition(name))
             await vm.adopt()
@@ -197,11 +209,15 @@ class Host:
             done = asyncio.run_coroutine_threadsafe(carry_out(self.vms[rec.name], rec), loop)
             self.recovered.append(done.result())
 
-        decisions = await asyncio.to_thread(self.driver.recover, act)
+        decisions = await asyncio.to_thread(self.driver.recover, act) \
+            if store is not None else {}
         for name, rec in decisions.items():
             if not rec.kill:
                 if name not in definitions:
-                    self.save_definition(self.vms[name])
+                    if self.vms[name].process is None:
+                        self.forget(name, undefine=True)  # migrated away before the crash
+                    else:
+                        self.save_definition(self.vms[name])
                 continue
             self.vms.pop(name, None)
             if rec.status.async_job in (_IN, _OUT) and str(rec.action) == "kill":

@@ -24,6 +24,13 @@ Perform3 fails -- and cancels QEMU's migration -- when QEMU reports a
 failure, when the job is aborted, when QEMU dies (destroy), or when the
 peer's connection is lost (libvirt: "Lost connection to destination host").
 
+When Finish3 was sent but its answer never came (:class:`OutcomeUnknown`),
+the source cannot know whether the guest now runs on the destination; it
+does what libvirt does for a migration abandoned in PERFORM3_DONE: ends the
+job through CONFIRM3_CANCELLED *without* resuming the guest, and warns.  A
+third party decides.  (libvirt's peer-to-peer code resumes the source
+instead, and may then run the guest on both hosts.)
+
 ``naive=True`` runs the same steps under one sync MODIFY job held for the
 whole migration, with no async job or mask: the baseline the job model
 is measured against.
@@ -33,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncContextManager, Callable, Optional, Protocol, Union
@@ -47,7 +55,10 @@ from .observe import Ledger
 from .recovery import MIGRATING
 from .vm import Vm, paused_reason
 
-__all__ = ["Peer", "MigrationReport", "migrate", "prepare3", "finish3", "POLL_INTERVAL"]
+__all__ = ["Peer", "MigrationReport", "OutcomeUnknown", "migrate", "prepare3", "finish3",
+           "POLL_INTERVAL"]
+
+log = logging.getLogger("pymigjob.qemu")
 
 _IN, _OUT = mj.AsyncJob.MIGRATION_IN, mj.AsyncJob.MIGRATION_OUT
 Phase = mj.Phase
@@ -56,6 +67,13 @@ Phase = mj.Phase
 POLL_INTERVAL = 0.01
 
 LOST_PEER = "Lost connection to destination host"
+UNKNOWN_OUTCOME = ("Migration of domain %s finished but we don't know if the domain was "
+                   "successfully started on destination or not")
+
+
+class OutcomeUnknown(mj.OperationFailed):
+    """Finish3 reached the destination, or may have; its answer did not come
+    back.  A Peer raises it instead of a plain failure in that case."""
 
 
 class Peer(Protocol):
@@ -65,7 +83,8 @@ class Peer(Protocol):
         """Prepare3: returns at least {"uri": ...}."""
 
     async def finish(self, name: str, ok: bool) -> dict[str, Any]:
-        """Finish3; raises when the destination failed (or cannot be reached)."""
+        """Finish3; raises when the destination failed or cannot be reached,
+        OutcomeUnknown when the request may have arrived but no answer did."""
 
     def alive(self) -> bool:
         """The connection to the destination still stands."""
@@ -191,7 +210,8 @@ async def _perform3(vm: Vm, step: _Step, uri: str, peer: Peer, entry: _Entry,
     return None
 
 
-async def _confirm3(host: Host, vm: Vm, step: _Step, ok: bool, entry: _Entry) -> None:
+async def _confirm3(host: Host, vm: Vm, step: _Step, ok: bool, entry: _Entry,
+                    unknown: bool = False) -> None:
     if ok:
         step.set_phase(Phase.CONFIRM3)
         crash_point("source:confirm3")
@@ -202,6 +222,9 @@ async def _confirm3(host: Host, vm: Vm, step: _Step, ok: bool, entry: _Entry) ->
         return
     step.set_phase(Phase.CONFIRM3_CANCELLED)
     crash_point("source:confirm3-cancelled")
+    if unknown:
+        log.warning(UNKNOWN_OUTCOME, vm.name)
+        return  # leave the guest as it is: it may be running on the destination
     if vm.process is None or not vm.process.alive:
         return  # destroyed meanwhile: nothing to resume
     async with entry():
@@ -215,6 +238,8 @@ async def _confirm3(host: Host, vm: Vm, step: _Step, ok: bool, entry: _Entry) ->
 def _outcome(error: Optional[mj.Error], vm: Vm) -> str:
     if error is None:
         return "completed"
+    if isinstance(error, OutcomeUnknown):
+        return "unknown"
     if isinstance(error, mj.OperationAborted):
         return "aborted"
     if vm.process is None or not vm.process.alive:
@@ -238,7 +263,7 @@ async def migrate(host: Host, name: str, peer: Peer, *, bandwidth: Optional[int]
         vm.step(_OUT, Phase.BEGIN3, first=True, api="migratePerform3", timeout=timeout,
                 ledger=ledger)
     error: Optional[mj.Error] = None
-    finished = False
+    finished = unknown = False
     async with step:
         marks = [("begin3", time.perf_counter())]
         description = await _begin3(vm, entry)
@@ -246,6 +271,7 @@ async def migrate(host: Host, name: str, peer: Peer, *, bandwidth: Optional[int]
         try:
             prepared = await peer.prepare(description)
             report.bookkeeping += float(prepared.get("bookkeeping", 0.0))
+            report.bookkeeping_calls += int(prepared.get("bookkeeping_calls", 0))
             crash_point("source:prepared")
         except mj.Error as e:
             error = e
@@ -259,12 +285,15 @@ async def migrate(host: Host, name: str, peer: Peer, *, bandwidth: Optional[int]
             try:
                 done = await peer.finish(name, error is None)
                 report.bookkeeping += float(done.get("bookkeeping", 0.0))
+                report.bookkeeping_calls += int(done.get("bookkeeping_calls", 0))
                 finished = error is None
                 crash_point("source:finished")
+            except OutcomeUnknown as e:
+                error, unknown = e, error is None
             except mj.Error as e:
                 error = error or e
             marks.append(("finish3", time.perf_counter()))
-        await _confirm3(host, vm, step, finished, entry)
+        await _confirm3(host, vm, step, finished, entry, unknown)
         step.finish()
         crash_point("source:done")
         marks.append(("confirm3", time.perf_counter()))
@@ -275,7 +304,7 @@ async def migrate(host: Host, name: str, peer: Peer, *, bandwidth: Optional[int]
         host.observer.phase_took("source", phase, end - start)
     report.seconds = time.perf_counter() - t0
     report.bookkeeping += ledger.seconds
-    report.bookkeeping_calls = ledger.calls
+    report.bookkeeping_calls += ledger.calls
     report.outcome = _outcome(error, vm)
     report.error = error
     host.observer.migration_ended("source", report.outcome)
@@ -313,7 +342,8 @@ async def prepare3(host: Host, description: dict[str, Any]) -> dict[str, Any]:
         await vm.stop()
         host.forget(name, undefine=True)
         raise
-    return {"uri": f"tcp:{host.migration_address}:{port}", "bookkeeping": ledger.seconds}
+    return {"uri": f"tcp:{host.migration_address}:{port}", "bookkeeping": ledger.seconds,
+            "bookkeeping_calls": ledger.calls}
 
 
 async def finish3(host: Host, name: str, ok: bool) -> dict[str, Any]:
@@ -341,7 +371,8 @@ async def finish3(host: Host, name: str, ok: bool) -> dict[str, Any]:
                 step.finish()
                 crash_point("destination:finished")
                 host.observer.migration_ended("destination", "completed")
-                return {"state": vm.state, "bookkeeping": ledger.seconds}
+                return {"state": vm.state, "bookkeeping": ledger.seconds,
+                        "bookkeeping_calls": ledger.calls}
         await vm.stop()
         host.definitions.delete(name)
         step.finish()
@@ -349,4 +380,5 @@ async def finish3(host: Host, name: str, ok: bool) -> dict[str, Any]:
     host.observer.migration_ended("destination", "failed")
     if failure is not None:
         raise failure
-    return {"state": "shut off", "bookkeeping": ledger.seconds}
+    return {"state": "shut off", "bookkeeping": ledger.seconds,
+            "bookkeeping_calls": ledger.calls}

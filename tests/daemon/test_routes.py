@@ -62,6 +62,11 @@ def test_lifecycle_and_errors(state_root):
             status, body = await d.call("POST", "/v1/domains/vm1/destroy")
             assert status == 409
             _error(body, mj.ErrorCode.OPERATION_INVALID, "domain is not running")
+            status, body = await d.call("DELETE", "/v1/domains/vm1")
+            assert status == 200 and "vm1" not in d.host.vms
+            assert d.host.definitions.load_all() == {}
+            status, body = await d.call("DELETE", "/v1/domains/vm1")
+            assert status == 404
         finally:
             await d.stop()
 
