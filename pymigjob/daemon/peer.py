@@ -104,8 +104,11 @@ async def prepare(request: web.Request) -> web.Response:
 async def finish(request: web.Request) -> web.Response:
     _check_token(request)
     fields = await read_fields(request, {"name": Field(str), "ok": Field(bool)})
-    return web.json_response(await finish3(request.app[HOST], check_name(fields["name"]),
-                                           fields["ok"]))
+    name = check_name(fields["name"])
+    if fields["ok"] and name not in request.app[SESSIONS]:
+        # the session fell: the incoming guest is being (or was) destroyed
+        raise mj.OperationInvalid(f"no migration session is open for domain '{name}'")
+    return web.json_response(await finish3(request.app[HOST], name, fields["ok"]))
 
 
 def peer_routes() -> list[web.RouteDef]:

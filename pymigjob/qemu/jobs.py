@@ -208,9 +208,14 @@ class MigrationStep:
             raise RuntimeError("this migration step has already ended")
         self._done = True
         self._close()
+        self._end_async_job()
+
+    def _end_async_job(self) -> None:
+        held = self.domain.job_info.elapsed  # since the async job began, steps before included
         t0 = time.perf_counter()
         self.domain.migration_job_finish()
         self._book(t0)
+        self.observer.job_held(self.async_job.label, held)
 
     def _close(self) -> None:
         if self._grant is not None and self._token is not None:
@@ -226,13 +231,13 @@ class MigrationStep:
             return
         self._done = True
         self._close()
-        t0 = time.perf_counter()
         try:
             if exc is None:
+                t0 = time.perf_counter()
                 self.domain.migration_job_continue()
+                self._book(t0)
             else:
-                self.domain.migration_job_finish()
+                self._end_async_job()
         except mj.Error:
             if exc is None:
                 raise
-        self._book(t0)

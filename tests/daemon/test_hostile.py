@@ -69,6 +69,8 @@ def results():
                 raw = body if isinstance(body, bytes) else None
                 answers.append(await d.call(method, path, None if raw else body, raw=raw))
             # a phase out of order, with the right token
+            answers.append(await d.call("POST", "/v1/peer/finish", {"name": "vm1", "ok": False},
+                                        headers=AUTH))
             answers.append(await d.call("POST", "/v1/peer/finish", {"name": "vm1", "ok": True},
                                         headers=AUTH))
             answers.append(await d.call("POST", "/v1/peer/prepare", {"name": "vm9"},
@@ -99,7 +101,9 @@ def test_case(results, i):
 
 
 def test_phase_out_of_order_and_no_session(results):
-    (finish_status, finish), (prepare_status, prepare), (big_status, big) = results[0][-3:]
+    (finish_status, finish), (unsessioned_status, unsessioned), (prepare_status, prepare), \
+        (big_status, big) = results[0][-4:]
+    assert unsessioned_status == 409 and "no migration session" in unsessioned["error"]["text"]
     assert finish_status == 409
     assert finish["error"]["code"] == mj.ErrorCode.OPERATION_INVALID
     assert "domain 'vm1' is not processing incoming migration" in finish["error"]["text"]

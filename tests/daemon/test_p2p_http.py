@@ -51,6 +51,7 @@ def test_migrate_back_and_forth_over_http(state_root):
             text = body
             for needle in ('pymigjob_job_wait_seconds_count{job="modify"}',
                            'pymigjob_job_hold_seconds_count{job="async nested"}',
+                           'pymigjob_job_hold_seconds_count{job="migration in"} 1.0',
                            'pymigjob_migrations_total{outcome="completed",role="destination"}',
                            'pymigjob_migration_step_seconds_count{role="destination",'
                            'step="prepare"}',
