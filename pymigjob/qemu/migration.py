@@ -50,7 +50,7 @@ import pymigjob as mj
 from .crashpoints import crash_point
 from .definitions import check_name
 from .host import Host
-from .jobs import MigrationStep, SyncJob
+from .jobs import MigrationStep
 from .observe import Ledger
 from .recovery import MIGRATING
 from .vm import Vm, paused_reason

@@ -12,8 +12,7 @@ require_qemu()
 import asyncio
 
 import pymigjob as mj
-import pytest
-from _qemu_helpers import LocalPeer, guest, run, teardown, two_hosts
+from _qemu_helpers import guest, run, teardown, two_hosts
 from pymigjob.qemu import Host, finish3, prepare3
 
 OUT, IN = mj.AsyncJob.MIGRATION_OUT, mj.AsyncJob.MIGRATION_IN
