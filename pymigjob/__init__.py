@@ -21,7 +21,6 @@ __all__ = [
 if _backend.IMPL == "c" and _backend.c_core_error() is not None and _backend.importing_pure():
     # `import pymigjob.pure` without the C core: this package is only the
     # twin's parent; its own names stay unavailable, with the reason
-    _backend.use_pure_tables()
 
     def __getattr__(name: str) -> object:
         if name.startswith("_"):

@@ -1,5 +1,4 @@
-"""Which implementation ``import pymigjob`` exposes, and where pymigjob.enums
-takes its values and labels from.
+"""Which implementation ``import pymigjob`` exposes.
 
 ``PYMIGJOB_IMPL`` selects, explicitly:
 
@@ -38,29 +37,6 @@ def _requested() -> str:
 
 #: "c" or "pure": what ``import pymigjob`` exposes
 IMPL: str = _requested()
-
-#: where pymigjob.enums takes values and labels from: "c" or "pure"
-_tables_impl: str = IMPL
-
-
-def use_pure_tables() -> None:
-    """The C core is missing and only pymigjob.pure is being imported."""
-    global _tables_impl
-    _tables_impl = "pure"
-
-
-def tables() -> ModuleType:
-    """The tables provider: pymigjob._ctables or pymigjob.pure._tables."""
-    if _tables_impl == "pure":
-        from .pure import _tables
-        return _tables
-    from . import _ctables
-    return _ctables
-
-
-def tables_impl() -> str:
-    return _tables_impl
-
 
 def c_core_error() -> ImportError | None:
     """None when the C core imports, else the (clear) ImportError."""

@@ -3,10 +3,10 @@ translation of the C last error into an exception."""
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-from ._seconds import seconds
+from . import _args
+from .errors import error_from
 
 try:
     from ._core import ffi, lib
@@ -19,16 +19,12 @@ except ImportError as exc:  # pragma: no cover - depends on the install
     ) from exc
 
 NULL: Any = ffi.NULL
-_NAME_MAX: int = lib.MJ_NAME_MAX
 WAITING: int = lib.MJ_WAITING
 #: how long one C wait may block before Python gets to run signal handlers
 WAIT_SLICE: float = lib.MJ_WAIT_SLICE
 
 
 _ERROR_MAX: int = lib.MJ_ERROR_MAX
-#: a C int's range: a kind outside it would fail in cffi's conversion,
-#: before the C begin runs (see `abandon`)
-INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 #: a begin left something in the sync slot (nested jobs too) or the async one
 SYNC_SLOT, ASYNC_SLOT = False, True
 _take_error = lib.mj_error_take
@@ -53,54 +49,25 @@ def c_string(value: Any) -> str | None:
 
 
 def encode_name(value: object, what: str) -> bytes:
-    """A domain or API name for C: str only, no NUL, at most MJ_NAME_MAX bytes."""
-    if not isinstance(value, str):
-        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
-    data = value.encode("utf-8")
-    if b"\0" in data:
-        raise ValueError(f"{what} must not contain NUL characters")
-    if len(data) > _NAME_MAX:
-        raise ValueError(f"{what} is longer than {_NAME_MAX} bytes")
-    return data
-
-
-@functools.lru_cache(maxsize=1024)
-def _encoded_api(value: str) -> bytes:
-    return encode_name(value, "api")
+    """A domain or reason name for C (see _args.name_bytes)."""
+    return _args.name_bytes(value, what)
 
 
 def c_api(api: object) -> Any:
-    """An optional API name for C (NULL for None).  A daemon passes the same
-    few libvirt API names over and over: their checked encodings are cached
-    (only plain str; refusals are never cached)."""
-    if api is None:
-        return NULL
-    if api.__class__ is str:
-        return _encoded_api(api)
-    return encode_name(api, "api")
+    """An optional API name for C (NULL for None; see _args.api_bytes)."""
+    data = _args.api_bytes(api)
+    return NULL if data is None else data
 
 
 def c_timeout(timeout: object) -> float:
-    """None -> the domain's default (-1 for C); otherwise seconds >= 0: any
-    real number (numbers.Real: int, float, Fraction, ...), not a bool."""
-    if timeout is None:
-        return -1.0
-    cls = timeout.__class__
-    if cls is not float and cls is not int:
-        return seconds(timeout, "timeout")
-    if not timeout >= 0:  # also catches NaN
-        raise ValueError(f"timeout must be >= 0 seconds, not {timeout!r}")
-    try:
-        return float(timeout)
-    except OverflowError:
-        raise ValueError(f"timeout {timeout!r} is too large") from None
+    """None -> the domain's default (-1 for C); otherwise seconds >= 0
+    (see _args.timeout)."""
+    return -1.0 if timeout is None else _args.timeout(timeout)
 
 
 def last_error() -> Exception:
     """The calling thread's newest C error as a pymigjob exception, taken
     off its stack.  Call it once for each failed C call."""
-    from .errors import error_from  # errors -> enums -> this module
-
     return error_from(*take_error())
 
 

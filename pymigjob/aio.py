@@ -33,8 +33,10 @@ import weakref
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, Coroutine
 
-from ._binding import INT_MAX, INT_MIN, NULL, WAITING, abandon, c_timeout, ffi, last_error, lib
+from ._constants import C_INT_MAX as INT_MAX, C_INT_MIN as INT_MIN
+from ._binding import NULL, WAITING, abandon, c_timeout, ffi, last_error, lib
 from ._binding import c_api as _c_api
+from ._args import bad_kind
 
 if TYPE_CHECKING:
     from .domain import Domain
@@ -340,6 +342,4 @@ async def begin(fn: Any, dom: Domain, kind: int, api: str | None, timeout: float
 
 
 def _bad_kind(kind_cls: type, kind: object, what: str) -> None:
-    from .domain import _bad_enum  # domain imports this module
-
-    _bad_enum(kind_cls, kind, what)
+    bad_kind(kind_cls, kind, what)

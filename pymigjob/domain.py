@@ -11,8 +11,6 @@ from typing import TYPE_CHECKING, Any, Callable, NoReturn
 
 from ._binding import (
     ASYNC_SLOT,
-    INT_MAX,
-    INT_MIN,
     NULL,
     SYNC_SLOT,
     WAIT_SLICE,
@@ -27,7 +25,10 @@ from ._binding import (
 )
 from ._binding import c_api as _c_api
 from . import aio as _aio
-from .enums import AsyncJob, Job, JobType, Phase, _check_kind_type, _enum_value
+from ._args import bad_kind as _bad_enum
+from ._args import c_int_kind as _in_c_int
+from ._args import kind_type as _check_kind_type
+from .enums import AsyncJob, Job, JobType, Phase
 from .errors import NoDomain
 from .guards import JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard, exit_failed
 from .status import JobStatus, status_of
@@ -66,13 +67,6 @@ def _run_begin(begin: Callable[..., int], p: Any, slot: bool, *args: Any) -> Non
         raise
 
 
-def _in_c_int(value: int, cls: type, what: str) -> None:
-    """A kind cffi can convert: one it refused would fail before the C begin
-    ran, and the exception path must not give back an older begin's grant."""
-    if not INT_MIN <= value <= INT_MAX:
-        _bad_enum(cls, value, what)
-
-
 def _read(value: int) -> int:
     """An int job getter's result: -1 is a dead domain (NO_DOMAIN is set)."""
     if value < 0:
@@ -86,12 +80,6 @@ class JobInfo:
 
     type: JobType
     elapsed: float  # seconds since the async job began
-
-
-def _bad_enum(cls: type, value: object, what: str) -> NoReturn:
-    """Raise the TypeError / ValueError that explains a rejected kind."""
-    _enum_value(cls, value, what)
-    raise ValueError(f"{value!r} is not a valid {cls.__name__}")
 
 
 #: per argument, the exact types a kind may have without a closer look: a
@@ -114,7 +102,7 @@ _QUICK_BEGIN = {
 def _check_int(value: object, cls: type, what: str) -> None:
     """TypeError unless value is a plain int (or int subclass) or a member of
     cls itself: not a bool, not another enum's member."""
-    _check_kind_type(cls, value, what)
+    _check_kind_type(value, cls, what)
 
 
 class QuickJobGuard:

@@ -14,7 +14,9 @@ import logging
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from .enums import AsyncJob, Phase, _check_kind_type, _enum_value
+from ._args import enum_value as _enum_value
+from ._args import kind_type as _check_kind_type
+from .enums import AsyncJob, Phase
 from .errors import InternalError, add_note
 
 if TYPE_CHECKING:
@@ -121,7 +123,7 @@ class MigrationGuard:
                  first: bool, timeout: float | None, mask: int | None) -> None:
         # arguments first, state after: a bad api is a TypeError/ValueError
         # here, not the state error check_migration_job would give first
-        _check_kind_type(AsyncJob, async_job, "async_job")
+        _check_kind_type(async_job, AsyncJob, "async_job")
         self._phase = _enum_value(Phase, phase, "phase")
         if api is not None:
             dom._check_api(api)

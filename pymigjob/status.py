@@ -36,7 +36,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Optional
 
-from .enums import AsyncJob, Job, Phase, _check_kind_type, phase_from_string, phase_to_string
+from ._args import kind_type as _check_kind_type
+from .enums import AsyncJob, Job, Phase, phase_from_string, phase_to_string
 from .errors import InternalError
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ class JobStatus:
             value = getattr(self, field)
             if type(value) is cls:
                 continue
-            _check_kind_type(cls, value, field)
+            _check_kind_type(value, cls, field)
             object.__setattr__(self, field, cls(value))  # ValueError if out of range
         if self.owner_api is not None and not isinstance(self.owner_api, str):
             raise TypeError("owner_api must be a str or None")

@@ -43,12 +43,9 @@ import pymigjob.pure as pure  # noqa: E402
 from pymigjob import enums  # noqa: E402
 
 try:
-    from pymigjob import _binding, _ctables  # noqa: E402
     from pymigjob.driver import Driver as CDriver  # noqa: E402
 except ImportError as exc:  # pragma: no cover - without the C core
     pytest.skip(f"the C core is not available: {exc}", allow_module_level=True)
-
-from pymigjob.pure import _tables as pure_tables  # noqa: E402
 
 Job, AsyncJob, Phase, JobType, ErrorCode = (enums.Job, enums.AsyncJob, enums.Phase,
                                             enums.JobType, enums.ErrorCode)
@@ -56,103 +53,6 @@ PDriver = pure.Driver
 
 EXAMPLES = int(os.environ.get("PYMIGJOB_DIFF_EXAMPLES", "0") or 0)
 RANDOM = os.environ.get("PYMIGJOB_DIFF_RANDOM", "") not in ("", "0")
-
-# ---- the tables --------------------------------------------------------------
-
-TABLE_FUNCS = {
-    "job": (_binding.lib.mj_job_to_string, _binding.lib.MJ_JOB_LAST),
-    "async_job": (_binding.lib.mj_async_job_to_string, _binding.lib.MJ_ASYNC_JOB_LAST),
-    "phase": (_binding.lib.mj_phase_to_string, _binding.lib.MJ_PHASE_LAST),
-    "job_info_type": (_binding.lib.mj_job_info_type_to_string, _binding.lib.MJ_JOB_INFO_LAST),
-}
-C_CONSTANTS = sorted(name for name in dir(_binding.lib) if name.startswith("MJ_"))
-PROBE_TEXTS = ["", "none", "None", "NONE", "query", "destroy", "migration operation",
-               "async nested", "migration out", "migration in", "save", "dump",
-               "perform2", "preform2", "Perform2", "perform3", "perform3_done",
-               "confirm3_cancelled", "finish3", "unbounded", "cancelled", " none",
-               "none ", "é", "perform3\x00"]
-
-
-def c_to_string(fn: Callable[[int], Any], value: int) -> str | None:
-    text = fn(value)
-    return None if text == _binding.NULL else _binding.ffi.string(text).decode()
-
-
-@pytest.mark.parametrize("name", C_CONSTANTS)
-def test_pure_constants_equal_c(name):
-    """Every MJ_* constant the C header defines has the same value in the pure
-    tables (the ones the pure twin has no use for excepted)."""
-    if name in ("MJ_WAITING", "MJ_PHASE_SET", "MJ_PHASE_NO_JOB", "MJ_PHASE_BACKWARDS",
-                "MJ_DEAD_U64", "MJ_ERROR_MAX"):
-        pytest.skip("a return value of the C API, not a table entry")
-    assert getattr(pure_tables, name) == getattr(_binding.lib, name)
-
-
-@pytest.mark.parametrize("kind", sorted(TABLE_FUNCS))
-def test_pure_labels_equal_c(kind):
-    fn, last = TABLE_FUNCS[kind]
-    assert pure_tables.LABELS[kind] == tuple(c_to_string(fn, i) for i in range(last))
-    assert pure_tables.LABELS[kind] == _ctables.LABELS[kind]
-    for value in (-1, last, last + 1, 2**31 - 1, -(2**31)):
-        assert fn(value) == _binding.NULL
-
-
-@pytest.mark.parametrize("kind", sorted(TABLE_FUNCS))
-def test_pure_from_string_equals_c(kind):
-    c_fn, p_fn = _ctables.FROM_STRING[kind], pure_tables.FROM_STRING[kind]
-    for text in PROBE_TEXTS + list(pure_tables.LABELS[kind]):
-        data = text.encode("utf-8")
-        if b"\0" in data:
-            continue  # C strings end there; pymigjob.enums refuses them first
-        assert p_fn(data) == c_fn(data), text
-
-
-def test_pure_prefixes_equal_c():
-    for code in list(range(0, 100)) + [-1, 2**31 - 1]:
-        assert pure_tables.error_prefix(code) == _ctables.error_prefix(code), code
-
-
-def test_pure_phase_functions_equal_c():
-    for async_job in range(pure_tables.MJ_ASYNC_JOB_LAST):
-        for phase in list(range(-3, pure_tables.MJ_PHASE_LAST + 3)) + [2**31 - 1, -(2**31)]:
-            assert (pure_tables.async_job_phase_to_string(async_job, phase)
-                    == _ctables.c_async_job_phase_to_string(async_job, phase)
-                    == _ctables.async_job_phase_to_string(async_job, phase)), (async_job, phase)
-        for text in PROBE_TEXTS:
-            data = text.encode("utf-8")
-            if b"\0" in data:
-                continue
-            assert (pure_tables.async_job_phase_from_string(async_job, data)
-                    == _ctables.async_job_phase_from_string(async_job, data)), (async_job, text)
-
-
-HELPER_ARGS = [Job.MODIFY, AsyncJob.MIGRATION_OUT, 0, 1, 2, 4, 5, 9, 10, 99, -1, 2**31,
-               2**64, None, "perform3", "preform2", "none", "bogus", "a\0b", 1.0, True, b"x"]
-
-
-def outcome_of(fn: Callable[[], Any]) -> tuple:
-    try:
-        value = fn()
-        return ("ok", type(value).__name__, value)
-    except Exception as exc:  # noqa: BLE001 - compared, not handled
-        return ("raise", type(exc), str(exc), exc.args)
-
-
-@pytest.mark.parametrize("name", ["job_mask", "phase_to_string", "phase_from_string"])
-def test_enum_helpers_equal(name):
-    import pymigjob.enums as c_side  # the helpers of the selected tables
-
-    c_fn, p_fn = getattr(c_side, name), getattr(pure, name)
-    arity = 1 if name == "job_mask" else 2
-    for a in HELPER_ARGS:
-        if arity == 1:
-            assert outcome_of(lambda: p_fn(a)) == outcome_of(lambda: c_fn(a)), a
-            continue
-        for b in HELPER_ARGS:
-            assert outcome_of(lambda: p_fn(a, b)) == outcome_of(lambda: c_fn(a, b)), (a, b)
-    assert pure.job_mask() == c_side.job_mask() == 0
-    assert pure.DEFAULT_JOB_MASK == c_side.DEFAULT_JOB_MASK
-
 
 # ---- the state machine ----------------------------------------------------------
 

@@ -11,7 +11,17 @@ process.  The enum, exception and guard classes are pymigjob's own (shared);
 Domain, Driver, JobInfo and the enum helper functions are this package's.
 """
 
-from ..enums import AsyncJob, ErrorCode, Job, JobType, Phase
+from ..enums import (
+    DEFAULT_JOB_MASK,
+    AsyncJob,
+    ErrorCode,
+    Job,
+    JobType,
+    Phase,
+    job_mask,
+    phase_from_string,
+    phase_to_string,
+)
 from ..errors import (
     Error,
     InternalError,
@@ -27,7 +37,6 @@ from ..errors import (
 )
 from ..guards import JobGuard, MigrationGuard, NestedJobGuard
 from ..status import JobStatus
-from ._enums import DEFAULT_JOB_MASK, job_mask, phase_from_string, phase_to_string
 from .domain import Domain, JobAsyncGuard, JobInfo
 from .driver import Driver
 

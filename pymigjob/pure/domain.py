@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from ..enums import AsyncJob, Job, JobType
+from .. import _args
+from .. import _constants as T
+from ..enums import AsyncJob, Job, JobType, Phase
 from ..errors import (
     Error,
     InternalError,
@@ -41,12 +43,10 @@ from ..errors import (
     OperationFailed,
     OperationInvalid,
     QueueFull,
-    REFS_LIMIT_TEXT,
 )
 from ..guards import JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard
 from ..status import JobStatus, status_of
-from . import _aio, _args
-from . import _tables as T
+from . import _aio
 
 if TYPE_CHECKING:
     from .driver import Driver
@@ -70,7 +70,7 @@ _INFO_UNBOUNDED = T.MJ_JOB_INFO_UNBOUNDED
 _JOB_LAST = T.MJ_JOB_LAST
 _ASYNC_LAST = T.MJ_ASYNC_JOB_LAST
 _PHASE_LAST = T.MJ_PHASE_LAST
-_JOB_BITS = tuple(T.job_mask_bit(job) for job in range(_JOB_LAST))
+_JOB_BITS = T.JOB_BITS
 
 # what a begin asks for
 _SYNC, _NESTED_SLOT, _ASYNC_SLOT = 0, 1, 2
@@ -89,6 +89,24 @@ class JobInfo:
 
     type: JobType
     elapsed: float  # seconds since the async job began
+
+
+def _kind_range(value: int, last: int, cls: type, c_what: str) -> int:
+    """The core's range check of a kind (its type already checked): in
+    [0, last), else the core's "invalid <what> N" (InvalidArgument, a
+    ValueError) -- or, beyond a C int, the plain ValueError the C-backed
+    side gives before the core."""
+    if 0 <= value < last:
+        return int(value)
+    if T.C_INT_MIN <= value <= T.C_INT_MAX:
+        raise InvalidArgument(f"invalid {c_what} {int(value)}")
+    raise ValueError(f"{value!r} is not a valid {cls.__name__}")
+
+
+def _kind(value: object, last: int, cls: type, what: str, c_what: str) -> int:
+    """_args.kind_type and _kind_range at once."""
+    _args.kind_type(value, cls, what)
+    return _kind_range(value, last, cls, c_what)  # type: ignore[arg-type]
 
 
 class _Waiter:
@@ -177,6 +195,9 @@ class Domain:
         return f"<pymigjob.Domain {self._name!r} refs={self.refs}>"
 
     # ---- read-only state --------------------------------------------------
+
+    def _timeout(self, timeout: object) -> float:
+        return self._default_timeout if timeout is None else _args.timeout(timeout)
 
     def _dead(self) -> NoDomain:
         return NoDomain(f"no domain with matching name '{self._name}'")
@@ -270,7 +291,7 @@ class Domain:
         """One more reference must still be countable (as in C, an int)."""
         if self._refs >= T.MJ_REFS_MAX:
             raise OperationFailed(f"domain '{self._name}' already has {T.MJ_REFS_MAX} "
-                                  f"{REFS_LIMIT_TEXT}")
+                                  f"{T.REFS_LIMIT_TEXT}")
 
     def ref(self) -> int:
         with self._lock:
@@ -606,14 +627,13 @@ class Domain:
         # the checks of _args, with the common cases inline: the hot path
         # (begin_async_job and begin_nested_job call _args plainly)
         if job.__class__ is not int:
-            _args.kind_type(job, "Job", "job")
+            _args.kind_type(job, Job, "job")
             job = int(job)
         if api is not None:
             api = _args.name(api, "api")
-        seconds = self._default_timeout if timeout is None \
-            else _args.timeout(timeout, self._default_timeout)
+        seconds = self._default_timeout if timeout is None else _args.timeout(timeout)
         if not _NONE < job < _ASYNC:
-            _args.kind_range(job, _JOB_LAST, "Job", "job")
+            _kind_range(job, _JOB_LAST, Job, "job")
             raise InternalError("Attempt to start invalid job")
         self._begin(_SYNC, job, api, seconds)
         if self._track is not None and job == _DESTROY:
@@ -634,10 +654,10 @@ class Domain:
 
     def begin_async_job(self, async_job: AsyncJob | int, api: str | None = None,
                         timeout: float | None = None) -> None:
-        _args.kind_type(async_job, "AsyncJob", "async_job")
+        _args.kind_type(async_job, AsyncJob, "async_job")
         api = _args.api(api)
-        seconds = _args.timeout(timeout, self._default_timeout)
-        async_job = _args.kind_range(async_job, _ASYNC_LAST, "AsyncJob", "async job")
+        seconds = self._timeout(timeout)
+        async_job = _kind_range(async_job, _ASYNC_LAST, AsyncJob, "async job")
         if async_job == _NONE:
             raise InternalError("Attempt to start invalid job")
         self._begin(_ASYNC_SLOT, async_job, api, seconds)
@@ -665,10 +685,10 @@ class Domain:
 
     def begin_nested_job(self, async_job: AsyncJob | int, api: str | None = None,
                          timeout: float | None = None) -> None:
-        _args.kind_type(async_job, "AsyncJob", "async_job")
+        _args.kind_type(async_job, AsyncJob, "async_job")
         api = _args.api(api)
-        seconds = _args.timeout(timeout, self._default_timeout)
-        async_job = _args.kind_range(async_job, _ASYNC_LAST, "AsyncJob", "async job")
+        seconds = self._timeout(timeout)
+        async_job = _kind_range(async_job, _ASYNC_LAST, AsyncJob, "async job")
         self._begin(_NESTED_SLOT, async_job, api, seconds)
 
     def end_nested_job(self) -> int:
@@ -686,12 +706,12 @@ class Domain:
         """qemuMigrationJobStart: the async job and, with its grant, the
         mask (MIGRATION_IN: DESTROY only; other kinds: the outgoing one) and
         job info UNBOUNDED."""
-        _args.kind_type(async_job, "AsyncJob", "async_job")
+        _args.kind_type(async_job, AsyncJob, "async_job")
         api = _args.api(api)
-        seconds = _args.timeout(timeout, self._default_timeout)
+        seconds = self._timeout(timeout)
         if mask is not None:
             mask = _args.mask(mask, "an int or None")
-        async_job = _args.kind_range(async_job, _ASYNC_LAST, "AsyncJob", "async job")
+        async_job = _kind_range(async_job, _ASYNC_LAST, AsyncJob, "async job")
         if async_job == _NONE:
             raise InternalError("Attempt to start invalid job")
         if mask is None:
@@ -725,9 +745,9 @@ class Domain:
         return False
 
     def migration_job_set_phase(self, phase: int, api: str | None = None) -> bool:
-        _args.kind_type(phase, "Phase", "phase")
+        _args.kind_type(phase, Phase, "phase")
         api = _args.api(api)
-        phase = _args.kind_range(phase, _PHASE_LAST, "Phase", "migration phase")
+        phase = _kind_range(phase, _PHASE_LAST, Phase, "migration phase")
         try:
             return self._set_phase(phase, api, False)
         finally:
@@ -735,9 +755,9 @@ class Domain:
                 self._track.changed(self)
 
     def migration_job_start_phase(self, phase: int, api: str | None = None) -> bool:
-        _args.kind_type(phase, "Phase", "phase")
+        _args.kind_type(phase, Phase, "phase")
         api = _args.api(api)
-        phase = _args.kind_range(phase, _PHASE_LAST, "Phase", "migration phase")
+        phase = _kind_range(phase, _PHASE_LAST, Phase, "migration phase")
         try:
             return self._set_phase(phase, api, True)
         finally:
@@ -748,12 +768,11 @@ class Domain:
                                    new_phase: int, api: str | None = None) -> bool:
         """Atomically: if the async job is parked (no owner thread) in
         `phase`, start `new_phase` as migration_job_start_phase would."""
-        for value, enum_name, what in ((async_job, "AsyncJob", "async_job"),
-                                       (phase, "Phase", "phase"),
-                                       (new_phase, "Phase", "new_phase")):
-            _args.kind_type(value, enum_name, what)
+        for value, cls, what in ((async_job, AsyncJob, "async_job"), (phase, Phase, "phase"),
+                                 (new_phase, Phase, "new_phase")):
+            _args.kind_type(value, cls, what)
         api = _args.api(api)
-        if not all(_args.C_INT_MIN <= v < _args.C_INT_MAX for v in (async_job, phase, new_phase)):
+        if not _args.in_c_int(async_job, phase, new_phase):
             raise ValueError("async_job or phase out of range")
         if not (0 <= async_job < _ASYNC_LAST and 0 <= phase < _PHASE_LAST):
             raise InvalidArgument(
@@ -805,7 +824,7 @@ class Domain:
         return self._refs > 0 and self._async_job == async_job
 
     def check_migration_job(self, async_job: AsyncJob | int) -> None:
-        async_job = _args.kind(async_job, _ASYNC_LAST, "AsyncJob", "async_job", "async job")
+        async_job = _kind(async_job, _ASYNC_LAST, AsyncJob, "async_job", "async job")
         with self._lock:
             self._check_alive()
             if self._async_job == async_job:
@@ -830,7 +849,7 @@ class Domain:
         The abort is applied as soon as the ABORT job is granted, so the
         caller never holds it, interrupted or not."""
         api = _args.api(api)
-        seconds = _args.timeout(timeout, self._default_timeout)
+        seconds = self._timeout(timeout)
         self._begin(_SYNC, _ABORT, api, seconds, then_abort=True)
 
     def _apply_abort_locked(self, w: _Waiter) -> None:
@@ -916,8 +935,8 @@ class Domain:
         blocking the event loop or using a thread.  Cancelled, it holds nothing.
         Arguments are checked when awaited."""
         api = _args.api(api)
-        seconds = _args.timeout(timeout, self._default_timeout)
-        job = _args.kind(job, _JOB_LAST, "Job", "job", "job")
+        seconds = self._timeout(timeout)
+        job = _kind(job, _JOB_LAST, Job, "job", "job")
         if job == _NONE or job >= _ASYNC:
             raise InternalError("Attempt to start invalid job")
         await self._begin_async(_SYNC, job, api, seconds)
@@ -928,8 +947,8 @@ class Domain:
                                     timeout: float | None = None) -> None:
         """begin_async_job for a coroutine (see begin_job_async)."""
         api = _args.api(api)
-        seconds = _args.timeout(timeout, self._default_timeout)
-        async_job = _args.kind(async_job, _ASYNC_LAST, "AsyncJob", "async_job", "async job")
+        seconds = self._timeout(timeout)
+        async_job = _kind(async_job, _ASYNC_LAST, AsyncJob, "async_job", "async job")
         if async_job == _NONE:
             raise InternalError("Attempt to start invalid job")
         await self._begin_async(_ASYNC_SLOT, async_job, api, seconds)
@@ -939,22 +958,22 @@ class Domain:
     async def begin_nested_job_async(self, async_job: AsyncJob | int, api: str | None = None,
                                      timeout: float | None = None) -> None:
         """begin_nested_job for a coroutine (see begin_job_async)."""
-        _args.kind_type(async_job, "AsyncJob", "async_job")
+        _args.kind_type(async_job, AsyncJob, "async_job")
         api = _args.api(api)
-        seconds = _args.timeout(timeout, self._default_timeout)
-        async_job = _args.kind_range(async_job, _ASYNC_LAST, "AsyncJob", "async job")
+        seconds = self._timeout(timeout)
+        async_job = _kind_range(async_job, _ASYNC_LAST, AsyncJob, "async job")
         await self._begin_async(_NESTED_SLOT, async_job, api, seconds)
 
     async def migration_job_start_async(self, async_job: AsyncJob | int,
                                         mask: int | None = None, api: str | None = None,
                                         timeout: float | None = None) -> None:
         """migration_job_start for a coroutine (see begin_job_async)."""
-        _args.kind_type(async_job, "AsyncJob", "async_job")
+        _args.kind_type(async_job, AsyncJob, "async_job")
         api = _args.api(api)
-        seconds = _args.timeout(timeout, self._default_timeout)
+        seconds = self._timeout(timeout)
         if mask is not None:
             mask = _args.mask(mask, "an int or None")
-        async_job = _args.kind_range(async_job, _ASYNC_LAST, "AsyncJob", "async job")
+        async_job = _kind_range(async_job, _ASYNC_LAST, AsyncJob, "async job")
         if async_job == _NONE:
             raise InternalError("Attempt to start invalid job")
         if mask is None:
@@ -968,7 +987,7 @@ class Domain:
                               timeout: float | None = None) -> None:
         """abort_job for a coroutine (see begin_job_async)."""
         api = _args.api(api)
-        seconds = _args.timeout(timeout, self._default_timeout)
+        seconds = self._timeout(timeout)
         await self._begin_async(_SYNC, _ABORT, api, seconds, then_abort=True)
 
     def job_async(self, job: Job | int, api: str | None = None,

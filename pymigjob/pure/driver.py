@@ -5,7 +5,7 @@ only uses public Domain methods."""
 from __future__ import annotations
 
 from .._driver_base import DriverBase
-from . import _args
+from .. import _args
 from .domain import Domain
 
 

@@ -1,19 +1,14 @@
-"""The pure twin's own enum and error tables, in Python.
+"""The numbers and texts both backends share, as plain data: enum values,
+labels, masks, error prefixes, the phase tables and the limits.
 
-The same data as the C core's tables (csrc/enums.c, csrc/error.c and the
-constants of csrc/migjob.h), written out again so that the pure-Python
-implementation works where the C extension cannot be built.  tests/
-test_differential.py checks that the two agree entry by entry.
-
-This module is also a *tables provider* for pymigjob.enums (see
-pymigjob/_backend.py): it has the ``MJ_*`` constants under the C names, the
-labels of each enum, a from-string lookup per enum (taking UTF-8 bytes, like
-the C functions), the error prefixes and libvirt's two phase functions.
+The C core keeps its own copy (csrc/migjob.h, csrc/enums.c, csrc/error.c):
+C stays the truth for C, this module for Python, and
+tests/backends/test_constants.py holds the two to each other entry by entry
+(every ``MJ_*`` name here against the compiled header, every table against
+the C functions).  The names are the C ones, so a grep finds both sides.
 """
 
 from __future__ import annotations
-
-from typing import Callable
 
 # ---- enum values (libvirt 0.9.4 and the seed) ------------------------------
 
@@ -67,12 +62,20 @@ MJ_ERR_OPERATION_INVALID = 55
 MJ_ERR_OPERATION_TIMEOUT = 68
 MJ_ERR_OPERATION_ABORTED = 78
 
+# ---- limits ------------------------------------------------------------------
+
 #: the most references a domain counts (C's INT_MAX); one more is refused
 MJ_REFS_MAX = 2**31 - 1
 #: names (domain, API, cancel reason) are at most this many UTF-8 bytes
 MJ_NAME_MAX = 1024
 #: seconds one wait may block before Python gets to run signal handlers
 MJ_WAIT_SLICE = 0.05
+#: the range of a C int: kinds are C ints in the core
+C_INT_MIN, C_INT_MAX = -(2**31), 2**31 - 1
+#: masks are uint64_t: 0 <= mask < MASK_LIMIT
+MASK_LIMIT = 2**64
+
+# ---- masks -----------------------------------------------------------------
 
 
 def job_mask_bit(job: int) -> int:
@@ -80,12 +83,13 @@ def job_mask_bit(job: int) -> int:
     return 1 << (job - 1) if job > 0 else 0
 
 
+#: JOB_MASK(job) for every job, indexed by the job's value
+JOB_BITS = tuple(job_mask_bit(job) for job in range(MJ_JOB_LAST))
 #: QUERY | DESTROY | ABORT
-MJ_DEFAULT_JOB_MASK = (job_mask_bit(MJ_JOB_QUERY) | job_mask_bit(MJ_JOB_DESTROY)
-                       | job_mask_bit(MJ_JOB_ABORT))
+MJ_DEFAULT_JOB_MASK = JOB_BITS[MJ_JOB_QUERY] | JOB_BITS[MJ_JOB_DESTROY] | JOB_BITS[MJ_JOB_ABORT]
 #: what qemuMigrationJobStart allows during an outgoing migration
-MJ_MIGRATION_OUT_JOB_MASK = (MJ_DEFAULT_JOB_MASK | job_mask_bit(MJ_JOB_SUSPEND)
-                             | job_mask_bit(MJ_JOB_MIGRATION_OP))
+MJ_MIGRATION_OUT_JOB_MASK = MJ_DEFAULT_JOB_MASK | JOB_BITS[MJ_JOB_SUSPEND] \
+    | JOB_BITS[MJ_JOB_MIGRATION_OP]
 
 # ---- labels (libvirt's VIR_ENUM_IMPL strings) ----------------------------
 
@@ -96,43 +100,17 @@ ASYNC_JOB_LABELS = ("none", "migration out", "migration in", "save", "dump")
 #: the seed's table, with the spelling libvirt committed ("perform2")
 PHASE_LABELS = ("none", "perform2", "begin3", "perform3", "perform3_done",
                 "confirm3_cancelled", "confirm3", "prepare", "finish2", "finish3")
+#: accepted when parsing a phase, besides PHASE_LABELS: the posted seed's spelling
+PHASE_ALIASES = {"preform2": MJ_PHASE_PERFORM2}
 JOB_INFO_LABELS = ("none", "bounded", "unbounded", "completed", "failed", "cancelled")
 
-#: labels per enum, keyed like pymigjob.enums asks for them
-LABELS: dict[str, tuple[str, ...]] = {
-    "job": JOB_LABELS,
-    "async_job": ASYNC_JOB_LABELS,
-    "phase": PHASE_LABELS,
-    "job_info_type": JOB_INFO_LABELS,
-}
-
-
-def _index(labels: tuple[str, ...]) -> dict[bytes, int]:
-    """label -> index; the first of two equal labels wins (as a linear scan)."""
-    index: dict[bytes, int] = {}
-    for i, label in enumerate(labels):
-        index.setdefault(label.encode("utf-8"), i)
-    return index
-
-
-_JOB_INDEX = _index(JOB_LABELS)
-_ASYNC_JOB_INDEX = _index(ASYNC_JOB_LABELS)
-_PHASE_INDEX = _index(PHASE_LABELS)
-_PHASE_INDEX[b"preform2"] = MJ_PHASE_PERFORM2  # the posted seed's spelling, input only
-_JOB_INFO_INDEX = _index(JOB_INFO_LABELS)
-
-#: from-string per enum: UTF-8 bytes -> index, -1 when unknown (exact, case sensitive)
-FROM_STRING: dict[str, Callable[[bytes], int]] = {
-    "job": lambda data: _JOB_INDEX.get(data, -1),
-    "async_job": lambda data: _ASYNC_JOB_INDEX.get(data, -1),
-    "phase": lambda data: _PHASE_INDEX.get(data, -1),
-    "job_info_type": lambda data: _JOB_INFO_INDEX.get(data, -1),
-}
+#: the async jobs whose phases are migration phases (the others only know "none")
+MIGRATION_JOBS = (MJ_ASYNC_JOB_MIGRATION_OUT, MJ_ASYNC_JOB_MIGRATION_IN)
 
 # ---- errors ------------------------------------------------------------------
 
 #: virerror.c's prefix for each code pymigjob reports
-PREFIXES: dict[int, str] = {
+ERROR_PREFIXES: dict[int, str] = {
     MJ_ERR_INTERNAL_ERROR: "internal error",
     MJ_ERR_NO_MEMORY: "out of memory",
     MJ_ERR_INVALID_ARG: "invalid argument",
@@ -144,25 +122,6 @@ PREFIXES: dict[int, str] = {
     MJ_ERR_OPERATION_ABORTED: "operation aborted",
 }
 
-
-def error_prefix(code: int) -> str | None:
-    return PREFIXES.get(code)
-
-
-# ---- qemuDomainAsyncJobPhase{To,From}String ------------------------------------
-
-_MIGRATIONS = (MJ_ASYNC_JOB_MIGRATION_OUT, MJ_ASYNC_JOB_MIGRATION_IN)
-
-
-def async_job_phase_to_string(async_job: int, phase: int) -> str | None:
-    """Migration jobs use the phase table (None out of range); others say "none"."""
-    if async_job in _MIGRATIONS:
-        return PHASE_LABELS[phase] if 0 <= phase < MJ_PHASE_LAST else None
-    return "none"
-
-
-def async_job_phase_from_string(async_job: int, data: bytes) -> int:
-    """UTF-8 text -> phase; -1 when unknown; non-migration jobs know only "none"."""
-    if async_job in _MIGRATIONS:
-        return _PHASE_INDEX.get(data, -1)
-    return 0 if data == b"none" else -1
+#: how the reference limit's OPERATION_FAILED ends ("domain 'vm' already
+#: has 2147483647 references, the most it can count")
+REFS_LIMIT_TEXT = "references, the most it can count"
