@@ -56,7 +56,7 @@ import sys, zipfile
 whl = sys.argv[1]
 name, version, python, abi, platform = whl.rsplit("/", 1)[-1][:-len(".whl")].split("-")
 cores = [n for n in zipfile.ZipFile(whl).namelist()
-         if n.startswith("pymigjob/_core") and n.endswith(".so")]
+         if n.startswith("pymigjob/_c/_core") and n.endswith(".so")]
 if abi != "cp314t" or python != "cp314":
     sys.exit(f"freethreaded: wheel tag is {python}-{abi}, expected cp314-cp314t: {whl}")
 if len(cores) != 1 or "abi3" in cores[0] or "314t" not in cores[0]:

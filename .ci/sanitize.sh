@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the Python concurrency tests against sanitizer builds of pymigjob._core.
+# Run the Python concurrency tests against sanitizer builds of pymigjob._c._core.
 #
 #   bash .ci/sanitize.sh [thread|address|all] [extra pytest args...]
 #
@@ -82,13 +82,13 @@ for kind in "${KINDS[@]}"; do
         --exclude='.pytest_cache' --exclude='.benchmarks' --exclude='csrc/tests/bin' \
         -cf - build_ffi.py setup.py pyproject.toml README.md csrc pymigjob tests |
         tar -C "$dir" -xf -
-    rm -f "$dir/pymigjob/_core.c"
+    rm -f "$dir/pymigjob/_c/_core.c"
     if ! (cd "$dir" && PYMIGJOB_SANITIZE=$kind "$PY" build_ffi.py >"$logs/build.log" 2>&1); then
         cat "$logs/build.log" >&2
         echo "sanitize: $kind build FAILED" >&2
         exit 1
     fi
-    so="$(ls "$dir"/pymigjob/_core*.so)"
+    so="$(ls "$dir"/pymigjob/_c/_core*.so)"
     case "$kind" in
         thread) runtime="$(gcc -print-file-name=libtsan.so)"; want=libtsan ;;
         address) runtime="$(gcc -print-file-name=libasan.so)"; want=libasan ;;
@@ -101,7 +101,7 @@ for kind in "${KINDS[@]}"; do
 
     # the copy must be what gets imported, not the editable install
     got="$(cd "$dir" && LD_PRELOAD="$runtime" ASAN_OPTIONS=detect_leaks=0 PYTHONPATH="$dir" \
-           "$PY" -c 'import pymigjob._core as c; print(c.__file__)')"
+           "$PY" -c 'import pymigjob._c._core as c; print(c.__file__)')"
     [ "$got" = "$so" ] || { echo "sanitize: imported $got instead of $so" >&2; exit 1; }
 
     echo "== sanitize: $kind pytest -m '$MARK' $*"

@@ -40,8 +40,9 @@ from typing import Dict, Optional
 
 import pymigjob as mj
 from pymigjob import bench
-from pymigjob._binding import NULL, WAIT_SLICE, encode_name, ffi, lib
-from pymigjob.enums import _enum_value
+from pymigjob._args import enum_value as _enum_value
+from pymigjob._args import name_bytes as encode_name
+from pymigjob._c.binding import NULL, WAIT_SLICE, ffi, lib
 
 C_LOOP = r"""
 #define _POSIX_C_SOURCE 200809L

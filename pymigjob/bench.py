@@ -105,9 +105,9 @@ def impl_by_name(name: str) -> Any:
 
 
 def noop() -> Callable[[], None]:
-    from pymigjob._binding import lib
+    from pymigjob._c.binding import noop as c_noop
 
-    return lib.mj_noop
+    return c_noop
 
 
 def min_round_time() -> float:

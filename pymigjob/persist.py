@@ -38,7 +38,7 @@ from .store import DirectoryStore, Store
 if TYPE_CHECKING:
     from .abandon import Abandoned
     from .domain import Domain
-    from ._driver_base import DriverBase as Driver  # either implementation
+    from ._base import DriverBase as Driver  # either implementation
 
 log = logging.getLogger("pymigjob")
 

@@ -32,7 +32,7 @@ from .errors import OperationInvalid
 from .status import JobStatus
 
 if TYPE_CHECKING:
-    from ._driver_base import DriverBase as Driver  # either implementation
+    from ._base import DriverBase as Driver  # either implementation
 
 __all__ = ["Action", "Decision", "Recovery", "RECOVERY_TABLE", "DESTROY_RULE", "ANY",
            "decide", "recover"]

@@ -423,7 +423,7 @@ def test_interrupt_at_every_line_of_a_contended_begin(dom):
     def cancel_pending():
         pending = lib_pending()
         while lib_pending():
-            mj._binding.lib.mj_pending_cancel()
+            mj._c.binding.lib.mj_pending_cancel()
         return pending
 
     leaks, held_after, seen = interrupted_coroutine_begins(
@@ -436,7 +436,7 @@ def test_interrupt_at_every_line_of_a_contended_begin(dom):
 
 
 def lib_pending():
-    return mj._binding.lib.mj_pending_count()
+    return mj._c.binding.lib.mj_pending_count()
 
 
 # ---- timeouts, errors -----------------------------------------------------------
@@ -793,7 +793,7 @@ def test_stress_threads_and_coroutines_with_cancels_and_timeouts():
     run(main())
     assert not errors, errors
     assert min(counts.values()) > 0, counts
-    assert mj._binding.lib.mj_pending_count() == 0
+    assert mj._c.binding.lib.mj_pending_count() == 0
     for d in doms:
         idle(d)
 

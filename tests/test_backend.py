@@ -7,13 +7,13 @@ import os
 import subprocess
 import sys
 
-# a finder that makes `pymigjob._core` unimportable, as on a machine
+# a finder that makes `pymigjob._c._core` unimportable, as on a machine
 # where the extension was never built
 NO_CORE = """
 import importlib.abc, sys
 class NoCore(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name == "pymigjob._core":
+        if name == "pymigjob._c._core":
             raise ImportError("no C core here")
 sys.meta_path.insert(0, NoCore())
 """
@@ -55,4 +55,4 @@ def test_the_default_is_the_c_core():
     import pymigjob
 
     if os.environ.get("PYMIGJOB_IMPL") != "pure":
-        assert pymigjob.Driver.__module__ == "pymigjob.driver"
+        assert pymigjob.Driver.__module__ == "pymigjob._c.driver"

@@ -13,7 +13,7 @@ from pymigjob import _constants as K
 from pymigjob import enums
 
 try:
-    from pymigjob._binding import NULL, ffi, lib
+    from pymigjob._c.binding import NULL, ffi, lib
 except ImportError as exc:  # pragma: no cover - without the C core
     pytest.skip(f"the C core is not available: {exc}", allow_module_level=True)
 

@@ -43,7 +43,7 @@ import pymigjob.pure as pure  # noqa: E402
 from pymigjob import enums  # noqa: E402
 
 try:
-    from pymigjob.driver import Driver as CDriver  # noqa: E402
+    from pymigjob._c.driver import Driver as CDriver  # noqa: E402
 except ImportError as exc:  # pragma: no cover - without the C core
     pytest.skip(f"the C core is not available: {exc}", allow_module_level=True)
 

@@ -1,6 +1,6 @@
 """Free-threaded CPython (3.14t): importing and using pymigjob keeps the GIL off.
 
-cffi 2.x declares every API-mode module (pymigjob._core, and its own
+cffi 2.x declares every API-mode module (pymigjob._c._core, and its own
 _cffi_backend) Py_MOD_GIL_NOT_USED, and the rest of pymigjob is Python.  A
 module without that declaration would make the interpreter turn the GIL back
 on at import, with a RuntimeWarning -- unless PYTHON_GIL=0 forces it off,
@@ -31,8 +31,8 @@ def gil_off(after):
 gil_off("at start-up")
 import pymigjob as mj
 gil_off("by import pymigjob")
-import pymigjob._core
-gil_off("by import pymigjob._core")
+import pymigjob._c._core
+gil_off("by import pymigjob._c._core")
 
 # the C core: a sync job, a v3 migration with a nested job, a waiter that times out
 drv = mj.Driver(job_wait_timeout=5.0)
@@ -64,7 +64,7 @@ pdom = pure.Driver().add_domain("vm1")
 with pdom.job(pure.Job.MODIFY):
     assert pdom.refs == 2
 gil_off("by the pure twin")
-print("gil off:", mj.Driver.__module__, pymigjob._core.__file__)
+print("gil off:", mj.Driver.__module__, pymigjob._c._core.__file__)
 """
 
 
@@ -76,7 +76,7 @@ def test_gil_stays_off_after_import_and_use():
                           env=env, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stderr == ""
-    assert "gil off: pymigjob.driver" in proc.stdout
+    assert "gil off: pymigjob._c.driver" in proc.stdout
 
 
 @pytest.mark.skipif(os.environ.get("PYTHON_GIL") == "1", reason="PYTHON_GIL=1 turns the GIL on")

@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import pymigjob as mj
-from pymigjob._binding import lib
+from pymigjob._c.binding import lib
 
 J = mj.Job
 A = mj.AsyncJob

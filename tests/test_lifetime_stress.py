@@ -26,7 +26,7 @@ import weakref
 import pytest
 
 import pymigjob as mj
-from pymigjob._binding import lib
+from pymigjob._c.binding import lib
 from _mjhelpers import DEADLINE, Holder, started, wait_queued, wait_until
 
 J = mj.Job

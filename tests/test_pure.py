@@ -18,12 +18,12 @@ from _mjhelpers import Holder
 
 J, A = pure.Job, pure.AsyncJob
 
-# as in test_backend: a finder that makes `pymigjob._core` unimportable
+# as in test_backend: a finder that makes `pymigjob._c._core` unimportable
 NO_CORE = """
 import importlib.abc, sys
 class NoCore(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path, target=None):
-        if name == "pymigjob._core":
+        if name == "pymigjob._c._core":
             raise ImportError("no C core here")
 sys.meta_path.insert(0, NoCore())
 """
@@ -51,7 +51,7 @@ with dom.migration(p.AsyncJob.MIGRATION_OUT, p.Phase.BEGIN3, api="begin3"):
 assert p.Phase.PERFORM2.label == "perform2" and p.phase_to_string(1, 3) == "perform3"
 assert str(p.OperationInvalid("x")) == "Requested operation is not valid: x"
 import pymigjob
-assert "pymigjob._core" not in sys.modules and "_cffi_backend" not in sys.modules
+assert "pymigjob._c._core" not in sys.modules and "_cffi_backend" not in sys.modules
 try:
     pymigjob.Driver
 except ImportError as exc:
@@ -102,7 +102,7 @@ def test_unknown_impl_is_an_import_error():
 def test_c_spellings_select_the_core(value):
     done = run("import pymigjob; print(pymigjob.Driver.__module__)", impl=value, no_core=False)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "pymigjob.driver"
+    assert done.stdout.strip() == "pymigjob._c.driver"
 
 
 def test_pure_mode_never_loads_the_core():
@@ -111,7 +111,7 @@ import sys, pymigjob
 import pymigjob.status, pymigjob.guards, pymigjob.enums, pymigjob.errors
 assert pymigjob.Driver is pymigjob.pure.Driver
 assert pymigjob.phase_to_string is pymigjob.pure.phase_to_string
-assert "pymigjob._core" not in sys.modules and "_cffi_backend" not in sys.modules
+assert "pymigjob._c._core" not in sys.modules and "_cffi_backend" not in sys.modules
 print("ok")
 """, impl="pure", no_core=False)
     assert done.returncode == 0, done.stderr
@@ -124,7 +124,7 @@ def test_side_by_side_in_one_process():
 
     if pymigjob.Driver is pure.Driver:
         pytest.skip("PYMIGJOB_IMPL=pure: there is no C-backed pymigjob to compare")
-    assert pymigjob.Driver.__module__ == "pymigjob.driver"
+    assert pymigjob.Driver.__module__ == "pymigjob._c.driver"
     assert pure.Driver.__module__ == "pymigjob.pure.driver"
     assert pure.Job is pymigjob.Job and pure.NoDomain is pymigjob.NoDomain
     assert pure.JobGuard is pymigjob.JobGuard

@@ -18,7 +18,6 @@ from typing import Any, Callable
 import pytest
 
 import pymigjob as mj
-from pymigjob import _backend
 
 J = mj.Job
 A = mj.AsyncJob
@@ -42,7 +41,7 @@ def sigint_raises():
 
 
 def _grant_hook(signo: int) -> None:
-    from pymigjob._binding import lib
+    from pymigjob._c.binding import lib
 
     lib.mj_testing_signal_on_grant(signo)
 
@@ -271,10 +270,10 @@ def test_error_raised_is_the_calls_own(drv):
 
 
 def _set_refs(dom, refs: int) -> None:
-    if _backend.IMPL == "pure":
+    if mj.backend == "pure":
         dom._refs = refs
     else:
-        from pymigjob._binding import lib
+        from pymigjob._c.binding import lib
 
         assert lib.mj_testing_set_refs(dom._p, refs) == 0
 

@@ -37,7 +37,6 @@ import time
 import pytest
 
 import pymigjob as mj
-from pymigjob import _backend
 from _interrupts import LONG_WAIT
 from _mjhelpers import DEADLINE, Holder, started, wait_queued
 
@@ -140,9 +139,9 @@ def sigint_restored():
 
 def pending_count() -> int | None:
     """The C core's count of this thread's pending waiters (None: pure)."""
-    if _backend.IMPL == "pure":
+    if mj.backend == "pure":
         return None
-    from pymigjob._binding import lib
+    from pymigjob._c.binding import lib
 
     return lib.mj_pending_count()
 

@@ -25,7 +25,7 @@ import time
 import pytest
 
 import pymigjob as mj
-from pymigjob._binding import lib
+from pymigjob._c.binding import lib
 from _interrupts import BEGINS, LONG_WAIT, interrupt_on_return, interrupted_blocked_begins, traced
 from _mjhelpers import DEADLINE, Holder, started, wait_queued
 

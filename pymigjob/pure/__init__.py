@@ -37,14 +37,18 @@ from ..errors import (
 )
 from ..guards import JobGuard, MigrationGuard, NestedJobGuard
 from ..status import JobStatus
-from .domain import Domain, JobAsyncGuard, JobInfo
+from .._base import JobInfo
+from .domain import Domain, JobAsyncGuard
 from .driver import Driver
 
 #: this package is the pure-Python implementation
 IMPLEMENTATION = "pure"
+#: what this backend has (pymigjob.backend_features when it is the one chosen;
+#: see pymigjob._c.FEATURES): the *_async begins wait without a thread
+FEATURES = frozenset({"asyncio"})
 
 __all__ = [
-    "DEFAULT_JOB_MASK", "AsyncJob", "Domain", "Driver", "Error", "ErrorCode",
+    "DEFAULT_JOB_MASK", "FEATURES", "AsyncJob", "Domain", "Driver", "Error", "ErrorCode",
     "InternalError", "InvalidArgument", "Job", "JobAsyncGuard", "JobGuard", "JobInfo",
     "JobStatus", "JobTimeout", "JobType", "MigrationGuard", "NestedJobGuard", "NoDomain",
     "NoMemory", "OperationAborted", "OperationFailed", "OperationInvalid", "Phase",

@@ -26,13 +26,13 @@ import logging
 import threading
 import time
 import weakref
-from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import Any
 
 from .. import _args
 from .. import _constants as T
 from ..enums import AsyncJob, Job, JobType, Phase
+from .._base import JobInfo
 from ..errors import (
     Error,
     InternalError,
@@ -47,9 +47,6 @@ from ..errors import (
 from ..guards import JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard
 from ..status import JobStatus, status_of
 from . import _aio
-
-if TYPE_CHECKING:
-    from .driver import Driver
 
 log = logging.getLogger("pymigjob")
 
@@ -81,14 +78,6 @@ _NEW, _QUEUED, _GRANTED, _FAILED, _GONE = 4, 0, 1, 2, 3
 
 _get_ident = threading.get_ident
 _monotonic = time.monotonic
-
-
-@dataclass(frozen=True, slots=True)
-class JobInfo:
-    """virDomainGetJobInfo's essentials."""
-
-    type: JobType
-    elapsed: float  # seconds since the async job began
 
 
 def _kind_range(value: int, last: int, cls: type, c_what: str) -> int:
@@ -160,7 +149,7 @@ class Domain:
     )
 
     def __init__(self, name: str, default_timeout: float = 30.0, max_queued: int = 0,
-                 strict_phases: bool = False, driver: Driver | None = None) -> None:
+                 strict_phases: bool = False, driver: Any = None) -> None:
         self._lock = threading.Lock()
         self._name = name
         self._driver = driver

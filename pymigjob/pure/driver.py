@@ -1,10 +1,10 @@
-"""Driver, in pure Python: the domain list (see pymigjob._driver_base) over
+"""Driver, in pure Python: the domain list (see pymigjob._base) over
 pure domains.  Persistence is the shared pymigjob.persist machinery, which
 only uses public Domain methods."""
 
 from __future__ import annotations
 
-from .._driver_base import DriverBase
+from .._base import DriverBase
 from .. import _args
 from .domain import Domain
 

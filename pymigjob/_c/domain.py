@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import logging
 from enum import Enum
-from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, NoReturn
+from typing import Any, Callable
 
-from ._binding import (
+from .binding import (
     ASYNC_SLOT,
     NULL,
     SYNC_SLOT,
@@ -17,24 +16,22 @@ from ._binding import (
     abandon,
     c_string,
     c_timeout,
-    ffi,
+    job_fields,
     last_error,
     lib,
     settle,
     take_error,
 )
-from ._binding import c_api as _c_api
+from .binding import c_api as _c_api
 from . import aio as _aio
-from ._args import bad_kind as _bad_enum
-from ._args import c_int_kind as _in_c_int
-from ._args import kind_type as _check_kind_type
-from .enums import AsyncJob, Job, JobType, Phase
-from .errors import NoDomain
-from .guards import JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard, exit_failed
-from .status import JobStatus, status_of
-
-if TYPE_CHECKING:
-    from .driver import Driver
+from .._args import bad_kind as _bad_enum
+from .._args import c_int_kind as _in_c_int
+from .._args import kind_type as _check_kind_type
+from ..enums import AsyncJob, Job, JobType, Phase
+from .._base import JobInfo
+from ..errors import NoDomain
+from ..guards import JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard, exit_failed
+from ..status import JobStatus, status_of
 
 log = logging.getLogger("pymigjob")
 
@@ -72,14 +69,6 @@ def _read(value: int) -> int:
     if value < 0:
         raise last_error()
     return value
-
-
-@dataclass(frozen=True, slots=True)
-class JobInfo:
-    """virDomainGetJobInfo's essentials."""
-
-    type: JobType
-    elapsed: float  # seconds since the async job began
 
 
 #: per argument, the exact types a kind may have without a closer look: a
@@ -143,7 +132,7 @@ class Domain:
 
     __slots__ = ("_p", "_name", "_driver", "_track", "_quick_guards", "__weakref__")
 
-    def __init__(self, pointer: Any, name: str, driver: Driver | None = None) -> None:
+    def __init__(self, pointer: Any, name: str, driver: Any = None) -> None:
         """`pointer` is an ffi.gc pointer whose destructor drops this handle's
         pin: a C-level destructor, which no signal can interrupt halfway
         (a Python __del__ could be, leaking the pin)."""
@@ -404,15 +393,7 @@ class Domain:
     def _job_fields(self) -> tuple[int, int, int, str | None]:
         """(active job, async job, phase, owner API of the async job if any,
         else of the sync job), read at one instant."""
-        snap = ffi.new("mj_job_snapshot *")
-        if lib.mj_domain_snapshot(self._p, snap) < 0:
-            raise last_error()
-        if snap.async_job:
-            owner = snap.async_owner_api if snap.has_async_owner_api else None
-        else:
-            owner = snap.owner_api if snap.has_owner_api else None
-        return (snap.active_job, snap.async_job, snap.phase,
-                None if owner is None else ffi.string(owner).decode())
+        return job_fields(self._p)
 
     def migration_job_continue(self) -> int:
         refs = lib.mj_migration_job_continue(self._p)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ._binding import encode_name, ffi, last_error, lib
-from ._driver_base import DriverBase
+from .. import _args
+from .binding import last_error, lib, new_domain
+from .._base import DriverBase
 from .domain import Domain
 
 
@@ -12,13 +13,11 @@ class Driver(DriverBase[Domain]):
     __doc__ = DriverBase.__doc__
 
     def _check_name(self, name: object, what: str) -> bytes:
-        return encode_name(name, what)
+        return _args.name_bytes(name, what)
 
     def _new_domain(self, name: str, checked: bytes) -> Domain:
-        p = lib.mj_domain_new(checked, self._timeout, self._max_queued, self._strict)
-        if p == ffi.NULL:
-            raise last_error()
-        return Domain(ffi.gc(p, lib.mj_domain_unpin), name, self)
+        return Domain(new_domain(checked, self._timeout, self._max_queued, self._strict),
+                      name, self)
 
     def _remove(self, dom: Domain) -> int:
         refs = lib.mj_domain_remove(dom._p)

@@ -1,6 +1,7 @@
-"""The domain list both Drivers share: settings, add/lookup/remove, shutdown
-and the persistence hooks.  Backend-neutral (no cffi here): each Driver says
-only how a name is checked and how a domain is made, removed and cancelled."""
+"""What both backends share: JobInfo, and the domain list (DriverBase:
+settings, add/lookup/remove, shutdown and the persistence hooks).
+Backend-neutral (no cffi here): each Driver says only how a name is checked
+and how a domain is made, removed and cancelled."""
 
 from __future__ import annotations
 
@@ -9,7 +10,18 @@ from numbers import Real
 from abc import ABC, abstractmethod
 from typing import Any, Generic, Protocol, TypeVar
 
+from dataclasses import dataclass
+
+from .enums import JobType
 from .errors import NoDomain, OperationFailed
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """virDomainGetJobInfo's essentials."""
+
+    type: JobType
+    elapsed: float  # seconds since the async job began
 
 
 class _Listed(Protocol):

@@ -1,18 +1,26 @@
-"""The only module that touches the compiled core: ffi, lib, and the
-translation of the C last error into an exception."""
+"""The compiled core (pymigjob._c._core) and its conventions: where ``ffi``
+is used at all (C strings, the structs and cells the core writes into, the
+destructor of a handle's pin) and where a C failure becomes an exception.
+
+The other modules of this package call ``lib``'s functions directly, each
+the first statement of its ``try`` where the call is a begin (see
+``abandon``): a wrapper per C function would add a Python frame to every
+call, the hot begin_job/end_job included.  No module outside ``_c`` touches
+``lib`` or ``ffi``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import _args
-from .errors import error_from
+from .. import _args
+from ..errors import error_from
 
 try:
     from ._core import ffi, lib
 except ImportError as exc:  # pragma: no cover - depends on the install
     raise ImportError(
-        "pymigjob's C core (pymigjob._core) is not built: install the "
+        "pymigjob's C core (pymigjob._c._core) is not built: install the "
         "package with `pip install .` (needs gcc and the Python headers), "
         "or select the pure-Python twin explicitly: PYMIGJOB_IMPL=pure, or "
         "import pymigjob.pure"
@@ -46,11 +54,6 @@ def c_string(value: Any) -> str | None:
     if value == NULL:
         return None
     return ffi.string(value).decode("utf-8", "replace")
-
-
-def encode_name(value: object, what: str) -> bytes:
-    """A domain or reason name for C (see _args.name_bytes)."""
-    return _args.name_bytes(value, what)
 
 
 def c_api(api: object) -> Any:
@@ -91,3 +94,40 @@ def settle(rc: int) -> None:
     if rc < 0:
         raise last_error()
     wait_pending()
+
+
+# ---- the structs and cells the core writes into ----------------------------------
+
+
+def new_domain(name: bytes, timeout: float, max_queued: int, strict: bool) -> Any:
+    """mj_domain_new, as a pointer whose destructor drops the handle's pin: a
+    C-level destructor, which no signal can interrupt halfway (a Python
+    __del__ could be, leaking the pin)."""
+    p = lib.mj_domain_new(name, timeout, max_queued, strict)
+    if p == NULL:
+        raise last_error()
+    return ffi.gc(p, lib.mj_domain_unpin)
+
+
+def job_fields(p: Any) -> tuple[int, int, int, str | None]:
+    """(active job, async job, phase, owner API of the async job if any,
+    else of the sync job), read at one instant (mj_domain_snapshot)."""
+    snap = ffi.new("mj_job_snapshot *")
+    if lib.mj_domain_snapshot(p, snap) < 0:
+        raise last_error()
+    if snap.async_job:
+        owner = snap.async_owner_api if snap.has_async_owner_api else None
+    else:
+        owner = snap.owner_api if snap.has_owner_api else None
+    return (snap.active_job, snap.async_job, snap.phase,
+            None if owner is None else ffi.string(owner).decode())
+
+
+def waiter_cell(waiter: Any = NULL) -> Any:
+    """A caller-owned ``mj_waiter **`` cell: mj_pending_detach,
+    mj_waiter_poll and mj_waiter_cancel write it before they return."""
+    return ffi.new("mj_waiter **", waiter)
+
+
+#: the benchmarks' floor: a C function that does nothing (csrc/testing.h)
+noop = lib.mj_noop
