@@ -161,6 +161,13 @@ def expect_one_more_ref(state: tuple, handles) -> tuple:
     return (state[0], tuple(doms), state[2])
 
 
+def expect_parked(state: tuple) -> tuple:
+    doms = list(state[1])
+    at = 3 + SNAPSHOT.index("async_owner_thread")
+    doms[0] = doms[0][:at] + (0,) + doms[0][at + 1:]
+    return (state[0], tuple(doms), state[2])
+
+
 def full_state(drivers, handles) -> tuple:
     return (tuple(tuple(d.domains()) for d in drivers),
             tuple(dom_state(h) for h in handles),
@@ -322,6 +329,12 @@ def run_one(watchdog, drivers, handles, call, name):
             # documented (api.md): start_phase takes its reference even when the
             # phase is refused; strict_phases makes the refusal an error
             before = expect_one_more_ref(before, handles)
+        if name == "migration_phase" and isinstance(exc, mj.InternalError) \
+                and "going backwards" in exc.message:
+            # strict_phases refused the phase: the API gives its reference back
+            # with migration_job_continue and the job is left parked (libvirt's
+            # failed phase API), so a job this thread was driving has no owner
+            before = expect_parked(before)
         assert after == before, f"{name} raised {exc!r} and changed the state:\n" \
                                 f"before {before}\nafter  {after}"
         return _ERROR, not fired
