@@ -22,16 +22,11 @@ from __future__ import annotations
 import os
 import sys
 
+from . import _public
 from ._version import __version__
 
-__all__ = [
-    "DEFAULT_JOB_MASK", "AsyncJob", "Domain", "Driver", "Error", "ErrorCode",
-    "InternalError", "InvalidArgument", "Job", "JobGuard", "JobInfo", "JobStatus", "JobTimeout",
-    "JobType", "MigrationGuard", "NestedJobGuard", "NoDomain", "NoMemory",
-    "OperationAborted", "OperationFailed", "OperationInvalid", "Phase", "QueueFull",
-    "SystemFailure", "backend", "backend_features", "job_mask", "phase_from_string",
-    "phase_to_string",
-]
+__all__ = ["Domain", "Driver", "__version__", "backend", "backend_features",
+           *_public.__all__]
 
 _ENV_VAR = "PYMIGJOB_IMPL"
 _CHOICES = {"": "c", "c": "c", "pure": "pure"}
@@ -83,33 +78,7 @@ else:
         _missing = exc
 
 if _missing is None:
-    from ._base import JobInfo
-    from .enums import (
-        DEFAULT_JOB_MASK,
-        AsyncJob,
-        ErrorCode,
-        Job,
-        JobType,
-        Phase,
-        job_mask,
-        phase_from_string,
-        phase_to_string,
-    )
-    from .errors import (
-        Error,
-        InternalError,
-        InvalidArgument,
-        JobTimeout,
-        NoDomain,
-        NoMemory,
-        OperationAborted,
-        OperationFailed,
-        OperationInvalid,
-        QueueFull,
-        SystemFailure,
-    )
-    from .guards import JobGuard, MigrationGuard, NestedJobGuard
-    from .status import JobStatus
+    from ._public import *  # noqa: F401,F403 - the shared public names (_public.__all__)
 else:
     # `import pymigjob.pure` without the C core: this package is only the
     # twin's parent; its own names stay unavailable, with the reason

@@ -1,19 +1,32 @@
-"""What both backends share: JobInfo, and the domain list (DriverBase:
-settings, add/lookup/remove, shutdown and the persistence hooks).
-Backend-neutral (no cffi here): each Driver says only how a name is checked
-and how a domain is made, removed and cancelled."""
+"""What both backends share.
+
+* ``JobInfo``;
+* ``DomainBase``: what a Domain is whatever its backend -- its repr, the
+  context managers (pymigjob.guards), ``job_status()``;
+* ``Tracked``: the persistence hooks, put in front of a backend's Domain for
+  the domains of a driver with a tracker (``TrackedDomain``), so that a
+  domain of a driver without one pays nothing for them, not even a check;
+* ``DriverBase``: the domain list -- settings, add/lookup/remove, shutdown,
+  persistence.  Each backend's Driver says only how a name is checked and
+  how a domain is made, removed and cancelled.
+
+Backend-neutral: no cffi here, and nothing of either backend is imported.
+"""
 
 from __future__ import annotations
 
 import threading
-from numbers import Real
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from dataclasses import dataclass
-
-from .enums import JobType
+from . import _args
+from .enums import Job, JobType
 from .errors import NoDomain, OperationFailed
+from .guards import JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard
+from .status import JobStatus, status_of
+
+_DESTROY = Job.DESTROY
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +35,168 @@ class JobInfo:
 
     type: JobType
     elapsed: float  # seconds since the async job began
+
+
+class DomainBase:
+    """What every Domain has, written once.  A backend's Domain provides the
+    primitives (api.md's methods and properties) and ``_name``."""
+
+    __slots__ = ()
+    _name: str
+    refs: int
+
+    def __repr__(self) -> str:
+        return f"<pymigjob.Domain {self._name!r} refs={self.refs}>"
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def _job_fields(self) -> tuple[int, int, int, str | None]:
+        """(active job, async job, phase, owner API of the async job if any,
+        else of the sync job), read at one instant."""
+        raise NotImplementedError
+
+    def job_status(self) -> JobStatus:
+        """The job state libvirt persists (pymigjob.status.JobStatus)."""
+        return status_of(self)
+
+    # ---- context managers ---------------------------------------------------
+
+    def job(self, job: Job | int, api: str | None = None,
+            timeout: float | None = None) -> Any:
+        """`with dom.job(Job.MODIFY):` -- begin_job ... end_job."""
+        return JobGuard(self, job, api, timeout)  # type: ignore[arg-type]
+
+    def nested_job(self, async_job: int, api: str | None = None,
+                   timeout: float | None = None) -> NestedJobGuard:
+        """`with dom.nested_job(AsyncJob.MIGRATION_OUT):` around a monitor call."""
+        return NestedJobGuard(self, async_job, api, timeout)  # type: ignore[arg-type]
+
+    def migration(self, async_job: int, phase: int, api: str | None = None,
+                  timeout: float | None = None, mask: int | None = None) -> MigrationGuard:
+        """The first API of a migration: start + set phase; continue on exit."""
+        return MigrationGuard(self, async_job, phase, api, True,  # type: ignore[arg-type]
+                              timeout, mask)
+
+    def migration_phase(self, async_job: int, phase: int,
+                        api: str | None = None) -> MigrationGuard:
+        """A later API: check active + start phase; continue (or finish) on exit."""
+        return MigrationGuard(self, async_job, phase, api, False,  # type: ignore[arg-type]
+                              None, None)
+
+    def job_async(self, job: Job | int, api: str | None = None,
+                  timeout: float | None = None) -> JobAsyncGuard:
+        """`async with dom.job_async(Job.MODIFY):` -- begin_job_async ... end_job."""
+        return JobAsyncGuard(self, job, api, timeout)  # type: ignore[arg-type]
+
+
+class Tracked:
+    """The persistence hooks of a domain whose driver has a tracker
+    (pymigjob.persist): after every tracked change -- async job begin and
+    end, a phase set or started, a DESTROY job begun or ended -- the
+    tracker's ``changed(dom)`` writes the domain's record before the call
+    returns; after ``migration_job_continue`` its ``parked(dom)`` starts the
+    park clock.  Each backend puts it in front of its Domain
+    (``class TrackedDomain(Tracked, Domain)``) and gives it the ``_track``
+    slot.  A call refused for its arguments (TypeError, ValueError) changed
+    nothing and writes nothing."""
+
+    __slots__ = ()
+    _track: Any
+
+    def __init__(self, *args: Any, tracker: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)  # type: ignore[call-arg]
+        self._track = tracker
+
+    def job(self, job: Job | int, api: str | None = None,
+            timeout: float | None = None) -> JobGuard:
+        # always through begin_job/end_job below (no backend shortcut)
+        return JobGuard(self, job, api, timeout)  # type: ignore[arg-type]
+
+    def begin_job(self, job: Job | int, api: str | None = None,
+                  timeout: float | None = None) -> None:
+        super().begin_job(job, api, timeout)  # type: ignore[misc]
+        if job == _DESTROY:
+            self._track.changed(self)
+
+    def end_job(self) -> int:
+        # the domain's last record holds a DESTROY job: its end is tracked
+        tracked = self in self._track.destroying
+        refs: int = super().end_job()  # type: ignore[misc]
+        if tracked:
+            self._track.changed(self)
+        return refs
+
+    def begin_async_job(self, async_job: int, api: str | None = None,
+                        timeout: float | None = None) -> None:
+        super().begin_async_job(async_job, api, timeout)  # type: ignore[misc]
+        self._track.changed(self)
+
+    def end_async_job(self) -> int:
+        refs: int = super().end_async_job()  # type: ignore[misc]
+        self._track.changed(self)
+        return refs
+
+    def migration_job_start(self, async_job: int, mask: int | None = None,
+                            api: str | None = None, timeout: float | None = None) -> None:
+        super().migration_job_start(async_job, mask, api, timeout)  # type: ignore[misc]
+        self._track.changed(self)
+
+    def migration_job_set_phase(self, phase: int, api: str | None = None) -> bool:
+        return self._phase_call(super().migration_job_set_phase, phase, api)  # type: ignore[misc]
+
+    def migration_job_start_phase(self, phase: int, api: str | None = None) -> bool:
+        return self._phase_call(super().migration_job_start_phase, phase, api)  # type: ignore[misc]
+
+    def _phase_call(self, call: Any, phase: int, api: str | None) -> bool:
+        """A phase set or started is tracked whatever its result, a refusal
+        or an error included (StartPhase took its reference)."""
+        try:
+            done: bool = call(phase, api)
+        except (TypeError, ValueError):
+            raise
+        except BaseException:
+            self._track.changed(self)
+            raise
+        self._track.changed(self)
+        return done
+
+    def migration_job_claim_parked(self, async_job: int, phase: int, new_phase: int,
+                                   api: str | None = None) -> bool:
+        claimed: bool = super().migration_job_claim_parked(  # type: ignore[misc]
+            async_job, phase, new_phase, api)
+        if claimed:
+            self._track.changed(self)
+        return claimed
+
+    def migration_job_continue(self) -> int:
+        refs: int = super().migration_job_continue()  # type: ignore[misc]
+        self._track.parked(self)
+        return refs
+
+    def migration_job_finish(self) -> int:
+        refs: int = super().migration_job_finish()  # type: ignore[misc]
+        self._track.changed(self)
+        return refs
+
+    async def begin_job_async(self, job: Job | int, api: str | None = None,
+                              timeout: float | None = None) -> None:
+        await super().begin_job_async(job, api, timeout)  # type: ignore[misc]
+        if job == _DESTROY:
+            self._track.changed(self)  # blocking: the record is durable on return
+
+    async def begin_async_job_async(self, async_job: int, api: str | None = None,
+                                    timeout: float | None = None) -> None:
+        await super().begin_async_job_async(async_job, api, timeout)  # type: ignore[misc]
+        self._track.changed(self)
+
+    async def migration_job_start_async(self, async_job: int, mask: int | None = None,
+                                        api: str | None = None,
+                                        timeout: float | None = None) -> None:
+        await super().migration_job_start_async(  # type: ignore[misc]
+            async_job, mask, api, timeout)
+        self._track.changed(self)
 
 
 class _Listed(Protocol):
@@ -43,25 +218,12 @@ class DriverBase(ABC, Generic[D]):
                  strict_phases: bool = False, *, state_dir: str | None = None,
                  store: Any = None, park_timeout: float | None = None,
                  on_abandon: Any = None) -> None:
-        # any real number (numbers.Real: Fraction too), as every timeout
-        if isinstance(job_wait_timeout, bool) or not isinstance(job_wait_timeout, Real):
-            raise TypeError("job_wait_timeout must be a number of seconds")
-        if not job_wait_timeout >= 0:
-            raise ValueError(f"job_wait_timeout must be >= 0, not {job_wait_timeout!r}")
-        try:
-            timeout = float(job_wait_timeout)
-        except OverflowError:
-            raise ValueError(f"job_wait_timeout {job_wait_timeout!r} is too large") from None
-        if isinstance(max_queued, bool) or not isinstance(max_queued, int):
-            raise TypeError("max_queued must be an int")
-        if not 0 <= max_queued < 2**31:
-            raise ValueError(f"max_queued must be in [0, 2**31), not {max_queued!r}")
-        if not isinstance(strict_phases, bool):
-            raise TypeError("strict_phases must be a bool")
+        timeout, max_queued, strict_phases = _args.driver_settings(
+            job_wait_timeout, max_queued, strict_phases)
         self._lock = threading.Lock()
         self._domains: dict[str, D] = {}
         self._timeout = timeout
-        self._max_queued = int(max_queued)
+        self._max_queued = max_queued
         self._strict = strict_phases
         # persistence and parked-migration timeouts (issue 5): None = off, free
         self._tracker = None

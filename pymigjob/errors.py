@@ -1,6 +1,8 @@
-"""The exception hierarchy (it needs only the enums and _constants).  Each error carries libvirt's code and bare
-message; str() gives libvirt's formatted "<prefix>: <message>".  Each class
-also subclasses the builtin it resembles, so callers may catch either."""
+"""The exception hierarchy (it needs only the enums and _constants).  Each
+error carries libvirt's code and bare message; str() gives libvirt's
+formatted "<prefix>: <message>".  Each class also subclasses the builtin it
+resembles, so callers may catch either.  ``error_from`` makes the exception
+for an error the C core reported."""
 
 from __future__ import annotations
 

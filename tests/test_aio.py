@@ -403,7 +403,7 @@ def test_cancel_while_entering_async_with(dom):
 
 #: the frames of a begin itself; the loop's machinery (the notifier's
 #: construction, reader and release) is left out, as asyncio's own is
-BEGIN_FRAMES = {"begin", "begin_job_async", "begin_async_job_async", "_bad_kind"}
+BEGIN_FRAMES = {"begin", "begin_job_async", "begin_async_job_async", "bad_kind"}
 
 
 @pytest.mark.c_core

@@ -174,10 +174,11 @@ def test_interrupt_right_after_the_abort_job_is_granted():
 # ---- interrupts of a coroutine's begin ------------------------------------------------
 
 #: the twin's frames of a coroutine's begin
-ASYNC_BEGIN_FRAMES = {"begin_job_async", "_begin_async", "_enqueue_locked", "_settle_locked",
+ASYNC_BEGIN_FRAMES = {"begin_job_async", "begin", "_enqueue_locked", "_settle_locked",
                       "_abandon_locked", "_abandon_soon", "register", "unregister",
                       "_hook_close", "_unhook", "_dispatch", "_wake_locked", "_lock_error",
-                      "api", "name", "timeout", "kind", "kind_type", "kind_range", "__init__"}
+                      "api", "name", "name_bytes", "_timeout", "timeout", "_kind", "kind_type",
+                      "is_kind", "_kind_range", "__init__"}
 
 
 def test_interrupt_at_every_line_of_a_contended_coroutine_begin():
@@ -189,21 +190,22 @@ def test_interrupt_at_every_line_of_a_contended_coroutine_begin():
     returned)."""
     import inspect
 
+    from pymigjob.pure import aio as pure_aio
     from pymigjob.pure import domain as pure_domain
 
     def line_of(fn, text):
         source, first = inspect.getsourcelines(fn)
         return first + next(i for i, line in enumerate(source) if text in line)
 
-    taken_line = line_of(pure_domain.Domain._begin_async, "w.state = _GONE")
-    awaited_line = line_of(pure_domain.Domain.begin_job_async, "await self._begin_async")
+    taken_line = line_of(pure_aio.begin, "w.state = _GONE")
+    awaited_line = line_of(pure_domain.Domain.begin_job_async, "await _aio.begin")
     dom = pure.Driver(job_wait_timeout=LONG_WAIT).add_domain("vm1")
     leaks, held_after, seen = interrupted_coroutine_begins(
         dom, ASYNC_BEGIN_FRAMES, lambda _: (dom.jobs_queued, dom.refs, dom._lock.locked()),
         (0, 1, False))
     assert not leaks, leaks
     for fn, line, _ in held_after:  # all after the coroutine took the job
-        assert ((fn == "_begin_async" and line >= taken_line)
+        assert ((fn == "begin" and line >= taken_line)
                 or (fn == "begin_job_async" and line > awaited_line)
                 or fn in ("unregister", "_unhook")), (fn, line, held_after)
     assert len(seen) > 20

@@ -30,13 +30,20 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from enum import Enum
-from typing import Any, Callable, Coroutine
+from typing import Any, Coroutine
 
-from .._constants import C_INT_MAX as INT_MAX, C_INT_MIN as INT_MIN
-from .binding import NULL, WAITING, abandon, c_timeout, last_error, lib, waiter_cell
-from .binding import c_api as _c_api
-from .._args import bad_kind
+from .binding import (
+    KIND_OK,
+    NULL,
+    WAITING,
+    abandon,
+    c_api,
+    c_args,
+    c_timeout,
+    last_error,
+    lib,
+    waiter_cell,
+)
 
 __all__ = ["NOTIFIER_IDLE", "Begin", "begin"]
 
@@ -269,14 +276,13 @@ def _notifier_for(loop: asyncio.AbstractEventLoop) -> _LoopNotifier:
     return notifier
 
 
-async def begin(fn: Any, dom: Any, kind: int, api: str | None, timeout: float | None,
-                kind_cls: type | None, what: str, done: Callable[[Any], object] | None,
-                slot: bool, tail: tuple[Any, ...] = ()) -> None:
-    """The body of Domain.begin_job_async & co: ``fn`` is the C begin, called
-    as ``fn(p, kind, api, timeout, wait_for, *tail)`` (without ``kind`` when
-    ``kind_cls`` is None: AbortJob), which leaves its job in ``slot`` (sync
-    or async); ``done(dom)``, when given, runs once the job is held (the
-    persistence hook of the blocking begins).
+async def begin(fn: Any, p: Any, kind: int, api: str | None, timeout: float | None,
+                kind_cls: type | None, what: str, slot: bool,
+                tail: tuple[Any, ...] = ()) -> None:
+    """The body of Domain.begin_job_async & co: ``fn`` is the C begin on the
+    domain ``p``, called as ``fn(p, kind, api, timeout, wait_for, *tail)``
+    (without ``kind`` when ``kind_cls`` is None: AbortJob), which leaves its
+    job in ``slot`` (sync or async).
 
     Called with ``wait_for=0`` it either settles at once (held: the
     coroutine never suspends; or an error) or leaves a pending waiter, which
@@ -285,18 +291,14 @@ async def begin(fn: Any, dom: Any, kind: int, api: str | None, timeout: float | 
     point (a cancel at the await, a KeyboardInterrupt between two lines or
     the instant a C call returns) gives up whatever the begin left behind:
     the pending waiter, the detached waiter, or a job granted to it."""
-    c_api = _c_api(api)
-    c_to = c_timeout(timeout)
     if kind_cls is None:
-        args: tuple[Any, ...] = (c_api, c_to, 0.0)
+        args: tuple[Any, ...] = (c_api(api), c_timeout(timeout), 0.0)
     else:
-        if (kind.__class__ is not kind_cls and (isinstance(kind, bool)
-                                                or not isinstance(kind, int)
-                                                or isinstance(kind, Enum))) \
-                or not INT_MIN <= kind <= INT_MAX:
-            _bad_kind(kind_cls, kind, what)  # cffi would take anything with __int__
-        args = (kind, c_api, c_to, 0.0, *tail)
-    p = dom._p
+        # checked as the blocking call checks them (cffi would take anything
+        # with __int__, and refuse a kind beyond a C int after the try)
+        api_arg, timeout_arg, _ = c_args(kind, KIND_OK[kind_cls], kind_cls, what, api,
+                                          timeout)
+        args = (kind, api_arg, timeout_arg, 0.0, *tail)
     wait: _Wait | None = None
     notifier: _LoopNotifier | None = None
     key: Any = None
@@ -334,9 +336,3 @@ async def begin(fn: Any, dom: Any, kind: int, api: str | None, timeout: float | 
         if wait is not None:
             wait.fut = None
             notifier.forget(wait, key)  # type: ignore[union-attr]
-    if done is not None:
-        done(dom)
-
-
-def _bad_kind(kind_cls: type, kind: object, what: str) -> None:
-    bad_kind(kind_cls, kind, what)

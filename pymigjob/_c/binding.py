@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _args
+from ..enums import AsyncJob, Job, Phase
 from ..errors import error_from
 
 try:
@@ -66,6 +67,37 @@ def c_timeout(timeout: object) -> float:
     """None -> the domain's default (-1 for C); otherwise seconds >= 0
     (see _args.timeout)."""
     return -1.0 if timeout is None else _args.timeout(timeout)
+
+
+#: per argument, the exact types a kind may have without a closer look: a
+#: plain int or the argument's own enum.  The rest are checked
+#: (_args.kind_type): cffi would also take anything with __int__
+#: (Decimal('4.9') as 4), and a member of another enum compares equal to this
+#: one's of the same value (AsyncJob.MIGRATION_OUT == Job.QUERY), so it is
+#: refused, not mixed up.
+JOB_OK = frozenset({int, Job})
+ASYNC_JOB_OK = frozenset({int, AsyncJob})
+PHASE_OK = frozenset({int, Phase})
+#: the set for each kind's enum (the coroutine begins name the enum)
+KIND_OK: dict[type, frozenset[type]] = {Job: JOB_OK, AsyncJob: ASYNC_JOB_OK, Phase: PHASE_OK}
+
+#: c_args' default: the call takes no mask
+NO_MASK: Any = object()
+
+
+def c_args(kind: object, ok: frozenset[type], cls: type, what: str, api: object,
+           timeout: object, mask: object = NO_MASK) -> tuple[Any, float, int | None]:
+    """A begin's arguments for C, each checked in the public order (the
+    kind's type, api, timeout, the mask if the call takes one, the kind's
+    C int range): (api, timeout, mask) as C takes them.  Every argument cffi
+    could refuse is refused here, before the begin's ``try`` (see abandon)."""
+    if kind.__class__ not in ok:
+        _args.kind_type(kind, cls, what)
+    api_arg = c_api(api)
+    timeout_arg = -1.0 if timeout is None else _args.timeout(timeout)
+    checked_mask = None if mask is NO_MASK else _args.optional_mask(mask)
+    _args.c_int_kind(kind, cls, what)  # type: ignore[arg-type]
+    return api_arg, timeout_arg, checked_mask
 
 
 def last_error() -> Exception:

@@ -1,11 +1,12 @@
-"""Driver: the domain list (see _driver_base) over C domains."""
+"""Driver over the C core: the domain list (pymigjob._base.DriverBase) over
+C domains."""
 
 from __future__ import annotations
 
 from .. import _args
-from .binding import last_error, lib, new_domain
 from .._base import DriverBase
-from .domain import Domain
+from .binding import last_error, lib, new_domain
+from .domain import Domain, TrackedDomain
 
 
 class Driver(DriverBase[Domain]):
@@ -16,8 +17,10 @@ class Driver(DriverBase[Domain]):
         return _args.name_bytes(name, what)
 
     def _new_domain(self, name: str, checked: bytes) -> Domain:
-        return Domain(new_domain(checked, self._timeout, self._max_queued, self._strict),
-                      name, self)
+        p = new_domain(checked, self._timeout, self._max_queued, self._strict)
+        if self._tracker is None:
+            return Domain(p, name)
+        return TrackedDomain(p, name, tracker=self._tracker)
 
     def _remove(self, dom: Domain) -> int:
         refs = lib.mj_domain_remove(dom._p)

@@ -1,8 +1,9 @@
-"""The pure twin's waiters of each asyncio event loop (DECISIONS.md, "Waiting
-from asyncio"): closing a loop gives up every waiter it still has -- a queued
-one leaves the queue, one granted but not yet seen by its coroutine has its
-job ended -- and a loop dropped without close() gives them up when its
-abandoned coroutines are collected.
+"""The pure twin's waits from asyncio (DECISIONS.md, "Waiting from asyncio"):
+``begin``, a begin of the core awaited without a thread, in the same FIFO
+queue as threads; and the waiters of each event loop: closing a loop gives up
+every waiter it still has -- a queued one leaves the queue, one granted but
+not yet seen by its coroutine has its job ended -- and a loop dropped without
+close() gives them up when its abandoned coroutines are collected.
 
 asyncio has no close callback, so, as the C-backed side does, the loop
 instance's ``close`` is wrapped while the loop has waiters of the twin (and
@@ -15,17 +16,16 @@ from __future__ import annotations
 import asyncio
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-if TYPE_CHECKING:
-    from .domain import Domain, _Waiter
+from .core import _GONE, _INFO_NONE, _NEW, Core, _monotonic, _Waiter, _wake_future
 
 
 class _LoopWaiters:
     __slots__ = ("waiters", "hook")
 
     def __init__(self) -> None:
-        self.waiters: dict[_Waiter, Domain] = {}
+        self.waiters: dict[_Waiter, Core] = {}
         self.hook: Callable[[], None] | None = None
 
 
@@ -34,7 +34,7 @@ _loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopWaiters] = \
     weakref.WeakKeyDictionary()
 
 
-def register(loop: asyncio.AbstractEventLoop, dom: Domain, w: _Waiter) -> None:
+def register(loop: asyncio.AbstractEventLoop, dom: Core, w: _Waiter) -> None:
     """w (of dom) is queued for a coroutine of `loop`."""
     with _lock:
         entry = _loops.get(loop)
@@ -117,3 +117,71 @@ def later(cleanup: Callable[[], Any]) -> None:
     """Run `cleanup` in a short-lived thread: for a coroutine closed by the
     garbage collector while this thread holds a lock the cleanup needs."""
     threading.Thread(target=cleanup, name="pymigjob-pure-cleanup", daemon=True).start()
+
+
+# ---- a begin from a coroutine -----------------------------------------------------
+
+
+async def begin(core: Core, slot: int, job: int, api: str | None, timeout: float,
+                set_mask: bool = False, mask: int = 0, info_type: int = _INFO_NONE,
+                then_abort: bool = False) -> None:
+    """core._begin for a coroutine: the same queue, awaited without a thread.
+    Cancelled (or closed, or interrupted) anywhere, it holds nothing; so
+    does a waiter whose loop closes or is dropped (see give_up)."""
+    loop = asyncio.get_running_loop()
+    w = _Waiter(slot, job, api, set_mask, mask, info_type, _monotonic() + timeout)
+    w.loop = weakref.ref(loop)
+    registered = False
+    try:
+        while True:
+            fut = loop.create_future()
+            with core._lock:
+                if w.state == _NEW:
+                    core._enqueue_locked(w)
+                if core._settle_locked(w):
+                    if then_abort:
+                        core._apply_abort_locked(w)
+                    else:
+                        w.state = _GONE  # held: the caller's from here on
+                    break
+                w.fut = weakref.ref(fut)
+            if not registered:
+                register(loop, core, w)
+                registered = True
+            timer = loop.call_later(max(0.0, w.deadline - _monotonic()), _wake_future, fut)
+            try:
+                await fut
+            finally:
+                timer.cancel()
+    except GeneratorExit:
+        # an abandoned coroutine, closed by the garbage collector: perhaps
+        # while this very thread holds one of the locks the cleanup takes
+        _abandon_soon(core, w, loop if registered else None)
+        raise
+    except BaseException:
+        with core._lock:
+            core._abandon_locked(w)
+        if registered:
+            unregister(loop, w)
+        raise
+    if registered:
+        unregister(loop, w)
+
+
+def _abandon_soon(core: Core, w: _Waiter, loop: asyncio.AbstractEventLoop | None) -> None:
+    def cleanup() -> None:
+        with core._lock:
+            core._abandon_locked(w)
+        unregister(loop, w)
+
+    if core._lock.acquire(blocking=False):
+        try:
+            core._abandon_locked(w)
+        finally:
+            core._lock.release()
+        if loop is None or _lock.acquire(blocking=False):
+            if loop is not None:
+                _lock.release()
+            unregister(loop, w)
+            return
+    later(cleanup)

@@ -24,7 +24,6 @@ held job and per started phase; at 0 the domain is dead and every call but
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 import time
 import weakref
@@ -43,7 +42,6 @@ from ..errors import (
     QueueFull,
 )
 
-log = logging.getLogger("pymigjob")
 
 #: how long one wait may block before Python gets to run signal handlers
 WAIT_SLICE = T.MJ_WAIT_SLICE
