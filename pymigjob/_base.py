@@ -24,7 +24,10 @@ from . import _args
 from .enums import Job, JobType
 from .errors import NoDomain, OperationFailed
 from .guards import JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard
-from .status import JobStatus, status_of
+from .persist.abandon import Abandoned, abandon
+from .persist.recovery import Recovery, recover
+from .persist.status import JobStatus, status_of
+from .persist.tracker import Tracker
 
 _DESTROY = Job.DESTROY
 
@@ -58,8 +61,8 @@ class DomainBase:
         raise NotImplementedError
 
     def job_status(self) -> JobStatus:
-        """The job state libvirt persists (pymigjob.status.JobStatus)."""
-        return status_of(self)
+        """The job state libvirt persists (pymigjob.persist.status.JobStatus)."""
+        return status_of(self, self._job_fields())
 
     # ---- context managers ---------------------------------------------------
 
@@ -225,11 +228,11 @@ class DriverBase(ABC, Generic[D]):
         self._timeout = timeout
         self._max_queued = max_queued
         self._strict = strict_phases
-        # persistence and parked-migration timeouts (issue 5): None = off, free
-        self._tracker = None
+        # persistence and parked-migration timeouts: None = off, and free
+        # (the domains are the backend's plain Domain, without the hooks)
+        self._tracker: Tracker | None = None
         if state_dir is not None or store is not None or park_timeout is not None \
                 or on_abandon is not None:
-            from .persist import Tracker
             self._tracker = Tracker(self, state_dir, store, park_timeout, on_abandon)
 
     # ---- what each implementation provides ----------------------------------
@@ -273,10 +276,13 @@ class DriverBase(ABC, Generic[D]):
         with self._lock:
             if self._listed(name) is not None:
                 raise OperationFailed(f"domain '{name}' already exists")
-            if name in self._domains and self._tracker is not None:
-                self._tracker.removed(name)  # a dead one's record goes with it
+            dead = self._domains.get(name)
+            if dead is not None and self._tracker is not None:
+                self._tracker.removed(name, dead)  # a dead one's record goes with it
             dom = self._new_domain(name, checked)
             self._domains[name] = dom
+            if self._tracker is not None:
+                self._tracker.added(name, dom)
         return dom
 
     def _listed(self, name: object) -> D | None:
@@ -304,7 +310,7 @@ class DriverBase(ABC, Generic[D]):
         if dom is None:
             raise NoDomain(f"no domain with matching name '{name}'")
         if self._tracker is not None:
-            self._tracker.removed(name)
+            self._tracker.removed(name, dom)
         return self._remove(dom)
 
     def domains(self) -> list[str]:
@@ -327,25 +333,23 @@ class DriverBase(ABC, Generic[D]):
         with self._lock:
             return isinstance(name, str) and self._listed(name) is not None
 
-    # ---- persistence, recovery, abandoned migrations (issue 5) -------------
+    # ---- persistence, recovery, abandoned migrations ------------------------
 
     @property
     def store(self) -> Any:
         """The job status store (None without one)."""
         return None if self._tracker is None else self._tracker.store
 
-    def recover(self, act: Any = None) -> Any:
+    def recover(self, act: Any = None) -> dict[str, Recovery]:
         """After a restart: libvirt's decision for every recorded domain (see
         pymigjob.recovery); restores or clears each job accordingly; act(recovery), if given,
         runs for each domain before its record changes."""
-        from .recovery import recover
-        return recover(self, act)
+        return recover(self, self._tracker, act)
 
-    def abandon(self, name: str) -> Any:
+    def abandon(self, name: str) -> Abandoned | None:
         """The client of domain `name`'s parked migration went away: run the
-        close-callback rule (see pymigjob.abandon)."""
-        from .abandon import abandon
-        return abandon(self, name, "explicit", None,
+        close-callback rule (see pymigjob.persist.abandon)."""
+        return abandon(self.lookup(name), "explicit", None,
                        None if self._tracker is None else self._tracker.on_abandon)
 
     def close(self) -> None:

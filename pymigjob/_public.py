@@ -29,7 +29,7 @@ from .errors import (
     SystemFailure,
 )
 from .guards import JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard
-from .status import JobStatus
+from .persist.status import JobStatus
 
 __all__ = [
     "DEFAULT_JOB_MASK", "AsyncJob", "Error", "ErrorCode", "InternalError", "InvalidArgument",

@@ -23,7 +23,7 @@ from typing import Any, Dict, TextIO
 
 import pymigjob as mj
 
-from .store import DirectoryStore
+from .persist.store import DirectoryStore
 
 SIDES = (("src", "source"), ("dst", "destination"))
 

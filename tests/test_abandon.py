@@ -9,8 +9,8 @@ import time
 import pytest
 
 import pymigjob as mj
-from pymigjob.abandon import ABANDON_API, AbandonAction
-from pymigjob.status import JobStatus
+from pymigjob.persist.abandon import ABANDON_API, AbandonAction
+from pymigjob.persist.status import JobStatus
 from pymigjob.store import MemoryStore
 
 from _mjhelpers import wait_until

@@ -56,3 +56,31 @@ def test_the_default_is_the_c_core():
 
     if os.environ.get("PYMIGJOB_IMPL") != "pure":
         assert pymigjob.Driver.__module__ == "pymigjob._c.driver"
+
+
+def test_the_module_paths_the_docs_name_are_the_modules():
+    """pymigjob.store and pymigjob.recovery (README, api.md) are the persist
+    modules themselves; pymigjob.aio (README, DECISIONS) is the C backend's."""
+    import pymigjob.persist.recovery
+    import pymigjob.persist.store
+    import pymigjob.recovery
+    import pymigjob.store
+
+    assert pymigjob.store is pymigjob.persist.store
+    assert pymigjob.recovery is pymigjob.persist.recovery
+    assert pymigjob.store.Store is pymigjob.persist.store.Store
+    if "c_core" in pymigjob.backend_features:
+        import pymigjob._c.aio
+        import pymigjob.aio
+
+        assert pymigjob.aio is pymigjob._c.aio and pymigjob.aio.NOTIFIER_IDLE == 1.0
+
+
+def test_backend_and_its_features():
+    import pymigjob
+    import pymigjob.pure
+
+    assert pymigjob.backend in ("c", "pure")
+    assert "asyncio" in pymigjob.backend_features
+    assert ("c_core" in pymigjob.backend_features) == (pymigjob.backend == "c")
+    assert pymigjob.pure.FEATURES <= pymigjob.backend_features

@@ -38,7 +38,7 @@ from collections import Counter
 import pytest
 
 import pymigjob as mj
-from pymigjob.status import JobStatus
+from pymigjob.persist.status import JobStatus
 from pymigjob.store import DirectoryStore
 
 from _recovery_expect import expected_async, expected_kill

@@ -108,7 +108,7 @@ def test_c_spellings_select_the_core(value):
 def test_pure_mode_never_loads_the_core():
     done = run("""
 import sys, pymigjob
-import pymigjob.status, pymigjob.guards, pymigjob.enums, pymigjob.errors
+import pymigjob.persist.status, pymigjob.guards, pymigjob.enums, pymigjob.errors
 assert pymigjob.Driver is pymigjob.pure.Driver
 assert pymigjob.phase_to_string is pymigjob.pure.phase_to_string
 assert "pymigjob._c._core" not in sys.modules and "_cffi_backend" not in sys.modules

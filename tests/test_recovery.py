@@ -12,7 +12,7 @@ import pytest
 import pymigjob as mj
 from pymigjob import recovery
 from pymigjob.recovery import ANY, RECOVERY_TABLE, Action, decide
-from pymigjob.status import JobStatus
+from pymigjob.persist.status import JobStatus
 from pymigjob.store import DirectoryStore, MemoryStore
 
 from _recovery_expect import expected_async, expected_kill

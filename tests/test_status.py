@@ -10,7 +10,7 @@ import time
 import pytest
 
 import pymigjob as mj
-from pymigjob.status import JobStatus
+from pymigjob.persist.status import JobStatus
 
 A, P, J = mj.AsyncJob, mj.Phase, mj.Job
 OUT, IN = A.MIGRATION_OUT, A.MIGRATION_IN

@@ -10,7 +10,7 @@ import time
 import pytest
 
 import pymigjob as mj
-from pymigjob.status import JobStatus
+from pymigjob.persist.status import JobStatus
 from pymigjob.store import DirectoryStore, MemoryStore, Store, format_record, record_filename
 
 A, P, J = mj.AsyncJob, mj.Phase, mj.Job
@@ -484,3 +484,21 @@ def test_destroy_end_is_known_without_asking_the_core(sdrv, rec):
     sdrv.remove_domain("vm1")  # removed while held: forgotten
     assert not track.destroying
     dom.end_job()
+
+
+def test_a_dead_domains_record_goes_when_its_name_is_added_again():
+    """A domain unref'd to 0 while listed is replaced by the next add_domain
+    of its name; its record goes with it (0.1 left the dead domain's record,
+    stale, until the new domain's first tracked change)."""
+    store = MemoryStore()
+    drv = mj.Driver(store=store)
+    dom = drv.add_domain("vm1")
+    dom.begin_async_job(A.SAVE, api="save")
+    assert store.load_all()["vm1"].async_job == A.SAVE
+    dom.unref()
+    dom.unref()
+    assert not dom.alive and drv.domains() == []
+    again = drv.add_domain("vm1")
+    assert "vm1" not in store.load_all()
+    again.begin_async_job(A.DUMP)
+    assert store.load_all()["vm1"].async_job == A.DUMP

@@ -2,11 +2,18 @@
 the timeout on parked migrations.
 
 A driver built with a store (``state_dir=`` or ``store=``) or a
-``park_timeout`` owns one :class:`Tracker`; its domains call
+``park_timeout`` owns one :class:`Tracker`.  It is told everything through
+its own methods and reads the driver and its domains through their public
+methods only:
 
-* ``changed(dom)`` after every tracked change -- async job begin and end, a
-  phase set or started, a DESTROY job begun or ended -- and
-* ``parked(dom)`` after ``migration_job_continue``.
+* the driver calls ``added(name, dom)`` and ``removed(name, dom)`` as its
+  list changes (the tracker keeps its own view of who is listed);
+* the driver's domains (``pymigjob._base.Tracked``) call ``changed(dom)``
+  after every tracked change -- async job begin and end, a phase set or
+  started, a DESTROY job begun or ended -- and ``parked(dom)`` after
+  ``migration_job_continue``;
+* the tracker reads ``dom.name`` and ``dom.job_status()``, and, for a parked
+  migration that timed out, ``driver.lookup(name)``.
 
 ``changed`` writes the domain's record before the call returns.  Per domain,
 one lock covers "read the current state, write it", so concurrent changes
@@ -15,8 +22,8 @@ last writer reads after every change that came before it.  A record equal to
 the last one written is not written again.  A failed write is logged
 (libvirt's ``Failed to save status on vm %s``) and does not undo the change.
 
-Domains of a driver without a tracker pay one attribute check on those paths,
-and begin_job / end_job pay nothing more for jobs other than DESTROY.
+Domains of a driver without a tracker pay nothing: they are the backend's
+plain Domain, without the hooks.
 """
 
 from __future__ import annotations
@@ -27,25 +34,36 @@ import os
 import threading
 import time
 import weakref
-from numbers import Real
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import Any, Callable, Optional, Protocol
 
-from .enums import Job
-from .errors import NoDomain
-from .status import JobStatus, status_of
+from .. import _args
+from ..enums import Job
+from ..errors import NoDomain
+from .abandon import Abandoned, abandon
+from .status import JobStatus
 from .store import DirectoryStore, Store
-
-if TYPE_CHECKING:
-    from .abandon import Abandoned
-    from .domain import Domain
-    from ._base import DriverBase as Driver  # either implementation
 
 log = logging.getLogger("pymigjob")
 
 
+class Domain(Protocol):
+    """What the tracker reads of a domain (either backend's)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def job_status(self) -> JobStatus: ...
+
+
+class Driver(Protocol):
+    """What the tracker reads of its driver (either backend's)."""
+
+    def lookup(self, name: str) -> Any: ...
+
+
 class Tracker:
     __slots__ = ("_driver", "store", "park_timeout", "on_abandon", "_locks", "_last",
-                 "_cond", "_parked", "_heap", "_timer", "_closed", "saves",
+                 "_listed", "_cond", "_parked", "_heap", "_timer", "_closed", "saves",
                  "destroying", "__weakref__")
 
     def __init__(self, driver: Driver, state_dir: Optional[str | os.PathLike[str]] = None,
@@ -55,24 +73,18 @@ class Tracker:
             raise ValueError("give state_dir or store, not both")
         if store is not None and not isinstance(store, Store):
             raise TypeError("store must have save(name, status), load_all() and delete(name)")
-        if park_timeout is not None:
-            if isinstance(park_timeout, bool) or not isinstance(park_timeout, Real):
-                raise TypeError("park_timeout must be a number of seconds or None")
-            if not park_timeout > 0:
-                raise ValueError(f"park_timeout must be > 0, not {park_timeout!r}")
-            try:
-                park_timeout = float(park_timeout)
-            except OverflowError:
-                raise ValueError(f"park_timeout {park_timeout!r} is too large") from None
+        park_timeout = _args.park_timeout(park_timeout)
         if on_abandon is not None and not callable(on_abandon):
             raise TypeError("on_abandon must be callable")
         self._driver = driver
         self.store: Optional[Store] = DirectoryStore(state_dir) if state_dir is not None \
             else store
-        self.park_timeout = None if park_timeout is None else float(park_timeout)
+        self.park_timeout = park_timeout
         self.on_abandon = on_abandon
         self._locks: dict[str, threading.Lock] = {}
         self._last: dict[str, JobStatus] = {}
+        #: the driver's list as the driver told it (added / removed)
+        self._listed: dict[str, Domain] = {}
         self._cond = threading.Condition(threading.Lock())
         self._parked: dict[str, tuple[float, object]] = {}  # name -> (deadline, token)
         self._heap: list[tuple[float, int, str, object]] = []
@@ -91,6 +103,12 @@ class Tracker:
             lock = self._locks.setdefault(name, threading.Lock())
         return lock
 
+    def added(self, name: str, dom: Domain) -> None:
+        """The driver listed `dom` under `name` (add_domain; writes nothing:
+        a record appears with the domain's first tracked change)."""
+        with self._lock_for(name):
+            self._listed[name] = dom
+
     def changed(self, dom: Domain) -> None:
         """After a tracked change of `dom`: its record is durable on return."""
         name = dom.name
@@ -99,10 +117,10 @@ class Tracker:
         if self.store is None:
             return
         with self._lock_for(name):
-            if self._driver._domains.get(name) is not dom:
+            if self._listed.get(name) is not dom:
                 return  # removed: remove_domain deleted (or rewrote) the record
             try:
-                status = status_of(dom)
+                status = dom.job_status()
             except NoDomain:
                 return
             if status.job == Job.DESTROY:
@@ -124,17 +142,20 @@ class Tracker:
         self._last[name] = status
         self.saves += 1
 
-    def removed(self, name: str) -> None:
-        """After remove_domain(name) took the domain off the list."""
+    def removed(self, name: str, dom: Domain) -> None:
+        """The driver took `dom` off its list (remove_domain, or add_domain
+        over a dead domain's name): its record goes with it."""
         if self._parked:
             self._unpark(name)
-        if self.store is None:
-            return
         with self._lock_for(name):
+            if self._listed.get(name) is dom:
+                del self._listed[name]
+            if self.store is None:
+                return
             self._last.pop(name, None)
-            for dom in [d for d in self.destroying if d.name == name]:
-                self.destroying.discard(dom)
-            again = self._driver._domains.get(name)
+            for gone in [d for d in self.destroying if d.name == name]:
+                self.destroying.discard(gone)
+            again = self._listed.get(name)
             if again is None:
                 try:
                     self.store.delete(name)
@@ -142,7 +163,7 @@ class Tracker:
                     log.warning("Failed to remove status of vm %s", name, exc_info=True)
             else:  # a new domain of that name was added meanwhile: the record is its
                 try:
-                    self._write(name, status_of(again))
+                    self._write(name, again.job_status())
                 except NoDomain:
                     pass
 
@@ -151,7 +172,7 @@ class Tracker:
         if self.store is None:
             return
         with self._lock_for(name):
-            if self._driver._domains.get(name) is None:
+            if self._listed.get(name) is None:
                 self._last.pop(name, None)
                 self.store.delete(name)
 
@@ -163,8 +184,8 @@ class Tracker:
         with self._lock_for(dom.name):
             if recorded is not None:
                 self._last[dom.name] = recorded
-            if self._driver._domains.get(dom.name) is dom:
-                self._write(dom.name, status_of(dom))
+            if self._listed.get(dom.name) is dom:
+                self._write(dom.name, dom.job_status())
 
     # ---- parked migrations --------------------------------------------------
 
@@ -216,17 +237,14 @@ class Tracker:
         return None, -1.0
 
     def _fire(self, name: str, token: object) -> None:
-        from .abandon import abandon
-
         entry = self._parked.get(name)
         if entry is None:
             return
         try:
             dom = self._driver.lookup(name)
             status = dom.job_status()
-            abandon(self._driver, name, "timeout",
-                    expect=(status.async_job, status.phase, token),
-                    callback=self.on_abandon)
+            abandon(dom, "timeout", expect=(status.async_job, status.phase, token),
+                    callback=self.on_abandon, still_parked=self.still_parked)
         except NoDomain:
             pass
         except Exception:

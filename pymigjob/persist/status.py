@@ -1,13 +1,14 @@
 """JobStatus: the part of a domain's job state that libvirt persists.
 
 libvirt writes ``<job type='…' async='…' phase='…'/>`` into the domain's status
-file on every tracked change (libvirt-jobs.md §7.1) and reads it back after a
-restart.  :class:`JobStatus` is that record, immutable, with converters to and
-from the element and to and from JSON.  Every label goes through the C core's
-tables (``Job.label``, ``AsyncJob.label``, ``phase_to_string`` /
-``phase_from_string``); nothing here repeats them.
+file on every tracked change (qemuDomainObjPrivateXMLFormat) and reads it back
+after a restart.  :class:`JobStatus` is that record, immutable, with
+converters to and from the element and to and from JSON.  Every label goes
+through the enums' tables (``Job.label``, ``AsyncJob.label``,
+``phase_to_string`` / ``phase_from_string``); nothing here repeats them.
+Documents of every kind this module reads are in tests/data/status/.
 
-Choices (DECISIONS.md, "Persistence"):
+Choices (docs/DECISIONS.md, "Persistence"):
 
 * ``job`` is the *tracked* sync job, as libvirt writes it from 0.10.2 on: the
   active job when it is DESTROY, otherwise ``none``.  Parsing accepts any sync
@@ -34,14 +35,11 @@ import time
 import weakref
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional, Protocol
 
-from ._args import kind_type as _check_kind_type
-from .enums import AsyncJob, Job, Phase, phase_from_string, phase_to_string
-from .errors import InternalError
-
-if TYPE_CHECKING:
-    from .domain import Domain
+from .._args import kind_type as _check_kind_type
+from ..enums import AsyncJob, Job, Phase, phase_from_string, phase_to_string
+from ..errors import InternalError
 
 __all__ = ["JobStatus", "status_of"]
 
@@ -227,6 +225,15 @@ def _escape(value: str) -> str:
 
 # ---- reading a live domain ------------------------------------------------------
 
+
+class _Timed(Protocol):
+    """What status_of reads of a domain besides its job fields: the public
+    ``job_info`` (for the async job's start on the wall clock)."""
+
+    @property
+    def job_info(self) -> Any: ...
+
+
 #: per domain: (async job, wall-clock start in s) of the last reading, so that
 #: repeated readings of one async job give the same `started`
 _STARTS: "weakref.WeakKeyDictionary[Any, tuple[int, float]]" = weakref.WeakKeyDictionary()
@@ -234,7 +241,7 @@ _STARTS_LOCK = threading.Lock()
 _START_SLACK = 0.002  # s: how far two readings of one start may drift apart
 
 
-def _wall_start(dom: Domain, async_job: int) -> Optional[int]:
+def _wall_start(dom: _Timed, async_job: int) -> Optional[int]:
     """The async job's start in ms since the epoch, stable across readings
     (the core keeps a monotonic start; this maps it onto the wall clock)."""
     for _ in range(5):
@@ -253,9 +260,11 @@ def _wall_start(dom: Domain, async_job: int) -> Optional[int]:
     return max(0, math.floor(start * 1000))
 
 
-def status_of(dom: Domain) -> JobStatus:
-    """The domain's current JobStatus, from one consistent reading."""
-    active, async_job, phase, owner = dom._job_fields()
+def status_of(dom: _Timed, fields: tuple[int, int, int, Optional[str]]) -> JobStatus:
+    """The domain's current JobStatus (Domain.job_status), from `fields`, one
+    consistent reading of its (active job, async job, phase, owner API of the
+    async job if any, else of the sync job), and its job_info."""
+    active, async_job, phase, owner = fields
     job = Job.DESTROY if active == Job.DESTROY else Job.NONE
     if async_job == AsyncJob.NONE:
         started = None

@@ -1,7 +1,7 @@
 """Abandoned migrations: the client went away while the async job was parked.
 
 Modern libvirt registers a close callback while a migration is parked between
-two APIs (qemuMigrationAnyConnectionClosed, libvirt-jobs.md §7.3) and, when
+two APIs (qemuMigrationAnyConnectionClosed, qemu_migration.c) and, when
 the client's connection closes, cleans up by phase:
 
 * MIGRATION_OUT parked after BEGIN3: forget the migration -- start phase
@@ -28,13 +28,10 @@ import enum
 import logging
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Optional
+from typing import Callable, Optional, Protocol
 
-from .enums import AsyncJob, Phase
+from ..enums import AsyncJob, Phase
 from .status import JobStatus
-
-if TYPE_CHECKING:
-    from ._driver_base import DriverBase as Driver  # either implementation
 
 __all__ = ["AbandonAction", "Abandoned", "ABANDON_RULES", "abandon"]
 
@@ -94,25 +91,43 @@ class Abandoned:
         return f"{self.name}: {self.status} -> {self.action} ({self.why})"
 
 
+class Domain(Protocol):
+    """What an abandon uses of a domain (either backend's): public methods."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def async_owner_thread(self) -> int: ...
+
+    def job_status(self) -> JobStatus: ...
+
+    def migration_job_claim_parked(self, async_job: int, phase: int, new_phase: int,
+                                   api: Optional[str] = ...) -> bool: ...
+
+    def migration_job_finish(self) -> int: ...
+
+
 _MIGRATIONS = (AsyncJob.MIGRATION_OUT, AsyncJob.MIGRATION_IN)
 #: one abandon at a time (they are rare; nothing here waits for a job)
 _LOCK = threading.Lock()
 
 
-def abandon(driver: Driver, name: str, reason: str = "explicit",
+def abandon(dom: Domain, reason: str = "explicit",
             expect: Optional[tuple[int, int, object]] = None,
-            callback: Optional[Callable[[Abandoned], None]] = None) -> Optional[Abandoned]:
-    """Run the §7.3 rule on domain `name`.  With `expect` (async job, phase,
-    park token; the timeout's case) nothing happens unless the job is still
-    parked exactly as it was then; returns None in that case."""
-    dom = driver.lookup(name)
+            callback: Optional[Callable[[Abandoned], None]] = None,
+            still_parked: Optional[Callable[[str, object], bool]] = None) -> Optional[Abandoned]:
+    """Run the close-callback rule on `dom`.  With `expect` (async job,
+    phase, park token; the timeout's case) nothing happens unless the job is
+    still parked exactly as it was then -- and, with `still_parked(name,
+    token)`, still on the clock that fired; returns None in that case."""
+    name = dom.name
     with _LOCK:
         status = dom.job_status()
         parked = status.async_job in _MIGRATIONS and dom.async_owner_thread == 0
         if expect is not None:
-            tracker = driver._tracker
             if not parked or (status.async_job, status.phase) != expect[:2] or \
-                    (tracker is not None and not tracker.still_parked(name, expect[2])):
+                    (still_parked is not None and not still_parked(name, expect[2])):
                 return None
         if not parked:
             why = ("the migration job is being driven by an API"
