@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from pymigjob import bench
+from pymigjob.cli import bench
 
 
 def _report(values):

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from pymigjob import demo
+from pymigjob.cli import demo
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -176,17 +176,17 @@ def test_main_module_dispatch(capsys):
 
 
 def test_bench_without_the_bench_module_says_so(capsys, monkeypatch):
-    """A build without pymigjob.bench: `bench` says so (simulated: None in
+    """A build without pymigjob.cli.bench: `bench` says so (simulated: None in
     sys.modules makes the import fail as a missing module does)."""
     from pymigjob.__main__ import main
 
-    monkeypatch.setitem(sys.modules, "pymigjob.bench", None)
+    monkeypatch.setitem(sys.modules, "pymigjob.cli.bench", None)
     assert main(["bench"]) == 2
     assert "not available" in capsys.readouterr().err
 
 
 def test_bench_failing_inside_is_not_reported_as_missing(monkeypatch):
-    """Only pymigjob.bench itself missing is "not available": a module it
+    """Only pymigjob.cli.bench itself missing is "not available": a module it
     imports that is missing is a real error."""
     import importlib
 

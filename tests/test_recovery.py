@@ -250,7 +250,7 @@ def test_every_pair_through_recover():
 # ---- the demo's --crash-recover --------------------------------------------------------
 
 def test_demo_crash_recover(capsys):
-    from pymigjob import demo
+    from pymigjob.cli import demo
 
     assert demo.main(["--crash-recover", "--seed", "3", "--domains", "4", "--threads", "3"]) == 0
     out = capsys.readouterr().out
@@ -306,7 +306,8 @@ def test_demo_crash_recover_lists_what_recovery_reads(capsys, monkeypatch, seed)
     """The jobs shown "in flight" are the records durable at the kill, read
     after it: the same records the recovery tables show (issue 13: a look
     taken before the kill could differ)."""
-    from pymigjob import crashdemo, demo
+    from pymigjob.cli import demo
+    from pymigjob.cli.demo import crash as crashdemo
 
     monkeypatch.setattr(crashdemo, "time", _LateKill())
     assert demo.main(["--crash-recover", "--seed", str(seed), "--domains", "4",

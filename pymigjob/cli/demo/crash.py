@@ -23,7 +23,7 @@ from typing import Any, Dict, TextIO
 
 import pymigjob as mj
 
-from .persist.store import DirectoryStore
+from pymigjob.persist.store import DirectoryStore
 
 SIDES = (("src", "source"), ("dst", "destination"))
 
