@@ -12,7 +12,7 @@
 # build) from a copy of the tracked files, checks its tag is cp314t and that
 # its core is not abi3, installs it with its [test] extra and runs the suite
 # from a copy of tests/ against the installed package with PYTHON_GIL=0
-# (tests/test_free_threading.py checks, in a child without PYTHON_GIL, that
+# (tests/concurrency/test_free_threading.py checks, in a child without PYTHON_GIL, that
 # importing and using pymigjob does not turn the GIL back on).
 set -euo pipefail
 

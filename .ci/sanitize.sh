@@ -17,10 +17,10 @@
 # Which tests: -m "concurrency" over tests/: the stress, lifetime and signal
 # suites and every other test marked @pytest.mark.concurrency, plus every
 # test of the threaded suites named in SANITIZE_THREADED_FILES (default:
-# test_threads.py test_lifetime.py test_aio.py test_asyncio.py
-# test_abort.py; .ci/pytest_threaded_files.py marks them).
+# test_wakeups.py test_fairness.py test_threads.py test_lifetime.py and
+# tests/aio/test_*.py, test_abort.py; .ci/pytest_threaded_files.py marks them).
 # SANITIZE_MARK overrides the marker expression (empty: no filter) and
-# SANITIZE_TESTS the paths, e.g. SANITIZE_MARK= SANITIZE_TESTS=tests/test_threads.py.
+# SANITIZE_TESTS the paths, e.g. SANITIZE_MARK= SANITIZE_TESTS=tests/concurrency/test_threads.py.
 # The memory-growth test skips itself under ASan (its quarantine grows RSS).
 # SANITIZE_KEEP=1 keeps the throwaway directory; reports are copied to
 # $SANITIZE_LOG_DIR (default .ci/logs/sanitize in the work tree) either way.
@@ -37,7 +37,7 @@ case "$WHICH" in
 esac
 MARK="${SANITIZE_MARK-concurrency}"   # set but empty: no marker filter
 TESTS="${SANITIZE_TESTS:-tests}"        # what to collect
-export SANITIZE_THREADED_FILES="${SANITIZE_THREADED_FILES-test_threads.py test_lifetime.py test_aio.py test_asyncio.py test_abort.py}"
+export SANITIZE_THREADED_FILES="${SANITIZE_THREADED_FILES-test_wakeups.py test_fairness.py test_threads.py test_lifetime.py test_notifier.py test_cancel.py test_queue.py test_basics.py test_abort.py}"
 LOG_DIR="${SANITIZE_LOG_DIR:-$ROOT/.ci/logs/sanitize}"
 
 # ---- tools -----------------------------------------------------------------

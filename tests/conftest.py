@@ -7,6 +7,7 @@ on ``sys.path`` here so that the suite works under every pytest import mode
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -68,3 +69,11 @@ def drv():
 @pytest.fixture
 def dom(drv):
     return drv.add_domain("vm1")
+
+
+@pytest.fixture
+def logs(caplog):
+    """caplog at DEBUG, logger ``pymigjob`` included."""
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="pymigjob")
+    return caplog

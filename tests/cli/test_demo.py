@@ -14,7 +14,7 @@ import pytest
 
 from pymigjob.cli import demo
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SMALL = ["--domains", "4", "--threads", "3", "--timeout", "0.05"]
 

@@ -5,7 +5,7 @@ entry.  C stays the truth for the C core; this test keeps the two equal."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 

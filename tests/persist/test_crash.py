@@ -44,7 +44,7 @@ from pymigjob.store import DirectoryStore
 from _recovery_expect import expected_async, expected_kill
 
 A, P, J = mj.AsyncJob, mj.Phase, mj.Job
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tests/
 CHILD = os.path.join(HERE, "_crash_child.py")
 
 KILLS = int(os.environ.get("PYMIGJOB_CRASH_KILLS", "300"))
