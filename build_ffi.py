@@ -13,7 +13,7 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CSRC = "csrc"
-SOURCES = ["domain.c", "enums.c", "error.c", "job.c", "migration.c", "notify.c"]
+SOURCES = ["domain.c", "enums.c", "error.c", "job.c", "migration.c", "notify.c", "testing.c"]
 
 SANITIZERS = {
     "": [],

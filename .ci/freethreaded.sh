@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Free-threaded CPython 3.14t (issue 11): pymigjob builds there as a cp314t
+# Free-threaded CPython 3.14t: pymigjob builds there as a cp314t
 # wheel (no limited API: setup.py), installs, and passes the whole suite with
 # the GIL off.
 #

@@ -1,4 +1,5 @@
-"""Context managers: the MIGRATION.txt call sequences as `with` blocks.
+"""Context managers: the migration call sequences of libvirt's
+src/qemu/MIGRATION.txt as `with` blocks.
 Class-based (several times cheaper than @contextmanager).  An exception
 escaping a block ends what the block began and propagates.  They use only
 the public Domain API (``GuardedDomain``, which both backends' Domains meet),

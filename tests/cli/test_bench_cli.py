@@ -1,4 +1,4 @@
-"""``python -m pymigjob bench``'s report and --help (review, issue 13): a missed
+"""``python -m pymigjob bench``'s report and --help: a missed
 target says why beside it, and --help states every option's default.  No
 benchmark is run here."""
 

@@ -1,4 +1,4 @@
-"""Lifetime under fire (issue 4).
+"""Lifetime under fire.
 
 Handles are dropped and domains removed (or unref'd to death) from other
 threads while threads wait for, or hold, jobs on them.  The claims: nothing

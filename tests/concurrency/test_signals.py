@@ -1,4 +1,4 @@
-"""Signals and shutdown (issue 4).
+"""Signals and shutdown.
 
 * SIGINT during a long (30 s) job wait raises KeyboardInterrupt promptly --
   the wait runs in 50 ms C slices so the main thread gets to run Python's

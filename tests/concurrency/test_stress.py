@@ -1,4 +1,4 @@
-"""Stress with invariants (issue 4).
+"""Stress with invariants.
 
 ``THREADS`` threads (128 by default, 64-256 meaningful) do random mixes of
 every operation -- sync jobs and their guard, async jobs, nested jobs, mask

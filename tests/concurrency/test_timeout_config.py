@@ -1,4 +1,4 @@
-"""pytest-timeout's method (review, issue 13): a test hung inside C -- a
+"""pytest-timeout's method: a test hung inside C -- a
 mutex never released -- must fail the run, not hang it.  SIGALRM (the signal
 method) only sets a flag that the blocked thread never gets back to Python
 to see; the thread method's watchdog reports it."""

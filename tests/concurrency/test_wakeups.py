@@ -61,7 +61,7 @@ def test_every_waiter_woken_when_job_ends(dom, n):
 def test_mask_blocked_waiter_does_not_swallow_the_wakeup(dom):
     """libvirt 2011 signalled one waiter on EndJob: it could wake a
     mask-blocked waiter that went back to sleep while the async job's own
-    nested job slept on until its deadline (libvirt-jobs.md §3.7)."""
+    nested job slept on until its deadline (0.9.4's qemuDomainObjEndJob)."""
     dom.begin_async_job(A.SAVE, api="save")
     query = Holder(dom, J.QUERY, api="stats").start()
 

@@ -132,7 +132,8 @@ def test_async_owner_survives_continue(dom):
     assert dom.migration_job_continue() == 1
     assert dom.async_owner_api == "prepare3"  # parked: still names the last API
     assert dom.async_owner_thread == 0
-    # a blocked job names it (the pain point of libvirt-jobs.md §9.1)
+    # a blocked job names it ("cannot acquire state change lock" alone told
+    # an administrator nothing)
     with pytest.raises(mj.JobTimeout) as ei:
         dom.begin_job(J.QUERY, timeout=0.05)
     assert ei.value.message == f"{LOCK} (held by monitor=prepare3)"

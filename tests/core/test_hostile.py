@@ -1,4 +1,4 @@
-"""Hostile input over the whole Python API (issue 4), with hypothesis.
+"""Hostile input over the whole Python API, with hypothesis.
 
 Every public call gets arbitrary ints (huge, negative, 2**64), floats (NaN,
 inf, -0.0), strings (empty, NUL, longer than MJ_NAME_MAX), bytes, None,

@@ -1,4 +1,4 @@
-"""Misuse a newcomer makes (review, issue 13): a member of the wrong enum, kinds
+"""Misuse a newcomer makes (DECISIONS.md, "Misuse"): a member of the wrong enum, kinds
 given as numbers in error texts, a guard whose exit fails after the block
 raised, a Fraction timeout, bad arguments reported before state.  Every test
 runs against whichever implementation ``import pymigjob`` gives (the suite

@@ -3,8 +3,9 @@
 A hypothesis state machine runs random sequences of every primitive on one
 domain (begins with ``timeout=0`` so nothing blocks) and compares every
 observable property, every return value and every error (class and exact
-message) with a small Python model written from api.md, DECISIONS.md and
-libvirt-jobs.md -- not from the implementation.
+message) with a small Python model written from docs/api.md,
+docs/DECISIONS.md and libvirt 0.9.4's qemu_domain.c -- not from the
+implementation.
 """
 
 from __future__ import annotations
@@ -249,7 +250,7 @@ class JobModel(RuleBasedStateMachine):
     @rule(data=st.data(), start=st.booleans(), api=apis)
     def phase_backwards(self, data, start, api):
         """Refused: logged (or InternalError when strict), nothing changes --
-        not the owner thread, not the owner API (libvirt-jobs.md §4.3) --
+        not the owner thread, not the owner API (qemuMigrationJobSetPhase) --
         except start_phase's reference."""
         phase = P(data.draw(st.integers(0, self.phase - 1)))
         method = self.dom.migration_job_start_phase if start else self.dom.migration_job_set_phase

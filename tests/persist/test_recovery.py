@@ -304,8 +304,8 @@ class _LateKill:
 @pytest.mark.parametrize("seed", [3, 5])
 def test_demo_crash_recover_lists_what_recovery_reads(capsys, monkeypatch, seed):
     """The jobs shown "in flight" are the records durable at the kill, read
-    after it: the same records the recovery tables show (issue 13: a look
-    taken before the kill could differ)."""
+    after it: the same records the recovery tables show (a look taken
+    before the kill could differ)."""
     from pymigjob.cli import demo
     from pymigjob.cli.demo import crash as crashdemo
 

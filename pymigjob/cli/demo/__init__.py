@@ -2,8 +2,8 @@
 
 One process plays both hosts.  A *source* and a *destination* :class:`Driver`
 each hold the same domain names.  The demo migrates every source domain once
-with libvirt's v3 protocol and change protection (MIGRATION.txt, table 4.2 of
-the reference notes)::
+with libvirt's v3 protocol and change protection (libvirt's
+src/qemu/MIGRATION.txt)::
 
     Begin3 (src)    dom.migration(MIGRATION_OUT, BEGIN3)        start; continue
     Prepare3 (dst)  dom.migration(MIGRATION_IN, PREPARE)        start; continue

@@ -6,7 +6,7 @@ own hidden option).  This process watches the directories and, once some
 migrations are in flight, kills the child with SIGKILL -- no cleanup of any
 kind runs.  Then it opens a fresh driver on each directory, runs
 ``Driver.recover()`` and prints what libvirt 0.9.4 would do with each domain
-(libvirt-jobs.md §7.2): kill it, resume it, cancel the migration, leave it
+(qemuProcessRecoverJob): kill it, resume it, cancel the migration, leave it
 paused, or nothing -- and the state each driver is left in.
 """
 
