@@ -1,4 +1,4 @@
-"""cffi builder for pymigjob._core (API mode, out of line).
+"""cffi builder for pymigjob._c._core (API mode, out of line).
 
 The cdef is read from csrc/migjob.h, the one public header (and
 csrc/testing.h, the tests' hooks), so the C and Python sides cannot drift
@@ -13,7 +13,7 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CSRC = "csrc"
-SOURCES = ["domain.c", "enums.c", "error.c", "job.c", "migration.c", "notify.c"]
+SOURCES = ["domain.c", "enums.c", "error.c", "job.c", "migration.c", "notify.c", "testing.c"]
 
 SANITIZERS = {
     "": [],
@@ -58,7 +58,7 @@ for header in ("migjob.h", "testing.h"):
 
 _san = sanitizer_flags()
 ffibuilder.set_source(
-    "pymigjob._core",
+    "pymigjob._c._core",
     '#include "migjob.h"\n#include "testing.h"',
     # relative to the project root, as setuptools wants
     sources=[os.path.join(CSRC, name) for name in SOURCES],

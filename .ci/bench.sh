@@ -2,7 +2,7 @@
 # CI: run the benchmarks once, quick and non-gating on time, so they cannot
 # rot; then gate only on ratios against baselines measured in the same run
 # (two no-op cffi calls, the pure twin, one thread with no lock), each with
-# >= 25 % margin (benchmarks/check_ratios.py, gates in pymigjob/bench.py
+# >= 25 % margin (benchmarks/check_ratios.py, gates in pymigjob/cli/bench/common.py
 # TARGETS).  No absolute time is asserted anywhere.  A failed ratio gate gets
 # one re-run (a real regression fails twice; a noisy neighbour rarely does).
 # Budget: about 1.5-2 minutes on the 2-core machine (3 with the re-run).

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Free-threaded CPython 3.14t (issue 11): pymigjob builds there as a cp314t
+# Free-threaded CPython 3.14t: pymigjob builds there as a cp314t
 # wheel (no limited API: setup.py), installs, and passes the whole suite with
 # the GIL off.
 #
@@ -12,7 +12,7 @@
 # build) from a copy of the tracked files, checks its tag is cp314t and that
 # its core is not abi3, installs it with its [test] extra and runs the suite
 # from a copy of tests/ against the installed package with PYTHON_GIL=0
-# (tests/test_free_threading.py checks, in a child without PYTHON_GIL, that
+# (tests/concurrency/test_free_threading.py checks, in a child without PYTHON_GIL, that
 # importing and using pymigjob does not turn the GIL back on).
 set -euo pipefail
 
@@ -56,7 +56,7 @@ import sys, zipfile
 whl = sys.argv[1]
 name, version, python, abi, platform = whl.rsplit("/", 1)[-1][:-len(".whl")].split("-")
 cores = [n for n in zipfile.ZipFile(whl).namelist()
-         if n.startswith("pymigjob/_core") and n.endswith(".so")]
+         if n.startswith("pymigjob/_c/_core") and n.endswith(".so")]
 if abi != "cp314t" or python != "cp314":
     sys.exit(f"freethreaded: wheel tag is {python}-{abi}, expected cp314-cp314t: {whl}")
 if len(cores) != 1 or "abi3" in cores[0] or "314t" not in cores[0]:

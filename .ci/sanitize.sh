@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run the Python concurrency tests against sanitizer builds of pymigjob._core.
+# Run the Python concurrency tests against sanitizer builds of pymigjob._c._core.
 #
 #   bash .ci/sanitize.sh [thread|address|all] [extra pytest args...]
 #
@@ -17,10 +17,10 @@
 # Which tests: -m "concurrency" over tests/: the stress, lifetime and signal
 # suites and every other test marked @pytest.mark.concurrency, plus every
 # test of the threaded suites named in SANITIZE_THREADED_FILES (default:
-# test_threads.py test_lifetime.py test_aio.py test_asyncio.py
-# test_abort.py; .ci/pytest_threaded_files.py marks them).
+# test_wakeups.py test_fairness.py test_threads.py test_lifetime.py and
+# tests/aio/test_*.py, test_abort.py; .ci/pytest_threaded_files.py marks them).
 # SANITIZE_MARK overrides the marker expression (empty: no filter) and
-# SANITIZE_TESTS the paths, e.g. SANITIZE_MARK= SANITIZE_TESTS=tests/test_threads.py.
+# SANITIZE_TESTS the paths, e.g. SANITIZE_MARK= SANITIZE_TESTS=tests/concurrency/test_threads.py.
 # The memory-growth test skips itself under ASan (its quarantine grows RSS).
 # SANITIZE_KEEP=1 keeps the throwaway directory; reports are copied to
 # $SANITIZE_LOG_DIR (default .ci/logs/sanitize in the work tree) either way.
@@ -37,7 +37,7 @@ case "$WHICH" in
 esac
 MARK="${SANITIZE_MARK-concurrency}"   # set but empty: no marker filter
 TESTS="${SANITIZE_TESTS:-tests}"        # what to collect
-export SANITIZE_THREADED_FILES="${SANITIZE_THREADED_FILES-test_threads.py test_lifetime.py test_aio.py test_asyncio.py test_abort.py}"
+export SANITIZE_THREADED_FILES="${SANITIZE_THREADED_FILES-test_wakeups.py test_fairness.py test_threads.py test_lifetime.py test_notifier.py test_cancel.py test_queue.py test_basics.py test_abort.py}"
 LOG_DIR="${SANITIZE_LOG_DIR:-$ROOT/.ci/logs/sanitize}"
 
 # ---- tools -----------------------------------------------------------------
@@ -82,13 +82,13 @@ for kind in "${KINDS[@]}"; do
         --exclude='.pytest_cache' --exclude='.benchmarks' --exclude='csrc/tests/bin' \
         -cf - build_ffi.py setup.py pyproject.toml README.md csrc pymigjob tests |
         tar -C "$dir" -xf -
-    rm -f "$dir/pymigjob/_core.c"
+    rm -f "$dir/pymigjob/_c/_core.c"
     if ! (cd "$dir" && PYMIGJOB_SANITIZE=$kind "$PY" build_ffi.py >"$logs/build.log" 2>&1); then
         cat "$logs/build.log" >&2
         echo "sanitize: $kind build FAILED" >&2
         exit 1
     fi
-    so="$(ls "$dir"/pymigjob/_core*.so)"
+    so="$(ls "$dir"/pymigjob/_c/_core*.so)"
     case "$kind" in
         thread) runtime="$(gcc -print-file-name=libtsan.so)"; want=libtsan ;;
         address) runtime="$(gcc -print-file-name=libasan.so)"; want=libasan ;;
@@ -101,7 +101,7 @@ for kind in "${KINDS[@]}"; do
 
     # the copy must be what gets imported, not the editable install
     got="$(cd "$dir" && LD_PRELOAD="$runtime" ASAN_OPTIONS=detect_leaks=0 PYTHONPATH="$dir" \
-           "$PY" -c 'import pymigjob._core as c; print(c.__file__)')"
+           "$PY" -c 'import pymigjob._c._core as c; print(c.__file__)')"
     [ "$got" = "$so" ] || { echo "sanitize: imported $got instead of $so" >&2; exit 1; }
 
     echo "== sanitize: $kind pytest -m '$MARK' $*"

@@ -34,7 +34,7 @@ lap "built ${wheel[0]##*/}"
 import sys, zipfile
 names = set(zipfile.ZipFile(sys.argv[1]).namelist())
 missing = [n for n in open(sys.argv[2]).read().split() if n not in names]
-cores = [n for n in names if n.startswith("pymigjob/_core") and n.endswith(".so")]
+cores = [n for n in names if n.startswith("pymigjob/_c/_core") and n.endswith(".so")]
 if missing or len(cores) != 1:
     sys.exit(f"wheel lacks {missing or 'the C core'} (C cores: {cores})")
 print(f"wheel holds every tracked module of pymigjob and py.typed, core {cores[0]}")
@@ -74,9 +74,9 @@ lap "installed into a venv with no compiler on PATH"
 
 cd "$tmp"   # nowhere near the sources: only the installed package can be imported
 nocc "$tmp/venv/bin/python" -c '
-import pymigjob, pymigjob._core, sys
+import pymigjob, pymigjob._c._core, sys
 assert "site-packages" in pymigjob.__file__, pymigjob.__file__
-print("imported", pymigjob._core.__file__)'
+print("imported", pymigjob._c._core.__file__)'
 nocc "$tmp/venv/bin/python" -m pymigjob demo > "$tmp/demo.out" || { cat "$tmp/demo.out"; exit 1; }
 tail -n 1 "$tmp/demo.out"
 PYMIGJOB_IMPL=pure nocc "$tmp/venv/bin/python" -c '

@@ -39,9 +39,11 @@ import threading
 from typing import Dict, Optional
 
 import pymigjob as mj
-from pymigjob import bench
-from pymigjob._binding import NULL, WAIT_SLICE, encode_name, ffi, lib
-from pymigjob.enums import _enum_value
+from pymigjob.cli import bench
+from pymigjob.cli.bench import micro, report
+from pymigjob._args import enum_value as _enum_value
+from pymigjob._args import name_bytes as encode_name
+from pymigjob._c.binding import NULL, WAIT_SLICE, ffi, lib
 
 C_LOOP = r"""
 #define _POSIX_C_SOURCE 200809L
@@ -182,7 +184,7 @@ def main(argv=None) -> int:
         "_enum_value(Job, J, 'job')": "_enum_value(Job, J, 'job')",
         "type(J) is Job (fast path)": "type(J) is Job",
     }
-    variants = {k: bench._Variant(k, s, g) for k, s in stmts.items()}
+    variants = {k: micro._Variant(k, s, g) for k, s in stmts.items()}
     for v in variants.values():
         v.calibrate(max(a.round_time, bench.min_round_time()))
         v.reset()
@@ -199,7 +201,7 @@ def main(argv=None) -> int:
                      f"{c_ns * 1e-9 / floor:.2f}x"])
     for k, v in variants.items():
         rows.append([k, f"{v.median() * 1e9:.1f}", f"{v.median() / floor:.2f}x"])
-    print(bench._table(rows, ["layer", "ns", "/2 noops"]))
+    print(report._table(rows, ["layer", "ns", "/2 noops"]))
     return 0
 
 

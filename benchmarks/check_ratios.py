@@ -1,7 +1,7 @@
 """CI's ratio check: read a ``--benchmark-json`` file written by
 ``pytest benchmarks`` and hold each ratio recorded there (pymigjob against an
 in-run baseline: two no-op cffi calls, the pure twin, one thread with no
-lock) to its gate in ``pymigjob.bench.TARGETS``.  A gate is the issue's
+lock) to its gate in ``pymigjob.cli.bench.TARGETS``.  A gate is the issue's
 target with at least 25 % margin, or, for a target missed today, today's
 worst measured ratio plus 25 % so that things cannot get worse unnoticed.  No absolute time
 is checked anywhere.
@@ -22,7 +22,7 @@ import sys
 from typing import Any, Dict, List
 
 try:
-    from pymigjob.bench import TARGETS, print_checks
+    from pymigjob.cli.bench import TARGETS, print_checks
 except Exception:  # a broken import is not a failed gate either: exit 2, no re-run
     import traceback
 

@@ -22,7 +22,7 @@ from typing import Any, Dict, List
 
 import pytest
 
-from pymigjob import bench
+from pymigjob.cli import bench
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

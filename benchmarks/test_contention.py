@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from pymigjob import bench
+from pymigjob.cli import bench
 
 
 @pytest.mark.parametrize("nthreads", [1, 8, 64, 256])

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from pymigjob import bench
+from pymigjob.cli import bench
 
 
 @pytest.mark.parametrize("case", list(bench.MICRO_CASES))

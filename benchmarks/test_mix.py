@@ -6,7 +6,7 @@ granted, and every domain must end idle with refs == 1."""
 
 from __future__ import annotations
 
-from pymigjob import bench
+from pymigjob.cli import bench
 
 
 def test_daemon_mix(benchmark, record, settings):

@@ -1,4 +1,4 @@
-"""The cost of durable job status records (issue 5).
+"""The cost of durable job status records.
 
 One v3 source migration as the helpers run it -- start, BEGIN3, continue,
 start PERFORM3, PERFORM3_DONE, continue, start CONFIRM3, finish -- makes six

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from pymigjob import bench
+from pymigjob.cli import bench
 
 
 def test_pure_twin_available():

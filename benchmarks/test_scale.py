@@ -5,7 +5,7 @@ fresh process, against the pure twin; and random-access throughput
 
 from __future__ import annotations
 
-from pymigjob import bench
+from pymigjob.cli import bench
 
 
 def test_scale(benchmark, record, settings):

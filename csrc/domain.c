@@ -8,7 +8,6 @@
  *   keep  one per pin plus one while refs > 0; the memory goes at 0.
  */
 #include "internal.h"  /* first: it sets _POSIX_C_SOURCE */
-#include "testing.h"
 
 #include <errno.h>
 #include <math.h>
@@ -60,7 +59,7 @@ mj_strdup_name(const char *text, int *err)
         return NULL;
     }
     if (!(copy = malloc(len + 1))) {
-        *err = mj_error_set(MJ_ERR_NO_MEMORY, "out of memory");
+        *err = mj_error_no_memory();
         return NULL;
     }
     memcpy(copy, text, len + 1);
@@ -82,7 +81,7 @@ mj_domain_new(const char *name, double default_timeout,
         return NULL;
     }
     if (!(d = calloc(1, sizeof(*d)))) {
-        mj_error_set(MJ_ERR_NO_MEMORY, "out of memory");
+        mj_error_no_memory();
         return NULL;
     }
     if (mj_seconds_to_ns(default_timeout,
@@ -173,7 +172,7 @@ mj_domain_take_ref(mj_domain *d)
 
 /* fail every queued waiter with `code`; caller holds the lock */
 static void
-fail_waiters(mj_domain *d, int code)
+domain_fail_waiters(mj_domain *d, int code)
 {
     for (mj_waiter *w = d->head; w; w = d->head) {
         d->head = w->next;
@@ -193,7 +192,7 @@ void
 mj_domain_die(mj_domain *d)
 {
     pthread_mutex_lock(&d->lock);
-    fail_waiters(d, MJ_ERR_NO_DOMAIN);
+    domain_fail_waiters(d, MJ_ERR_NO_DOMAIN);
     pthread_mutex_unlock(&d->lock);
     mj_domain_unpin(d);              /* the unit that refs > 0 held */
 }
@@ -243,7 +242,7 @@ mj_domain_remove(mj_domain *d)
         return mj_error_no_domain(d);
     }
     d->removed = true;
-    fail_waiters(d, MJ_ERR_NO_DOMAIN);
+    domain_fail_waiters(d, MJ_ERR_NO_DOMAIN);
     left = mj_domain_drop_ref(d);          /* the list's reference */
     pthread_mutex_unlock(&d->lock);
     if (left == 0)
@@ -263,7 +262,7 @@ mj_domain_cancel_waiters(mj_domain *d, const char *reason)
         d->cancel_reason = copy;
         copy = NULL;
     }
-    fail_waiters(d, MJ_ERR_OPERATION_ABORTED);
+    domain_fail_waiters(d, MJ_ERR_OPERATION_ABORTED);
     pthread_mutex_unlock(&d->lock);
     free(copy);
 }
@@ -280,39 +279,74 @@ mj_domain_refs(const mj_domain *d)
 
 bool mj_domain_alive(const mj_domain *d) { return mj_domain_refs(d) > 0; }
 
-/* one locked read of a field of any integer type; a dead domain gives
- * `dead` and the NO_DOMAIN error */
-#define LOCKED_READ(type, d, expr, dead)        \
-    do {                                        \
-        type value_;                            \
-        if (!mj_domain_alive(d)) {              \
-            mj_error_no_domain(d);              \
-            return (dead);                      \
-        }                                       \
-        pthread_mutex_lock(&(d)->lock);         \
-        value_ = (expr);                        \
-        pthread_mutex_unlock(&(d)->lock);       \
-        return value_;                          \
-    } while (0)
-
-int mj_domain_active_job(mj_domain *d) { LOCKED_READ(int, d, d->active, -1); }
-int mj_domain_async_job(mj_domain *d) { LOCKED_READ(int, d, d->async_job, -1); }
-int mj_domain_phase(mj_domain *d) { LOCKED_READ(int, d, d->phase, -1); }
-uint64_t mj_domain_mask(mj_domain *d) { LOCKED_READ(uint64_t, d, d->mask, MJ_DEAD_U64); }
-int mj_domain_jobs_queued(mj_domain *d) { LOCKED_READ(int, d, d->jobs_queued, -1); }
-int mj_domain_job_info_type(mj_domain *d) { LOCKED_READ(int, d, d->info_type, -1); }
-int mj_domain_abort_requested(mj_domain *d) { LOCKED_READ(int, d, d->abort_requested, -1); }
-uint64_t mj_domain_owner_thread(mj_domain *d) { LOCKED_READ(uint64_t, d, d->owner, MJ_DEAD_U64); }
-uint64_t mj_domain_async_owner_thread(mj_domain *d)
+/* one field read under the lock, for each field type; a dead domain gives
+ * the sentinel and the NO_DOMAIN error (the getters in migjob.h) */
+static int
+domain_read_int(mj_domain *d, const int *field)
 {
-    LOCKED_READ(uint64_t, d, d->async_owner, MJ_DEAD_U64);
+    int value;
+
+    if (!mj_domain_alive(d))
+        return mj_error_no_domain(d);
+    pthread_mutex_lock(&d->lock);
+    value = *field;
+    pthread_mutex_unlock(&d->lock);
+    return value;
+}
+
+static uint64_t
+domain_read_u64(mj_domain *d, const uint64_t *field)
+{
+    uint64_t value;
+
+    if (!mj_domain_alive(d)) {
+        mj_error_no_domain(d);
+        return MJ_DEAD_U64;
+    }
+    pthread_mutex_lock(&d->lock);
+    value = *field;
+    pthread_mutex_unlock(&d->lock);
+    return value;
+}
+
+int mj_domain_active_job(mj_domain *d) { return domain_read_int(d, &d->active); }
+int mj_domain_async_job(mj_domain *d) { return domain_read_int(d, &d->async_job); }
+int mj_domain_phase(mj_domain *d) { return domain_read_int(d, &d->phase); }
+int mj_domain_jobs_queued(mj_domain *d) { return domain_read_int(d, &d->jobs_queued); }
+int mj_domain_job_info_type(mj_domain *d) { return domain_read_int(d, &d->info_type); }
+uint64_t mj_domain_mask(mj_domain *d) { return domain_read_u64(d, &d->mask); }
+uint64_t mj_domain_owner_thread(mj_domain *d) { return domain_read_u64(d, &d->owner); }
+
+uint64_t
+mj_domain_async_owner_thread(mj_domain *d)
+{
+    return domain_read_u64(d, &d->async_owner);
+}
+
+int
+mj_domain_abort_requested(mj_domain *d)
+{
+    int value;
+
+    if (!mj_domain_alive(d))
+        return mj_error_no_domain(d);
+    pthread_mutex_lock(&d->lock);
+    value = d->abort_requested;
+    pthread_mutex_unlock(&d->lock);
+    return value;
 }
 
 double
 mj_domain_job_elapsed(mj_domain *d)
 {
-    LOCKED_READ(double, d, d->async_job ? (double)(mj_now() - d->async_started) / 1e9 : 0.0,
-                -1.0);
+    double value;
+
+    if (!mj_domain_alive(d))
+        return mj_error_no_domain(d);
+    pthread_mutex_lock(&d->lock);
+    value = d->async_job ? (double)(mj_now() - d->async_started) / 1e9 : 0.0;
+    pthread_mutex_unlock(&d->lock);
+    return value;
 }
 
 int
@@ -340,11 +374,11 @@ mj_domain_snapshot(mj_domain *d, mj_job_snapshot *out)
     return out->refs > 0 ? 0 : mj_error_no_domain(d);
 }
 
-static _Thread_local char owner_api_copy[MJ_NAME_MAX + 1];
-static _Thread_local char async_owner_api_copy[MJ_NAME_MAX + 1];
+static _Thread_local char domain_owner_api_copy[MJ_NAME_MAX + 1];
+static _Thread_local char domain_async_owner_api_copy[MJ_NAME_MAX + 1];
 
 static const char *
-copy_api(mj_domain *d, char *const *field, char *buf)
+domain_copy_api(mj_domain *d, char *const *field, char *buf)
 {
     const char *result = NULL;
 
@@ -364,24 +398,11 @@ copy_api(mj_domain *d, char *const *field, char *buf)
 const char *
 mj_domain_owner_api(mj_domain *d)
 {
-    return copy_api(d, &d->owner_api, owner_api_copy);
+    return domain_copy_api(d, &d->owner_api, domain_owner_api_copy);
 }
 
 const char *
 mj_domain_async_owner_api(mj_domain *d)
 {
-    return copy_api(d, &d->async_owner_api, async_owner_api_copy);
-}
-
-int
-mj_testing_set_refs(mj_domain *d, int refs)
-{
-    int now = atomic_load_explicit(&d->refs, memory_order_relaxed);
-
-    while (now > 0 && refs > 0)
-        if (atomic_compare_exchange_weak_explicit(&d->refs, &now, refs,
-                                                  memory_order_acq_rel,
-                                                  memory_order_relaxed))
-            return 0;
-    return -1;
+    return domain_copy_api(d, &d->async_owner_api, domain_async_owner_api_copy);
 }

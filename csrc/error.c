@@ -1,6 +1,9 @@
 /*
  * error.c: the thread-local last error, as libvirt's virGetLastError.
- * Every failure goes through mj_error_set with a code and a format.
+ * Every failure goes through mj_error_set with a code and a format; a text
+ * that more than one module reports has its own function here, so that it
+ * is written once (mj_error_no_memory, mj_error_check_range,
+ * mj_error_invalid_job; mj_error_no_domain is domain.c's).
  */
 #include "internal.h"  /* first: it sets _POSIX_C_SOURCE */
 
@@ -101,5 +104,24 @@ mj_error_prefix(int code)
     return NULL;
 }
 
+/* ---- the texts more than one module reports ----------------------------- */
 
-void mj_noop(void) { }
+int
+mj_error_no_memory(void)
+{
+    return mj_error_set(MJ_ERR_NO_MEMORY, "out of memory");
+}
+
+int
+mj_error_check_range(int value, int last, const char *what)
+{
+    if (value < 0 || value >= last)
+        return mj_error_set(MJ_ERR_INVALID_ARG, "invalid %s %d", what, value);
+    return 0;
+}
+
+int
+mj_error_invalid_job(void)
+{
+    return mj_error_set(MJ_ERR_INTERNAL_ERROR, "Attempt to start invalid job");
+}

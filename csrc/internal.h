@@ -89,9 +89,18 @@ struct mj_domain {
     mj_waiter *head, *tail;
 };
 
-/* error.c */
+/* error.c: push an error (code, printf-style text) on the calling thread's
+ * stack; -1, so that a failing path can return it */
 int mj_error_set(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* NO_MEMORY "out of memory"; -1 */
+int mj_error_no_memory(void);
+/* 0 when 0 <= value < last, else INVALID_ARG "invalid <what> <value>"
+ * (what: "job", "async job", ...) and -1 */
+int mj_error_check_range(int value, int last, const char *what);
+/* INTERNAL_ERROR "Attempt to start invalid job" (a begin of a kind that is
+ * no job to start: Job NONE, ASYNC, ASYNC_NESTED; AsyncJob NONE); -1 */
+int mj_error_invalid_job(void);
 
 /* time.c-ish helpers, in domain.c */
 int64_t mj_now(void);

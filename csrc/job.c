@@ -454,7 +454,7 @@ mj_begin(mj_domain *d, slot_kind kind, int job, const char *api,
         free(w);
         free(req.api);
         mj_domain_unref_internal(d);
-        mj_error_set(MJ_ERR_NO_MEMORY, "out of memory");
+        mj_error_no_memory();
         return job_note_failed(d, async);
     }
     w->dom = d;
@@ -686,28 +686,14 @@ mj_waiter_cancel(mj_waiter **wp)
 
 /* ---- begins ------------------------------------------------------------- */
 
-static int
-job_check_range(int value, int last, const char *what)
-{
-    if (value < 0 || value >= last)
-        return mj_error_set(MJ_ERR_INVALID_ARG, "invalid %s %d", what, value);
-    return 0;
-}
-
-static int
-job_invalid(void)
-{
-    return mj_error_set(MJ_ERR_INTERNAL_ERROR, "Attempt to start invalid job");
-}
-
 int
 mj_begin_job(mj_domain *d, int job, const char *api, double timeout,
              double wait_for)
 {
-    if (job_check_range(job, MJ_JOB_LAST, "job") < 0)
+    if (mj_error_check_range(job, MJ_JOB_LAST, "job") < 0)
         return job_note_failed(d, false);
     if (job == MJ_JOB_NONE || job >= MJ_JOB_ASYNC) {
-        job_invalid();
+        mj_error_invalid_job();
         return job_note_failed(d, false);
     }
     return mj_begin(d, SLOT_SYNC, job, api, timeout, wait_for,
@@ -733,10 +719,10 @@ int
 mj_begin_async_job(mj_domain *d, int async_job, const char *api,
                    double timeout, double wait_for)
 {
-    if (job_check_range(async_job, MJ_ASYNC_JOB_LAST, "async job") < 0)
+    if (mj_error_check_range(async_job, MJ_ASYNC_JOB_LAST, "async job") < 0)
         return job_note_failed(d, true);
     if (async_job == MJ_ASYNC_JOB_NONE) {
-        job_invalid();
+        mj_error_invalid_job();
         return job_note_failed(d, true);
     }
     return mj_begin(d, SLOT_ASYNC, async_job, api, timeout, wait_for,
@@ -747,7 +733,7 @@ int
 mj_begin_nested_job(mj_domain *d, int async_job, const char *api,
                     double timeout, double wait_for)
 {
-    if (job_check_range(async_job, MJ_ASYNC_JOB_LAST, "async job") < 0)
+    if (mj_error_check_range(async_job, MJ_ASYNC_JOB_LAST, "async job") < 0)
         return job_note_failed(d, false);
     return mj_begin(d, SLOT_NESTED, async_job, api, timeout, wait_for,
                     false, 0, MJ_JOB_INFO_NONE);

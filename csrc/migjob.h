@@ -149,7 +149,9 @@ int mj_async_job_phase_from_string(int async_job, const char *text);
 /* the calling thread's newest error, left in place; MJ_ERR_OK / "" when
  * there is none */
 int mj_last_error_code(void);
-const char *mj_last_error_message(void);     /* libvirt's bare text */
+/* the calling thread's newest error's text, libvirt's bare message, left
+ * in place (valid until its next failing call); "" when there is none */
+const char *mj_last_error_message(void);
 /* pop the newest error: copy its text into buf (cut to size, always
  * NUL-terminated when size > 0) and return its code; MJ_ERR_OK and "" when
  * there is none */
@@ -169,7 +171,10 @@ typedef struct mj_domain mj_domain;
  * error instead of a logged refusal.  NULL on error. */
 mj_domain *mj_domain_new(const char *name, double default_timeout,
                          unsigned int max_queued, bool strict_phases);
+/* take one more pin on d's memory, for a new holder of the pointer */
 void mj_domain_pin(mj_domain *d);
+/* drop the caller's pin; the memory goes with the last pin once refs is 0
+ * (d must not be used by that caller afterwards) */
 void mj_domain_unpin(mj_domain *d);
 
 /* the most references a domain counts; one more is refused */
@@ -178,6 +183,7 @@ void mj_domain_unpin(mj_domain *d);
  * or, for a ref, when refs is already MJ_REFS_MAX (OPERATION_FAILED; a
  * begin or a phase that needs a reference fails the same way) */
 int mj_domain_ref(mj_domain *d);
+/* (unref: the last reference kills the domain; its waiters fail) */
 int mj_domain_unref(mj_domain *d);
 
 /* virDomainObjListRemove: marks the domain removed (every waiter and every
@@ -196,18 +202,32 @@ void mj_domain_cancel_waiters(mj_domain *d, const char *reason);
  * names, also NULL when there is none): one call gives the value or says
  * the domain is gone. */
 #define MJ_DEAD_U64 UINT64_MAX
-const char *mj_domain_name(const mj_domain *d);   /* lives as long as d */
-int mj_domain_refs(const mj_domain *d);           /* 0 once dead */
+/* d's name, as given to mj_domain_new; valid as long as the pointer */
+const char *mj_domain_name(const mj_domain *d);
+/* libvirt's reference count; 0 once dead (never an error) */
+int mj_domain_refs(const mj_domain *d);
+/* refs > 0 */
 bool mj_domain_alive(const mj_domain *d);
+/* the mj_job in the sync slot (MJ_JOB_NONE when free) */
 int mj_domain_active_job(mj_domain *d);
+/* the mj_async_job in the async slot (MJ_ASYNC_JOB_NONE when free) */
 int mj_domain_async_job(mj_domain *d);
+/* the async job's mj_phase (0 without one) */
 int mj_domain_phase(mj_domain *d);
-uint64_t mj_domain_mask(mj_domain *d);          /* may also be all ones alive */
+/* the jobs the async job allows (JOB_MASK bits); all ones is also a mask a
+ * live domain may have: ask mj_domain_alive when it is MJ_DEAD_U64 */
+uint64_t mj_domain_mask(mj_domain *d);
+/* holders and waiters, as max_queued counts them */
 int mj_domain_jobs_queued(mj_domain *d);
+/* the job info's mj_job_info_type */
 int mj_domain_job_info_type(mj_domain *d);
-double mj_domain_job_elapsed(mj_domain *d);     /* s since async begin, 0 */
-int mj_domain_abort_requested(mj_domain *d);    /* 0 or 1 */
-uint64_t mj_domain_owner_thread(mj_domain *d);        /* pthread_self(), 0 */
+/* seconds since the async job began; 0 without one */
+double mj_domain_job_elapsed(mj_domain *d);
+/* 1 when an abort of the async job was requested, else 0 */
+int mj_domain_abort_requested(mj_domain *d);
+/* pthread_self() of the sync job's holder; 0 when none */
+uint64_t mj_domain_owner_thread(mj_domain *d);
+/* pthread_self() of the thread driving the async job; 0 when none (parked) */
 uint64_t mj_domain_async_owner_thread(mj_domain *d);
 /* every job field at one instant (one lock) */
 typedef struct {
@@ -227,11 +247,13 @@ typedef struct {
     char owner_api[MJ_NAME_MAX + 1];
     char async_owner_api[MJ_NAME_MAX + 1];
 } mj_job_snapshot;
-/* 0, or -1 (NO_DOMAIN) when dead */
+/* fill *out with every field at one instant; 0, or -1 (NO_DOMAIN) when
+ * dead (*out is filled either way) */
 int mj_domain_snapshot(mj_domain *d, mj_job_snapshot *out);
 
-/* copies into a thread-local buffer valid until this thread's next call
- * of the same function; NULL when none is recorded */
+/* the sync job's owner API (owner_api) or the async job's (async_owner_api),
+ * copied into a thread-local buffer valid until this thread's next call of
+ * the same function; NULL when none is recorded, or dead (NO_DOMAIN) */
 const char *mj_domain_owner_api(mj_domain *d);
 const char *mj_domain_async_owner_api(mj_domain *d);
 
@@ -256,6 +278,7 @@ const char *mj_domain_async_owner_api(mj_domain *d);
  * max_queued limit"; OPERATION_FAILED when refs is at MJ_REFS_MAX; NO_DOMAIN
  * when dead or removed; OPERATION_ABORTED after mj_domain_cancel_waiters.
  */
+/* begin a sync job `job` (an mj_job from QUERY to MIGRATION_OP) on d */
 int mj_begin_job(mj_domain *d, int job, const char *api,
                  double timeout, double wait_for);
 /* The hottest path in one argument (cffi pays for each argument past the
@@ -267,6 +290,8 @@ int mj_begin_suspend_job(mj_domain *d);
 int mj_begin_modify_job(mj_domain *d);
 int mj_begin_abort_job(mj_domain *d);
 int mj_begin_migration_op_job(mj_domain *d);
+/* begin the async job `async_job` (an mj_async_job but NONE); the mask is
+ * MJ_DEFAULT_JOB_MASK until set */
 int mj_begin_async_job(mj_domain *d, int async_job, const char *api,
                        double timeout, double wait_for);
 /* the async job's own monitor calls: skips the mask; the async job must be
@@ -279,7 +304,9 @@ int mj_end_job(mj_domain *d);          /* any sync job, nested included */
 int mj_end_nested_job(mj_domain *d);   /* only ASYNC_NESTED */
 int mj_end_async_job(mj_domain *d);
 
-/* stores mask | DESTROY; no-op without an async job */
+/* the async job allows `mask` | DESTROY from now on (waiters it lets
+ * through are served); 0, also without an async job (nothing done), or -1
+ * when dead */
 int mj_set_async_job_mask(mj_domain *d, uint64_t mask);
 
 /* ---- waiting in slices -------------------------------------------------- */
@@ -334,7 +361,10 @@ void mj_begin_abandon(mj_domain *d, bool async);
 typedef struct mj_notifier mj_notifier;
 typedef struct mj_waiter mj_waiter;
 
-mj_notifier *mj_notifier_new(void);        /* NULL on error */
+/* a new notifier with its eventfd, owned by the caller; NULL on error
+ * (NO_MEMORY, SYSTEM_ERROR) */
+mj_notifier *mj_notifier_new(void);
+/* the eventfd to watch: readable while n lists waiters */
 int mj_notifier_fd(const mj_notifier *n);
 /* how many waiters still use n (while its owner holds its reference) */
 int mj_notifier_waiters(const mj_notifier *n);
@@ -399,7 +429,8 @@ int mj_check_migration_job(mj_domain *d, int async_job);
  * arriving between "is it still parked?" and StartPhase would race. */
 int mj_migration_job_claim_parked(mj_domain *d, int async_job, int phase,
                                   int new_phase, const char *api);
-/* qemuMigrationJobFinish = end the async job; refs left */
+/* qemuMigrationJobFinish = end the async job: refs left, or -1
+ * (OPERATION_INVALID without an async job, NO_DOMAIN) */
 int mj_migration_job_finish(mj_domain *d);
 
 /* ---- abort -------------------------------------------------------------- */
@@ -415,14 +446,10 @@ int mj_abort_job(mj_domain *d, const char *api, double timeout,
  * migration; use virDomainDestroy instead"), raises the abort flag and ends
  * the ABORT job whatever the outcome.  0 or -1. */
 int mj_abort_apply(mj_domain *d);
-/* the async job's checkpoint: -1 with OPERATION_ABORTED
- * "<async job>: canceled by client" when abort was requested */
+/* the async job's checkpoint: 0, or -1 with OPERATION_ABORTED
+ * "<async job>: canceled by client" when abort was requested (NO_DOMAIN
+ * when dead) */
 int mj_check_abort(mj_domain *d);
-
-/* ---- misc --------------------------------------------------------------- */
-
-/* does nothing: the floor every benchmark compares against */
-void mj_noop(void);
 
 #ifdef __cplusplus
 }

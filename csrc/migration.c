@@ -7,22 +7,40 @@
 
 #include <stdlib.h>
 
+/* qemuMigrationJobStart's mask for each kind (DESTROY is added with the
+ * grant): an incoming migration allows nothing else, every other kind gets
+ * the seed's "else" branch, the outgoing migration's.  A switch, so that a
+ * new async kind is a -Wswitch warning until it is given its mask. */
+static uint64_t
+migration_default_mask(mj_async_job async_job)
+{
+    switch (async_job) {
+    case MJ_ASYNC_JOB_MIGRATION_IN:
+        return MJ_JOB_MASK(MJ_JOB_NONE);
+    case MJ_ASYNC_JOB_MIGRATION_OUT:
+    case MJ_ASYNC_JOB_SAVE:
+    case MJ_ASYNC_JOB_DUMP:
+        return MJ_MIGRATION_OUT_JOB_MASK;
+    case MJ_ASYNC_JOB_NONE:
+    case MJ_ASYNC_JOB_LAST:
+        break;
+    }
+    return MJ_JOB_MASK(MJ_JOB_NONE);
+}
+
 int
 mj_migration_job_start(mj_domain *d, int async_job, const char *api,
                        double timeout, double wait_for,
                        bool has_mask, uint64_t mask)
 {
-    if (async_job < 0 || async_job >= MJ_ASYNC_JOB_LAST) {
-        mj_error_set(MJ_ERR_INVALID_ARG, "invalid async job %d", async_job);
+    if (mj_error_check_range(async_job, MJ_ASYNC_JOB_LAST, "async job") < 0)
         return mj_begin_failed(d, true);
-    }
     if (async_job == MJ_ASYNC_JOB_NONE) {
-        mj_error_set(MJ_ERR_INTERNAL_ERROR, "Attempt to start invalid job");
+        mj_error_invalid_job();
         return mj_begin_failed(d, true);
     }
     if (!has_mask)
-        mask = async_job == MJ_ASYNC_JOB_MIGRATION_IN
-               ? MJ_JOB_MASK(MJ_JOB_NONE) : MJ_MIGRATION_OUT_JOB_MASK;
+        mask = migration_default_mask((mj_async_job)async_job);
     /* the mask is installed with the grant, so nobody sees the default */
     return mj_begin(d, SLOT_ASYNC, async_job, api, timeout, wait_for,
                     true, mask, MJ_JOB_INFO_UNBOUNDED);
@@ -31,7 +49,7 @@ mj_migration_job_start(mj_domain *d, int async_job, const char *api,
 /* the caller drives the async job in `phase` now; *copy (the API name, or
  * NULL) replaces the owner API, and the old one comes back to be freed */
 static void
-enter_phase_locked(mj_domain *d, int phase, char **copy)
+migration_enter_phase_locked(mj_domain *d, int phase, char **copy)
 {
     d->phase = phase;
     d->async_owner = (uint64_t)pthread_self();
@@ -45,7 +63,7 @@ enter_phase_locked(mj_domain *d, int phase, char **copy)
 
 /* `copy` is the caller's copy of the API name (or NULL); this takes it */
 static int
-set_phase(mj_domain *d, int phase, char *copy)
+migration_set_phase(mj_domain *d, int phase, char *copy)
 {
     int rc;
 
@@ -62,7 +80,7 @@ set_phase(mj_domain *d, int phase, char *copy)
                      mj_phase_to_string(d->phase), mj_phase_to_string(phase));
         rc = d->strict_phases ? -1 : MJ_PHASE_BACKWARDS;
     } else {
-        enter_phase_locked(d, phase, &copy);
+        migration_enter_phase_locked(d, phase, &copy);
         rc = MJ_PHASE_SET;
     }
     pthread_mutex_unlock(&d->lock);
@@ -72,14 +90,13 @@ set_phase(mj_domain *d, int phase, char *copy)
 
 /* everything that can fail before the phase is looked at */
 static int
-phase_args(int phase, const char *api, char **copy)
+migration_phase_args(int phase, const char *api, char **copy)
 {
     int err = 0;
 
     *copy = NULL;
-    if (phase < 0 || phase >= MJ_PHASE_LAST)
-        return mj_error_set(MJ_ERR_INVALID_ARG, "invalid migration phase %d",
-                            phase);
+    if (mj_error_check_range(phase, MJ_PHASE_LAST, "migration phase") < 0)
+        return -1;
     if (api)
         *copy = mj_strdup_name(api, &err);
     return err;
@@ -90,9 +107,9 @@ mj_migration_job_set_phase(mj_domain *d, int phase, const char *api)
 {
     char *copy;
 
-    if (phase_args(phase, api, &copy) < 0)
+    if (migration_phase_args(phase, api, &copy) < 0)
         return -1;
-    return set_phase(d, phase, copy);
+    return migration_set_phase(d, phase, copy);
 }
 
 int
@@ -100,14 +117,14 @@ mj_migration_job_start_phase(mj_domain *d, int phase, const char *api)
 {
     char *copy;
 
-    if (phase_args(phase, api, &copy) < 0)
+    if (migration_phase_args(phase, api, &copy) < 0)
         return -1;
     /* this API's own reference, taken even if the phase is refused */
     if (mj_domain_ref(d) < 0) {
         free(copy);
         return -1;
     }
-    return set_phase(d, phase, copy);
+    return migration_set_phase(d, phase, copy);
 }
 
 int
@@ -121,7 +138,7 @@ mj_migration_job_claim_parked(mj_domain *d, int async_job, int phase,
         phase < 0 || phase >= MJ_PHASE_LAST)
         return mj_error_set(MJ_ERR_INVALID_ARG, "invalid async job %d or "
                             "migration phase %d", async_job, phase);
-    if (phase_args(new_phase, api, &copy) < 0)
+    if (migration_phase_args(new_phase, api, &copy) < 0)
         return -1;
     pthread_mutex_lock(&d->lock);
     if (!mj_domain_alive(d)) {
@@ -132,7 +149,7 @@ mj_migration_job_claim_parked(mj_domain *d, int async_job, int phase,
     } else if (mj_domain_take_ref(d) < 0) {  /* StartPhase's reference */
         rc = -1;
     } else {
-        enter_phase_locked(d, new_phase, &copy);
+        migration_enter_phase_locked(d, new_phase, &copy);
         rc = 1;
     }
     pthread_mutex_unlock(&d->lock);
@@ -165,21 +182,35 @@ mj_migration_job_is_active(mj_domain *d, int async_job)
     return active;
 }
 
+/* what qemuMigrationJobIsActive says the domain is not doing, per kind:
+ * a switch, so that a new async kind is a -Wswitch warning */
+static const char *
+migration_not_active_text(mj_async_job async_job)
+{
+    switch (async_job) {
+    case MJ_ASYNC_JOB_MIGRATION_IN:
+        return "processing incoming migration";
+    case MJ_ASYNC_JOB_NONE:
+    case MJ_ASYNC_JOB_MIGRATION_OUT:
+    case MJ_ASYNC_JOB_SAVE:
+    case MJ_ASYNC_JOB_DUMP:
+    case MJ_ASYNC_JOB_LAST:
+        break;
+    }
+    return "being migrated";
+}
+
 int
 mj_check_migration_job(mj_domain *d, int async_job)
 {
-    if (async_job < 0 || async_job >= MJ_ASYNC_JOB_LAST)
-        return mj_error_set(MJ_ERR_INVALID_ARG, "invalid async job %d",
-                            async_job);
+    if (mj_error_check_range(async_job, MJ_ASYNC_JOB_LAST, "async job") < 0)
+        return -1;
     if (!mj_domain_alive(d))
         return mj_error_no_domain(d);
     if (mj_migration_job_is_active(d, async_job))
         return 0;
-    return mj_error_set(MJ_ERR_OPERATION_INVALID,
-                        async_job == MJ_ASYNC_JOB_MIGRATION_IN
-                        ? "domain '%s' is not processing incoming migration"
-                        : "domain '%s' is not being migrated",
-                        d->name);
+    return mj_error_set(MJ_ERR_OPERATION_INVALID, "domain '%s' is not %s", d->name,
+                        migration_not_active_text((mj_async_job)async_job));
 }
 
 int

@@ -23,7 +23,7 @@ mj_notifier_new(void)
     mj_notifier *n = calloc(1, sizeof(*n));
 
     if (!n) {
-        mj_error_set(MJ_ERR_NO_MEMORY, "out of memory");
+        mj_error_no_memory();
         return NULL;
     }
     if ((n->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
@@ -63,7 +63,7 @@ mj_notifier_free(mj_notifier *n)
 
 /* caller holds n->lock */
 static void
-unlist(mj_notifier *n, mj_waiter *w)
+notify_unlist(mj_notifier *n, mj_waiter *w)
 {
     if (w->ready_prev)
         w->ready_prev->ready_next = w->ready_next;
@@ -115,7 +115,7 @@ mj_waiter_detach_notifier(mj_waiter *w)
         return;
     pthread_mutex_lock(&n->lock);
     if (w->ready)
-        unlist(n, w);
+        notify_unlist(n, w);
     pthread_mutex_unlock(&n->lock);
     w->notifier = NULL;
     mj_notifier_free(n);
@@ -129,7 +129,7 @@ mj_notifier_take(mj_notifier *n)
     pthread_mutex_lock(&n->lock);
     w = n->head;
     if (w)
-        unlist(n, w);
+        notify_unlist(n, w);
     if (!n->head) {
         uint64_t count;
         ssize_t got = read(n->fd, &count, sizeof(count));

@@ -21,6 +21,10 @@ void mj_testing_signal_on_grant(int signo);
 struct mj_domain;
 int mj_testing_set_refs(struct mj_domain *d, int refs);
 
+/* Does nothing: the benchmarks' floor, what any call into the core costs
+ * at least (python -m pymigjob bench, benchmarks/). */
+void mj_noop(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,11 +1,14 @@
-"""The exception hierarchy.  Each error carries libvirt's code and bare
-message; str() gives libvirt's formatted "<prefix>: <message>".  Each class
-also subclasses the builtin it resembles, so callers may catch either."""
+"""The exception hierarchy (it needs only the enums and _constants).  Each
+error carries libvirt's code and bare message; str() gives libvirt's
+formatted "<prefix>: <message>".  Each class also subclasses the builtin it
+resembles, so callers may catch either.  ``error_from`` makes the exception
+for an error the C core reported."""
 
 from __future__ import annotations
 
 import re
 
+from ._constants import REFS_LIMIT_TEXT
 from .enums import AsyncJob, ErrorCode, Job, Phase
 
 
@@ -91,10 +94,6 @@ ERROR_CLASSES: dict[int, type[Error]] = {
 }
 
 
-#: how the reference limit's OPERATION_FAILED ends ("domain 'vm' already
-#: has 2147483647 references, the most it can count")
-REFS_LIMIT_TEXT = "references, the most it can count"
-
 # ---- kinds given as numbers in libvirt's texts ---------------------------------
 
 _KIND_CODES = frozenset({ErrorCode.INTERNAL_ERROR, ErrorCode.INVALID_ARG})
@@ -139,6 +138,8 @@ def _name_kinds(err: Error, message: str) -> None:
 
 
 def error_from(code: int, message: str) -> Error:
+    """The exception for an error the core reported: its class by code
+    (OPERATION_FAILED is QueueFull, but for the reference limit's text)."""
     if code == ErrorCode.OPERATION_FAILED and message.endswith(REFS_LIMIT_TEXT):
         return OperationFailed(message, code)
     return ERROR_CLASSES.get(code, Error)(message, code)

@@ -1,8 +1,9 @@
-"""Context managers: the MIGRATION.txt call sequences as `with` blocks.
+"""Context managers: the migration call sequences of libvirt's
+src/qemu/MIGRATION.txt as `with` blocks.
 Class-based (several times cheaper than @contextmanager).  An exception
-escaping a block ends what the block began and propagates.  They use the
-public Domain API (and Domain._check_api), so both implementations (C-backed
-and pure) share them.
+escaping a block ends what the block began and propagates.  They use only
+the public Domain API (``GuardedDomain``, which both backends' Domains meet),
+so both implementations (C-backed and pure) share them.
 
 When the block raised and what the exit runs (end_job, ...) fails as well,
 the block's own exception propagates unchanged, and the exit's failure is
@@ -12,15 +13,45 @@ from __future__ import annotations
 
 import logging
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import Any, Awaitable, Callable, Protocol
 
-from .enums import AsyncJob, Phase, _check_kind_type, _enum_value
+from . import _args
+from .enums import AsyncJob, Phase
 from .errors import InternalError, add_note
 
-if TYPE_CHECKING:
-    from .domain import Domain
-
 log = logging.getLogger("pymigjob")
+
+
+class GuardedDomain(Protocol):
+    """What the guards use of a Domain: api.md's primitives."""
+
+    @property
+    def phase(self) -> int: ...
+
+    def begin_job(self, job: int, api: str | None = ..., timeout: float | None = ...) -> None: ...
+
+    def end_job(self) -> int: ...
+
+    def begin_nested_job(self, async_job: int, api: str | None = ...,
+                         timeout: float | None = ...) -> None: ...
+
+    def end_nested_job(self) -> int: ...
+
+    def begin_job_async(self, job: int, api: str | None = ...,
+                        timeout: float | None = ...) -> Awaitable[None]: ...
+
+    def migration_job_start(self, async_job: int, mask: int | None = ...,
+                            api: str | None = ..., timeout: float | None = ...) -> None: ...
+
+    def migration_job_set_phase(self, phase: int, api: str | None = ...) -> bool: ...
+
+    def migration_job_start_phase(self, phase: int, api: str | None = ...) -> bool: ...
+
+    def check_migration_job(self, async_job: int) -> None: ...
+
+    def migration_job_continue(self) -> Any: ...
+
+    def migration_job_finish(self) -> int: ...
 
 
 def exit_failed(body: BaseException, failure: BaseException, call: str) -> None:
@@ -34,12 +65,23 @@ def exit_failed(body: BaseException, failure: BaseException, call: str) -> None:
         log.warning("%s (while %s propagated)", text, type(body).__name__)
 
 
+def _end(end: Callable[[], object], exc: BaseException | None, call: str) -> None:
+    """A guard's exit: `end()` (named `call`); when it fails after the block
+    raised `exc`, `exc` goes on with the failure noted (exit_failed)."""
+    try:
+        end()
+    except Exception as failure:
+        if exc is None:
+            raise
+        exit_failed(exc, failure, call)
+
+
 class _BeginArgs:
     """What a job guard passes to its begin."""
 
     __slots__ = ("_dom", "_job", "_api", "_timeout")
 
-    def __init__(self, dom: Domain, job: int, api: str | None,
+    def __init__(self, dom: GuardedDomain, job: int, api: str | None,
                  timeout: float | None) -> None:
         self._dom = dom
         self._job = job
@@ -52,18 +94,13 @@ class JobGuard(_BeginArgs):
 
     __slots__ = ()
 
-    def __enter__(self) -> Domain:
+    def __enter__(self) -> GuardedDomain:
         self._dom.begin_job(self._job, self._api, self._timeout)
         return self._dom
 
     def __exit__(self, exc_type: type[BaseException] | None,
                  exc: BaseException | None, tb: TracebackType | None) -> None:
-        try:
-            self._dom.end_job()
-        except Exception as failure:
-            if exc is None:
-                raise
-            exit_failed(exc, failure, "end_job()")
+        _end(self._dom.end_job, exc, "end_job()")
 
 
 class NestedJobGuard(JobGuard):
@@ -71,18 +108,13 @@ class NestedJobGuard(JobGuard):
 
     __slots__ = ()
 
-    def __enter__(self) -> Domain:
+    def __enter__(self) -> GuardedDomain:
         self._dom.begin_nested_job(self._job, self._api, self._timeout)
         return self._dom
 
     def __exit__(self, exc_type: type[BaseException] | None,
                  exc: BaseException | None, tb: TracebackType | None) -> None:
-        try:
-            self._dom.end_nested_job()
-        except Exception as failure:
-            if exc is None:
-                raise
-            exit_failed(exc, failure, "end_nested_job()")
+        _end(self._dom.end_nested_job, exc, "end_nested_job()")
 
 
 class JobAsyncGuard(_BeginArgs):
@@ -90,18 +122,13 @@ class JobAsyncGuard(_BeginArgs):
 
     __slots__ = ()
 
-    async def __aenter__(self) -> Domain:
+    async def __aenter__(self) -> GuardedDomain:
         await self._dom.begin_job_async(self._job, self._api, self._timeout)
         return self._dom
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
                         exc: BaseException | None, tb: TracebackType | None) -> None:
-        try:
-            self._dom.end_job()
-        except Exception as failure:
-            if exc is None:
-                raise
-            exit_failed(exc, failure, "end_job()")
+        _end(self._dom.end_job, exc, "end_job()")
 
 
 class MigrationGuard:
@@ -117,14 +144,13 @@ class MigrationGuard:
     __slots__ = ("domain", "async_job", "_phase", "_api", "_first", "_timeout",
                  "_mask", "_done")
 
-    def __init__(self, dom: Domain, async_job: int, phase: int, api: str | None,
+    def __init__(self, dom: GuardedDomain, async_job: int, phase: int, api: str | None,
                  first: bool, timeout: float | None, mask: int | None) -> None:
         # arguments first, state after: a bad api is a TypeError/ValueError
         # here, not the state error check_migration_job would give first
-        _check_kind_type(AsyncJob, async_job, "async_job")
-        self._phase = _enum_value(Phase, phase, "phase")
-        if api is not None:
-            dom._check_api(api)
+        _args.kind_type(async_job, AsyncJob, "async_job")
+        self._phase = _args.enum_value(Phase, phase, "phase")
+        _args.api(api)
         self.domain = dom
         self.async_job = async_job
         self._api = api
@@ -158,10 +184,7 @@ class MigrationGuard:
         if exc is None:
             self.domain.migration_job_continue()
             return
-        try:
-            self.domain.migration_job_finish()
-        except Exception as failure:
-            exit_failed(exc, failure, "migration_job_finish()")
+        _end(self.domain.migration_job_finish, exc, "migration_job_finish()")
 
     @property
     def phase(self) -> int:

@@ -37,8 +37,8 @@ import time
 import traceback
 
 import pymigjob as mj
-from pymigjob.abandon import ABANDON_API
-from pymigjob.status import JobStatus
+from pymigjob.persist.abandon import ABANDON_API
+from pymigjob.persist.status import JobStatus
 
 A, P, J = mj.AsyncJob, mj.Phase, mj.Job
 OUT, IN = A.MIGRATION_OUT, A.MIGRATION_IN

@@ -137,3 +137,41 @@ class Holder:
         if not self.worker.ended.is_set():
             self._release.set()
             self.worker.join(DEADLINE)
+
+
+#: how every "state change lock" error begins
+LOCK = "cannot acquire state change lock"
+
+
+def settled(dom, refs: int = 1) -> None:
+    """Nothing held, nothing waiting, refs exactly as expected."""
+    assert dom.active_job == mj.Job.NONE
+    assert dom.async_job == mj.AsyncJob.NONE
+    assert dom.jobs_queued == 0
+    assert dom.refs == refs
+    assert dom.owner_api is None and dom.owner_thread == 0
+
+
+def fresh(dom) -> None:
+    """The state of a fresh domain (the mask is left out: see
+    core/test_jobs.py's test_fresh_domain)."""
+    assert dom.refs == 1
+    assert dom.active_job == mj.Job.NONE
+    assert dom.async_job == mj.AsyncJob.NONE
+    assert dom.phase == 0
+    assert dom.jobs_queued == 0
+    assert dom.owner_api is None
+    assert dom.async_owner_api is None
+    assert dom.owner_thread == 0
+    assert dom.async_owner_thread == 0
+    assert dom.abort_requested is False
+    assert dom.job_info.type == mj.JobType.NONE
+    assert dom.job_info.elapsed == 0.0
+
+
+def error_records(caplog) -> list:
+    """The records at ERROR or above on logger ``pymigjob``."""
+    import logging
+
+    return [r for r in caplog.records
+            if r.name == "pymigjob" and r.levelno >= logging.ERROR]

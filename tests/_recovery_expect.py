@@ -1,4 +1,4 @@
-"""libvirt 0.9.4's restart decisions (libvirt-jobs.md §7.2), written out
+"""libvirt 0.9.4's restart decisions (qemu_process.c), written out
 independently of pymigjob.recovery's table, the way qemuProcessRecoverJob and
 qemuProcessRecoverMigration read: a switch on the async job, then one on the
 phase.  Shared by test_recovery and test_crash."""

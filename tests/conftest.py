@@ -7,6 +7,7 @@ on ``sys.path`` here so that the suite works under every pytest import mode
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -43,13 +44,15 @@ def pytest_report_header(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under PYMIGJOB_IMPL=pure the suite runs against the twin, except the
-    tests that look inside the C-backed implementation."""
-    from pymigjob import _backend
+    """The suite runs against whichever backend ``import pymigjob`` chose
+    (PYMIGJOB_IMPL); the tests that look inside the C core (marked c_core)
+    skip by capability when the chosen backend has none."""
+    import pymigjob
 
-    if _backend.IMPL != "pure":
+    if "c_core" in pymigjob.backend_features:
         return
-    skip = pytest.mark.skip(reason="looks inside the C core; PYMIGJOB_IMPL=pure")
+    skip = pytest.mark.skip(reason=f"looks inside the C core; the backend is "
+                                   f"{pymigjob.backend!r} (PYMIGJOB_IMPL)")
     for item in items:
         if "c_core" in item.keywords:
             item.add_marker(skip)
@@ -66,3 +69,11 @@ def drv():
 @pytest.fixture
 def dom(drv):
     return drv.add_domain("vm1")
+
+
+@pytest.fixture
+def logs(caplog):
+    """caplog at DEBUG, logger ``pymigjob`` included."""
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="pymigjob")
+    return caplog

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "migjob.h"
+#include "testing.h"  /* mj_noop */
 
 #define CHECK(cond, ...)                                                  \
     do {                                                                  \

@@ -20,6 +20,7 @@
 
 #include "harness.h"
 #include "migjob.h"
+#include "testing.h"  /* the tests' hooks: mj_noop, mj_testing_* */
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -434,7 +434,7 @@ void test_error_nested_wrong_async(void)
 
 
 /* ======================================================================== */
-/* refcounts (libvirt-jobs.md §6.2)                                         */
+/* refcounts (docs/api.md: the seed's reference rules)                     */
 
 void test_refs_basic(void)
 {

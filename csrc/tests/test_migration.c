@@ -130,7 +130,7 @@ void test_phases(void)
 }
 
 /* ======================================================================== */
-/* refcounts of the migration helpers (libvirt-jobs.md §6.2)                */
+/* refcounts of the migration helpers (docs/api.md: the seed's rules)      */
 
 /* Source v3 with change protection: Begin3 1->2->1, Perform3 1->2 [nested
  * +1/-1] ->1, Confirm3 1->2->1; a transient domain is then removed 1->0. */
@@ -316,8 +316,8 @@ void test_refs_start_phase_refused(void)
 }
 
 /* A refused (backwards) phase changes nothing but StartPhase's reference:
- * libvirt-jobs.md §4.3 "returns without changing anything"; 0.10.2 and
- * modern libvirt check the phase before touching the owner. */
+ * the seed's qemuMigrationJobSetPhase "returns without changing anything";
+ * 0.10.2 and modern libvirt check the phase before touching the owner. */
 static void mig_refused_phase_case(bool strict, bool start)
 {
     mj_domain *d = fresh(strict ? "vm-refs" : "vm-ref", 1.0, 0, strict);

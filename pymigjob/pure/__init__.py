@@ -7,37 +7,20 @@ be built (``PYMIGJOB_IMPL=pure``), as the model the differential tests compare
 the C core with, and as the baseline of the benchmarks.
 
 ``import pymigjob.pure`` works next to the C-backed ``pymigjob`` in one
-process.  The enum, exception and guard classes are pymigjob's own (shared);
-Domain, Driver, JobInfo and the enum helper functions are this package's.
+process; it is a sibling of pymigjob._c and imports nothing of it.  The
+enums, exceptions, guards, JobInfo and JobStatus are pymigjob's own (shared);
+Domain and Driver are this package's.
 """
 
-from ..enums import AsyncJob, ErrorCode, Job, JobType, Phase
-from ..errors import (
-    Error,
-    InternalError,
-    InvalidArgument,
-    JobTimeout,
-    NoDomain,
-    NoMemory,
-    OperationAborted,
-    OperationFailed,
-    OperationInvalid,
-    QueueFull,
-    SystemFailure,
-)
-from ..guards import JobGuard, MigrationGuard, NestedJobGuard
-from ..status import JobStatus
-from ._enums import DEFAULT_JOB_MASK, job_mask, phase_from_string, phase_to_string
-from .domain import Domain, JobAsyncGuard, JobInfo
+from .. import _public
+from .._public import *  # noqa: F401,F403 - the shared public names (_public.__all__)
+from .domain import Domain
 from .driver import Driver
 
 #: this package is the pure-Python implementation
 IMPLEMENTATION = "pure"
+#: what this backend has (pymigjob.backend_features when it is the one chosen;
+#: see pymigjob._c.FEATURES): the *_async begins wait without a thread
+FEATURES = frozenset({"asyncio"})
 
-__all__ = [
-    "DEFAULT_JOB_MASK", "AsyncJob", "Domain", "Driver", "Error", "ErrorCode",
-    "InternalError", "InvalidArgument", "Job", "JobAsyncGuard", "JobGuard", "JobInfo",
-    "JobStatus", "JobTimeout", "JobType", "MigrationGuard", "NestedJobGuard", "NoDomain",
-    "NoMemory", "OperationAborted", "OperationFailed", "OperationInvalid", "Phase",
-    "QueueFull", "SystemFailure", "job_mask", "phase_from_string", "phase_to_string",
-]
+__all__ = ["Domain", "Driver", "FEATURES", "IMPLEMENTATION", *_public.__all__]

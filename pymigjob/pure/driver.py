@@ -1,12 +1,11 @@
-"""Driver, in pure Python: the domain list (see pymigjob._driver_base) over
-pure domains.  Persistence is the shared pymigjob.persist machinery, which
-only uses public Domain methods."""
+"""Driver, in pure Python: the domain list (pymigjob._base.DriverBase) over
+pure domains."""
 
 from __future__ import annotations
 
-from .._driver_base import DriverBase
-from . import _args
-from .domain import Domain
+from .. import _args
+from .._base import DriverBase
+from .domain import Domain, TrackedDomain
 
 
 class Driver(DriverBase[Domain]):
@@ -17,7 +16,10 @@ class Driver(DriverBase[Domain]):
         return _args.name(name, what)
 
     def _new_domain(self, name: str, checked: str) -> Domain:
-        return Domain(checked, self._timeout, self._max_queued, self._strict, self)
+        if self._tracker is None:
+            return Domain(checked, self._timeout, self._max_queued, self._strict)
+        return TrackedDomain(checked, self._timeout, self._max_queued, self._strict,
+                             tracker=self._tracker)
 
     def _remove(self, dom: Domain) -> int:
         return dom._remove()

@@ -1,0 +1,208 @@
+"""Every check of a caller's argument, with its message, for both backends.
+
+A check raises ``TypeError`` or ``ValueError`` (never a pymigjob error: those
+are the core's) and changes nothing; each backend calls them in the same
+order, so the two are interchangeable down to the messages.  This module
+needs nothing but _constants, so every layer above may use it (enums
+included).  A kind's *range* within its enum ("invalid job 99") is the
+core's check, not an argument's: the C core makes it, the twin mirrors it
+(pymigjob/pure/core.py).
+"""
+
+from __future__ import annotations
+
+import functools
+from enum import Enum
+from numbers import Real
+from typing import Any, NoReturn
+
+from ._constants import C_INT_MAX, C_INT_MIN, MASK_LIMIT, MJ_NAME_MAX
+
+# ---- names -------------------------------------------------------------------
+
+
+def name_bytes(value: object, what: str) -> bytes:
+    """A domain, API or reason name: a str without NUL, at most MJ_NAME_MAX
+    bytes in UTF-8.  Returns its UTF-8 encoding."""
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+    data = value.encode("utf-8")
+    if b"\0" in data:
+        raise ValueError(f"{what} must not contain NUL characters")
+    if len(data) > MJ_NAME_MAX:
+        raise ValueError(f"{what} is longer than {MJ_NAME_MAX} bytes")
+    return data
+
+
+def name(value: object, what: str) -> str:
+    """name_bytes' check; returns the name as a plain str."""
+    data = name_bytes(value, what)
+    return value if value.__class__ is str else data.decode("utf-8")  # type: ignore[return-value]
+
+
+@functools.lru_cache(maxsize=1024)
+def _api_bytes(value: str) -> bytes:
+    return name_bytes(value, "api")
+
+
+def api_bytes(value: object) -> bytes | None:
+    """An optional API name, encoded (None stays None).  A daemon passes the
+    same few libvirt API names over and over: the checked encodings of plain
+    strs are cached (refusals never are)."""
+    if value is None:
+        return None
+    if value.__class__ is str:
+        return _api_bytes(value)  # type: ignore[arg-type]
+    return name_bytes(value, "api")
+
+
+def api(value: object) -> str | None:
+    """An optional API name, as a plain str."""
+    return None if value is None else name(value, "api")
+
+
+# ---- seconds -------------------------------------------------------------------
+
+
+def seconds(value: object, what: str) -> float:
+    """`value` as float seconds >= 0: any real number (numbers.Real: int,
+    float, Fraction, an int or float subclass, ...) but a bool.  Refused:
+    anything else (TypeError), NaN, negatives and what no float can hold
+    (ValueError).  Infinity is accepted."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{what} must be a number of seconds or None, "
+                        f"not {type(value).__name__}")
+    if not value >= 0:  # also catches NaN
+        raise ValueError(f"{what} must be >= 0 seconds, not {value!r}")
+    try:
+        result = float(value)
+    except OverflowError:
+        raise ValueError(f"{what} {value!r} is too large") from None
+    if not result >= 0:  # a Real whose float() disagrees with its comparisons
+        raise ValueError(f"{what} must be >= 0 seconds, not {value!r}")
+    return result
+
+
+def timeout(value: object) -> float:
+    """A begin's `timeout` that is not None (None is the driver's default,
+    each backend's own business): seconds() with the common cases first."""
+    cls = value.__class__
+    if (cls is float or cls is int) and value >= 0:  # type: ignore[operator]
+        try:
+            return float(value)  # type: ignore[arg-type]
+        except OverflowError:
+            pass
+    return seconds(value, "timeout")
+
+
+# ---- kinds (jobs, async jobs, phases) -------------------------------------------
+
+
+def kind_type_error(cls: type, value: object, what: str, noun: str | None = None) -> TypeError:
+    """The TypeError for a kind that is no int, a bool, or a member of another
+    enum (an AsyncJob where a Job is expected: IntEnums of one value compare
+    equal, so without this check one kind would silently pass for another).
+    It names both types, and the member (`noun` replaces "a <cls>" for
+    values that are no enum member)."""
+    cls_name = cls.__name__
+    a_cls = f"{'an' if cls_name[0] in 'AEIOU' else 'a'} {cls_name}"
+    if isinstance(value, Enum):
+        member = value.name
+        shown = f"{type(value).__name__}.{member}" if member else repr(value)
+        return TypeError(f"{what} must be {a_cls}, not {shown}")
+    return TypeError(f"{what} must be {noun or a_cls}, not {type(value).__name__}")
+
+
+def is_kind(value: object, cls: type) -> bool:
+    """A plain int (or an int subclass that is no enum) or a member of cls
+    itself: not a bool, not another enum's member."""
+    vcls = value.__class__
+    return vcls is int or vcls is cls or (
+        isinstance(value, int) and not isinstance(value, (bool, Enum)))
+
+
+def kind_type(value: object, cls: type, what: str, noun: str | None = None) -> None:
+    """TypeError unless is_kind(value, cls).  The range is for the caller
+    (or the core) to check."""
+    if not is_kind(value, cls):
+        raise kind_type_error(cls, value, what, noun)
+
+
+def enum_value(cls: Any, value: object, what: str) -> int:
+    """An int in cls's range, or TypeError / ValueError."""
+    if value.__class__ is cls:
+        return value  # type: ignore[return-value]
+    kind_type(value, cls, what)
+    if value not in cls._value2member_map_:
+        raise ValueError(f"{value!r} is not a valid {cls.__name__}")
+    return int(value)  # type: ignore[call-overload]
+
+
+def bad_kind(cls: type, value: object, what: str) -> NoReturn:
+    """Raise the TypeError / ValueError that explains a rejected kind."""
+    enum_value(cls, value, what)
+    raise ValueError(f"{value!r} is not a valid {cls.__name__}")
+
+
+def c_int_kind(value: int, cls: type, what: str) -> None:
+    """A kind the core can take (a C int): beyond that range it is a plain
+    ValueError here, before the core (and before cffi, which would refuse
+    it after a C begin's exception path was armed)."""
+    if not C_INT_MIN <= value <= C_INT_MAX:
+        bad_kind(cls, value, what)
+
+
+def in_c_int(*values: int) -> bool:
+    return all(C_INT_MIN <= v <= C_INT_MAX for v in values)
+
+
+# ---- masks, settings -------------------------------------------------------------
+
+
+def mask(value: object, types: str = "an int") -> int:
+    """An async job mask, 0 <= mask < 2**64 (`types` names what is accepted,
+    for the message: "an int", "an int or None")."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"mask must be {types}, not {type(value).__name__}")
+    if not 0 <= value < MASK_LIMIT:
+        raise ValueError(f"mask must be in [0, 2**64), not {value!r}")
+    return int(value)
+
+
+def optional_mask(value: object) -> int | None:
+    return None if value is None else mask(value, "an int or None")
+
+
+def driver_settings(job_wait_timeout: object, max_queued: object,
+                    strict_phases: object) -> tuple[float, int, bool]:
+    """Driver(job_wait_timeout, max_queued, strict_phases), checked."""
+    # any real number (numbers.Real: Fraction too), as every timeout
+    if isinstance(job_wait_timeout, bool) or not isinstance(job_wait_timeout, Real):
+        raise TypeError("job_wait_timeout must be a number of seconds")
+    if not job_wait_timeout >= 0:
+        raise ValueError(f"job_wait_timeout must be >= 0, not {job_wait_timeout!r}")
+    try:
+        wait = float(job_wait_timeout)
+    except OverflowError:
+        raise ValueError(f"job_wait_timeout {job_wait_timeout!r} is too large") from None
+    if isinstance(max_queued, bool) or not isinstance(max_queued, int):
+        raise TypeError("max_queued must be an int")
+    if not 0 <= max_queued < 2**31:
+        raise ValueError(f"max_queued must be in [0, 2**31), not {max_queued!r}")
+    if not isinstance(strict_phases, bool):
+        raise TypeError("strict_phases must be a bool")
+    return wait, int(max_queued), strict_phases
+
+
+def park_timeout(value: object) -> float | None:
+    """Driver(park_timeout=...): None, or seconds > 0."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError("park_timeout must be a number of seconds or None")
+    if not value > 0:
+        raise ValueError(f"park_timeout must be > 0, not {value!r}")
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"park_timeout {value!r} is too large") from None

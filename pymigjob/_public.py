@@ -1,0 +1,40 @@
+"""The public names both backends share -- every name of api.md but Domain
+and Driver -- listed once: ``pymigjob`` and ``pymigjob.pure`` export them
+from here (``from ._public import *``), next to their backend's Domain and
+Driver."""
+
+from ._base import JobInfo
+from .enums import (
+    DEFAULT_JOB_MASK,
+    AsyncJob,
+    ErrorCode,
+    Job,
+    JobType,
+    Phase,
+    job_mask,
+    phase_from_string,
+    phase_to_string,
+)
+from .errors import (
+    Error,
+    InternalError,
+    InvalidArgument,
+    JobTimeout,
+    NoDomain,
+    NoMemory,
+    OperationAborted,
+    OperationFailed,
+    OperationInvalid,
+    QueueFull,
+    SystemFailure,
+)
+from .guards import JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard
+from .persist.status import JobStatus
+
+__all__ = [
+    "DEFAULT_JOB_MASK", "AsyncJob", "Error", "ErrorCode", "InternalError", "InvalidArgument",
+    "Job", "JobAsyncGuard", "JobGuard", "JobInfo", "JobStatus", "JobTimeout", "JobType",
+    "MigrationGuard", "NestedJobGuard", "NoDomain", "NoMemory", "OperationAborted",
+    "OperationFailed", "OperationInvalid", "Phase", "QueueFull", "SystemFailure", "job_mask",
+    "phase_from_string", "phase_to_string",
+]

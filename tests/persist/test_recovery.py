@@ -1,0 +1,318 @@
+"""Restart recovery: libvirt 0.9.4's decision per (side, phase) and what
+Driver.recover() does to the driver and the store."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+
+import pytest
+
+import pymigjob as mj
+from pymigjob import recovery
+from pymigjob.recovery import ANY, RECOVERY_TABLE, Action, decide
+from pymigjob.persist.status import JobStatus
+from pymigjob.store import DirectoryStore, MemoryStore
+
+from _recovery_expect import expected_async, expected_kill
+
+A, P, J = mj.AsyncJob, mj.Phase, mj.Job
+OUT, IN = A.MIGRATION_OUT, A.MIGRATION_IN
+
+
+def _status(job, async_job, phase):
+    return JobStatus(job, async_job, phase if async_job != A.NONE else P.NONE)
+
+
+PAIRS = [(a, p) for a, p in itertools.product(A, P) if not (a == A.NONE and p)]
+
+
+@pytest.mark.parametrize("async_job, phase", PAIRS)
+def test_every_side_and_phase(async_job, phase):
+    """Every (async job, phase) pair, mismatched ones included (a source phase
+    under MIGRATION_IN, a destination phase under MIGRATION_OUT, any phase
+    under SAVE/DUMP), against the independently written expectation."""
+    want_action, want_reasons = expected_async(async_job, phase)
+    for job in J:
+        rec = decide("vm1", _status(job, async_job, phase))
+        assert (str(rec.action), rec.paused_by) == (want_action, want_reasons), \
+            (job, async_job, phase)
+        assert rec.destroy == (job == J.DESTROY)
+        assert rec.kill == expected_kill(job, async_job, phase)
+        assert rec.job_after == ("gone" if rec.kill else
+                                 "none" if rec.status.idle else "cleared")
+
+
+def test_the_table_is_the_only_source():
+    # every key is a real pair, every side has its wildcard row, and the
+    # decisions come from the table object (patching it changes them)
+    for (async_job, phase) in RECOVERY_TABLE:
+        assert isinstance(async_job, A) and (phase is ANY or isinstance(phase, P))
+    for async_job in A:
+        assert (async_job, ANY) in RECOVERY_TABLE
+    saved = RECOVERY_TABLE[(OUT, P.BEGIN3)]
+    try:
+        RECOVERY_TABLE[(OUT, P.BEGIN3)] = recovery.Decision(Action.KILL, "patched")
+        assert decide("vm1", JobStatus(J.NONE, OUT, P.BEGIN3)).action == Action.KILL
+    finally:
+        RECOVERY_TABLE[(OUT, P.BEGIN3)] = saved
+
+
+def test_sync_destroy_rule():
+    for job in J:
+        rec = decide("vm1", JobStatus(job))
+        assert rec.action == Action.NOTHING
+        assert rec.kill == (job == J.DESTROY), job
+    # DESTROY wins over a resume decision
+    rec = decide("vm1", JobStatus(J.DESTROY, IN, P.FINISH2))
+    assert rec.action == Action.RESUME and rec.destroy and rec.kill
+    assert "then kill" in str(rec)
+
+
+def test_action_labels():
+    assert [a.value for a in Action] == [
+        "nothing", "kill", "resume", "resume-if-paused", "cancel-and-resume-if-paused",
+        "leave-paused"]
+    rec = decide("vm1", JobStatus(J.NONE, OUT, P.PERFORM3))
+    assert str(rec) == ("vm1: job=none async=migration out phase=perform3 -> "
+                        "cancel-and-resume-if-paused (paused by migration/unknown): "
+                        "cancel the migration in QEMU")
+
+
+# ---- Driver.recover() ----------------------------------------------------------------
+
+def _crash_state(d: mj.Driver) -> dict[str, JobStatus]:
+    """Leave domains in a spread of states, as a crashed daemon would."""
+    def out(name, *phases, api="api"):
+        dom = d.add_domain(name)
+        dom.migration_job_start(OUT, api=api)
+        for ph in phases:
+            dom.migration_job_set_phase(ph)
+        return dom
+
+    out("src-begin", P.BEGIN3)
+    out("src-perform", P.BEGIN3, P.PERFORM3)
+    out("src-done", P.BEGIN3, P.PERFORM3, P.PERFORM3_DONE)
+    out("src-cancelled", P.BEGIN3, P.PERFORM3, P.PERFORM3_DONE, P.CONFIRM3_CANCELLED)
+    out("src-confirm", P.BEGIN3, P.PERFORM3, P.PERFORM3_DONE, P.CONFIRM3)
+    out("src-v2", P.PERFORM2)
+    dst = d.add_domain("dst-prepare")
+    dst.migration_job_start(IN)
+    dst.migration_job_set_phase(P.PREPARE)
+    dst = d.add_domain("dst-finish2")
+    dst.migration_job_start(IN)
+    dst.migration_job_set_phase(P.FINISH2)
+    dst = d.add_domain("dst-finish3")
+    dst.migration_job_start(IN)
+    dst.migration_job_set_phase(P.FINISH3)
+    d.add_domain("saving").begin_async_job(A.SAVE, api="save")
+    d.add_domain("dumping").begin_async_job(A.DUMP, api="dump")
+    d.add_domain("destroying").begin_job(J.DESTROY, api="destroy")
+    resume = d.add_domain("destroy-while-finish2")
+    resume.migration_job_start(IN)
+    resume.migration_job_set_phase(P.FINISH2)
+    resume.begin_job(J.DESTROY)
+    idle = d.add_domain("idle")
+    idle.begin_async_job(A.SAVE)
+    idle.end_async_job()
+    d.add_domain("never-had-a-job")
+    return {name: d.lookup(name).job_status() for name in d.domains()}
+
+
+def test_recover_after_a_restart(tmp_path):
+    before = mj.Driver(state_dir=tmp_path)
+    states = _crash_state(before)
+    # (the crashed daemon is simply forgotten; a new one starts on the directory)
+    d = mj.Driver(state_dir=tmp_path)
+    assert d.domains() == []
+    result = d.recover()
+    assert "never-had-a-job" not in result  # no tracked change, no record
+    assert set(result) == set(states) - {"never-had-a-job"}
+    for name, rec in result.items():
+        st = states[name]
+        assert rec.status == st
+        assert str(rec.action) == expected_async(st.async_job, st.phase)[0]
+        assert rec.kill == expected_kill(st.job, st.async_job, st.phase)
+    gone = {n for n, r in result.items() if r.kill}
+    assert gone == {"src-confirm", "dst-prepare", "dst-finish3", "destroying",
+                    "destroy-while-finish2"}
+    assert sorted(d.domains()) == sorted(set(result) - gone)
+    for name in d.domains():
+        dom = d.lookup(name)
+        assert dom.job_status() == JobStatus() and dom.refs == 1
+        with dom.job(J.MODIFY):  # usable again
+            pass
+    # the store now says what the driver has: idle records, none for the dead
+    assert DirectoryStore(tmp_path).load_all() == {n: JobStatus() for n in d.domains()}
+    # a second restart has nothing left to do
+    again = mj.Driver(state_dir=tmp_path).recover()
+    assert {str(r.action) for r in again.values()} == {"nothing"}
+    assert not any(r.kill for r in again.values())
+    before.close()
+    d.close()
+
+
+def test_recover_with_a_domain_already_on_the_list():
+    store = MemoryStore()
+    store.save("vm1", JobStatus(J.NONE, OUT, P.PERFORM3, "perform3", 1))
+    store.save("vm2", JobStatus(J.NONE, OUT, P.CONFIRM3, "confirm3", 1))
+    d = mj.Driver(store=store)
+    vm1, vm2 = d.add_domain("vm1"), d.add_domain("vm2")
+    result = d.recover()
+    assert result["vm1"].action == Action.CANCEL and not result["vm1"].kill
+    assert d.lookup("vm1") is vm1
+    assert result["vm2"].kill and "vm2" not in d and not vm2.alive
+    assert store.load_all() == {"vm1": JobStatus()}
+
+
+def test_act_runs_before_each_record_changes():
+    store = MemoryStore()
+    store.save("a", JobStatus(J.NONE, IN, P.PREPARE))      # kill
+    store.save("b", JobStatus(J.NONE, OUT, P.PERFORM3))    # cancel
+    store.save("c", JobStatus(J.NONE, IN, P.FINISH2))      # resume
+    seen = []
+
+    def act(rec):
+        # the record is still the crashed one while the daemon acts
+        seen.append((rec.name, str(rec.action), store.load_all()[rec.name] == rec.status))
+
+    d = mj.Driver(store=store)
+    result = d.recover(act)
+    assert seen == [("a", "kill", True), ("b", "cancel-and-resume-if-paused", True),
+                    ("c", "resume", True)]
+    assert set(result) == {"a", "b", "c"}
+
+
+def test_a_failing_act_leaves_the_rest_for_the_next_restart():
+    store = MemoryStore()
+    for name in ("a", "b", "c"):
+        store.save(name, JobStatus(J.NONE, OUT, P.CONFIRM3))  # kill
+
+    def act(rec):
+        if rec.name == "b":
+            raise RuntimeError("could not kill b")
+
+    with pytest.raises(RuntimeError, match="could not kill b"):
+        mj.Driver(store=store).recover(act)
+    assert sorted(store.load_all()) == ["b", "c"]  # a done; b and c still to do
+    again = mj.Driver(store=store).recover()
+    assert sorted(again) == ["b", "c"] and all(r.kill for r in again.values())
+    assert store.load_all() == {}
+
+
+def test_recover_empty_store(tmp_path):
+    d = mj.Driver(state_dir=tmp_path)
+    assert d.recover() == {}
+    assert d.domains() == []
+
+
+def test_recover_needs_a_store(drv):
+    with pytest.raises(mj.OperationInvalid, match="no job status store"):
+        drv.recover()
+    with pytest.raises(mj.OperationInvalid):
+        mj.Driver(park_timeout=5).recover()
+
+
+def test_recover_is_loud_about_a_bad_record(tmp_path):
+    (tmp_path / "vm1.xml").write_text("<domstatus name='vm1'><job type='bogus'/></domstatus>")
+    with pytest.raises(mj.InternalError, match="Unknown job type bogus"):
+        mj.Driver(state_dir=tmp_path).recover()
+
+
+def test_recovered_records_written_once(tmp_path):
+    """An idle record is not rewritten; a cleared one is, once."""
+    store = MemoryStore()
+    store.save("idle", JobStatus())
+    store.save("busy", JobStatus(J.NONE, A.SAVE, P.NONE, "save", 1))
+    d = mj.Driver(store=store)
+    n = store.saves
+    d.recover()
+    assert store.saves == n + 1
+    assert store.load_all() == {"idle": JobStatus(), "busy": JobStatus()}
+
+
+def test_every_pair_through_recover():
+    """decide() and recover() agree for every pair (recover() uses decide())."""
+    pairs = [(j, a, p) for j, a, p in itertools.product((J.NONE, J.DESTROY, J.MODIFY), A, P)
+             if not (a == A.NONE and p)]
+    store = MemoryStore()
+    for i, (j, a, p) in enumerate(pairs):
+        store.save(f"d{i}", JobStatus(j, a, p))
+    d = mj.Driver(store=store)
+    result = d.recover()
+    for i, (j, a, p) in enumerate(pairs):
+        rec = result[f"d{i}"]
+        assert rec.kill == expected_kill(j, a, p)
+        assert (f"d{i}" in d) == (not rec.kill)
+
+
+# ---- the demo's --crash-recover --------------------------------------------------------
+
+def test_demo_crash_recover(capsys):
+    from pymigjob.cli import demo
+
+    assert demo.main(["--crash-recover", "--seed", "3", "--domains", "4", "--threads", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "killed pid" in out and "(exit status -9)" in out
+    assert "recovery of the source driver" in out
+    assert "recovery of the destination driver" in out
+    assert "summary:" in out
+
+
+def _crash_report(out: str):
+    """(the jobs the demo lists as in flight, the non-idle records each
+    recovery table shows), both as {"source vm1": "job=... async=..."}."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines)
+                 if "in flight" in line and line.endswith(":"))
+    listed = {}
+    for line in lines[start + 1:]:
+        if not line.strip():
+            break
+        listed[line[2:20].strip()] = line[21:].strip()
+    recovered = {}
+    side = None
+    for line in lines:
+        m = re.match(r"recovery of the (source|destination) driver", line)
+        if m:
+            side = m.group(1)
+            continue
+        if side is None or not line.startswith("  ") or line.startswith("  domain") \
+                or line.startswith("  driver now"):
+            if line.startswith("  driver now"):
+                side = None
+            continue
+        name, record = line[2:10].strip(), line[11:61].strip()
+        if record != "job=none async=none":
+            recovered[f"{side} {name}"] = record
+    return listed, recovered
+
+
+class _LateKill:
+    """crashdemo's `time`, with the pause between "enough jobs seen in flight"
+    and the kill stretched (the child keeps changing its records meanwhile)."""
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+    @staticmethod
+    def sleep(seconds):
+        time.sleep(seconds if seconds == 0.002 else seconds + 0.15)
+
+
+@pytest.mark.parametrize("seed", [3, 5])
+def test_demo_crash_recover_lists_what_recovery_reads(capsys, monkeypatch, seed):
+    """The jobs shown "in flight" are the records durable at the kill, read
+    after it: the same records the recovery tables show (a look taken
+    before the kill could differ)."""
+    from pymigjob.cli import demo
+    from pymigjob.cli.demo import crash as crashdemo
+
+    monkeypatch.setattr(crashdemo, "time", _LateKill())
+    assert demo.main(["--crash-recover", "--seed", str(seed), "--domains", "4",
+                      "--threads", "3"]) == 0
+    out = capsys.readouterr().out
+    listed, recovered = _crash_report(out)
+    assert listed == recovered, out
+    assert "in flight at the kill (the records on disk after it" in out
