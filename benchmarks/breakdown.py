@@ -1,30 +1,30 @@
 """Where the time of begin_job+end_job and ``with dom.job()`` goes, layer by
-layer, with what-if prototypes of the changes suggested to the lead.
+layer: each row adds one layer to the one above it, so the difference
+between two rows is what that layer costs.
 
     python benchmarks/breakdown.py [--round-time 0.1] [--rounds 5]
 
-Layers (median ns per begin+end pair, interleaved rounds of >= 20 GIL switch
-intervals, like the benchmarks):
+Median ns per begin+end pair (thread CPU time, interleaved rounds of >= 20
+GIL switch intervals, like the benchmarks), and the ratio to two no-op cffi
+calls (the floor of python -m pymigjob bench).
 
-  C only          mj_begin_job + mj_end_job in a C loop (gcc, csrc/ as is,
-                  thread CPU time like everything here;
-                  skipped without gcc)
+begin_job + end_job:
+  C only          mj_begin_job + mj_end_job in a C loop (gcc; skipped without it)
   2 no-op calls   lib.mj_noop() twice: the floor of any two cffi calls
-  raw cffi        lib.mj_begin_job(p, J, NULL, -1.0, 0.05) + lib.mj_end_job(p)
-                  with a plain pointer, then with the handle's ffi.gc pointer
-  public API      dom.begin_job(J); dom.end_job()
-  with            with dom.job(J): pass
+  cffi, real      the calls begin_job/end_job make: mj_begin_modify_job(p) and
+                  mj_end_job(p), with the handle's ffi.gc pointer
+  + 2 methods     the same calls inside two Python methods that check nothing:
+                  what any Python API around them costs at least
+  public          dom.begin_job(J); dom.end_job(): + the argument checks
+                  (api/timeout None, the kind's type, the one-argument
+                  begin's lookup) and the results' checks
 
-What-ifs (prototypes here, not in the library):
-
-  1-arg entries   Python methods around two 1-argument cffi calls
-                  (mj_domain_ref/unref stand in: a METH_O call builds no
-                  argument tuple)
-  guard direct    a JobGuard whose __enter__/__exit__ call cffi directly
-  guard cached    the same guard object reused for (domain, job) when no
-                  api/timeout is given
-  enum/encode     Job(v) against a tuple lookup; encode_name(api) against a
-                  dict of already encoded names; _enum_value against a type check
+with dom.job(J):
+  with, empty     a `with` over an object whose __enter__/__exit__ (Python)
+                  do nothing: the statement's own cost
+  + job()         the object comes from a method (dom.job(J)'s shape)
+  + cffi          __enter__/__exit__ make the two calls (no checks)
+  public          with dom.job(J): pass
 """
 
 from __future__ import annotations
@@ -41,9 +41,7 @@ from typing import Dict, Optional
 import pymigjob as mj
 from pymigjob.cli import bench
 from pymigjob.cli.bench import micro, report
-from pymigjob._args import enum_value as _enum_value
-from pymigjob._args import name_bytes as encode_name
-from pymigjob._c.binding import NULL, WAIT_SLICE, ffi, lib
+from pymigjob._c.binding import lib, noop
 
 C_LOOP = r"""
 #define _POSIX_C_SOURCE 200809L
@@ -90,63 +88,70 @@ def c_only_ns() -> Optional[float]:
         return float(out.stdout.strip())
 
 
-_b, _e = lib.mj_begin_job, lib.mj_end_job
-_ref, _unref = lib.mj_domain_ref, lib.mj_domain_unref
+_quick, _end = lib.mj_begin_modify_job, lib.mj_end_job
 
 
-class DirectGuard:
-    __slots__ = ("_p", "_job")
-
-    def __init__(self, p, job):
-        self._p = p
-        self._job = job
-
-    def __enter__(self):
-        rc = _b(self._p, self._job, NULL, -1.0, WAIT_SLICE)
-        if rc:
-            raise RuntimeError(rc)
-
-    def __exit__(self, t, v, tb):
-        if _e(self._p) < 0:
-            raise RuntimeError
-
-
-class OneArgDomain:
-    """begin/end as 1-argument cffi calls (ref/unref stand in for them)."""
+class Bare:
+    """begin_job/end_job with nothing but the two C calls."""
 
     __slots__ = ("_p", "_g")
 
     def __init__(self, p):
         self._p = p
-        self._g = OneArgGuard(p)
+        self._g = BareGuard(p)
 
     def begin_job(self, job, api=None, timeout=None):
-        if _ref(self._p) < 0:
-            raise RuntimeError
+        _quick(self._p)
 
     def end_job(self):
-        refs = _unref(self._p)
-        if refs < 0:
-            raise RuntimeError
-        return refs
+        return _end(self._p)
 
     def job(self, job, api=None, timeout=None):
         return self._g
 
 
-class OneArgGuard:
+class BareGuard:
     __slots__ = ("_p",)
 
     def __init__(self, p):
         self._p = p
 
     def __enter__(self):
-        if _ref(self._p) < 0:
-            raise RuntimeError
+        _quick(self._p)
 
     def __exit__(self, t, v, tb):
-        if _unref(self._p) < 0:
-            raise RuntimeError
+        _end(self._p)
+
+
+class Empty:
+    """A `with` object and a job() that do nothing at all."""
+
+    __slots__ = ()
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, t, v, tb):
+        return None
+
+    def job(self, job, api=None, timeout=None):
+        return self
+
+
+LAYERS = {
+    "begin_job + end_job": {
+        "2 no-op cffi calls (the floor)": "noop(); noop()",
+        "cffi, real: mj_begin_modify_job(p); mj_end_job(p)": "_quick(gcp); _end(gcp)",
+        "+ 2 Python methods that check nothing": "bare.begin_job(J); bare.end_job()",
+        "public: dom.begin_job(J); dom.end_job()": "dom.begin_job(J); dom.end_job()",
+    },
+    "with dom.job(J)": {
+        "with over empty Python __enter__/__exit__": "with empty:\n    pass",
+        "+ the object from a method (job())": "with empty.job(J):\n    pass",
+        "+ the two cffi calls in __enter__/__exit__": "with bare.job(J):\n    pass",
+        "public: with dom.job(J): pass": "with dom.job(J):\n    pass",
+    },
+}
 
 
 def main(argv=None) -> int:
@@ -157,33 +162,10 @@ def main(argv=None) -> int:
 
     drv = mj.Driver()
     dom = drv.add_domain("vm1")
-    raw = ffi.cast("mj_domain *", dom._p)
-    side = drv.add_domain("vm2")                 # ref/unref stand-ins work on this one
-    one = OneArgDomain(ffi.cast("mj_domain *", side._p))
-    direct = DirectGuard(raw, mj.Job.MODIFY)
-    g = {"dom": dom, "J": mj.Job.MODIFY, "noop": lib.mj_noop, "_b": _b, "_e": _e,
-         "raw": raw, "gcp": dom._p, "NULL": NULL, "one": one, "direct": direct,
-         "DirectGuard": DirectGuard, "Job": mj.Job, "JOBS": tuple(mj.Job),
-         "encode_name": encode_name, "API": {"setMemory": b"setMemory"},
-         "_enum_value": _enum_value, "lk": threading.Lock()}
-    stmts: Dict[str, str] = {
-        "2 no-op cffi calls (floor)": "noop(); noop()",
-        "threading.Lock acquire+release": "lk.acquire(); lk.release()",
-        "raw cffi begin+end, plain pointer": "_b(raw, J, NULL, -1.0, 0.05); _e(raw)",
-        "raw cffi begin+end, ffi.gc pointer": "_b(gcp, J, NULL, -1.0, 0.05); _e(gcp)",
-        "public dom.begin_job(J); dom.end_job()": "dom.begin_job(J); dom.end_job()",
-        "public with dom.job(J): pass": "with dom.job(J):\n    pass",
-        "what-if: 1-arg cffi entries, Python methods": "one.begin_job(J); one.end_job()",
-        "what-if: 1-arg entries + cached guard, with": "with one.job(J):\n    pass",
-        "what-if: guard calling cffi directly (new)": "with DirectGuard(raw, J):\n    pass",
-        "what-if: guard calling cffi directly (cached)": "with direct:\n    pass",
-        "Job(4) (EnumMeta.__call__)": "Job(4)",
-        "JOBS[4] (tuple of members)": "JOBS[4]",
-        "encode_name('setMemory', 'api')": "encode_name('setMemory', 'api')",
-        "API.get('setMemory') (cache)": "API.get('setMemory')",
-        "_enum_value(Job, J, 'job')": "_enum_value(Job, J, 'job')",
-        "type(J) is Job (fast path)": "type(J) is Job",
-    }
+    side = drv.add_domain("vm2")
+    g = {"dom": dom, "J": mj.Job.MODIFY, "noop": noop, "_quick": _quick, "_end": _end,
+         "gcp": side._p, "bare": Bare(side._p), "empty": Empty()}
+    stmts = {k: s for table in LAYERS.values() for k, s in table.items()}
     variants = {k: micro._Variant(k, s, g) for k, s in stmts.items()}
     for v in variants.values():
         v.calibrate(max(a.round_time, bench.min_round_time()))
@@ -192,16 +174,22 @@ def main(argv=None) -> int:
     for r in range(a.rounds):
         for i in range(len(order)):
             order[(i + r) % len(order)].round()
-    floor = variants["2 no-op cffi calls (floor)"].median()
+    floor = variants["2 no-op cffi calls (the floor)"].median()
     c_ns = c_only_ns()
-    print(f"load average {bench.loadavg()}, {a.rounds} rounds each, medians")
-    rows = []
-    if c_ns is not None:
-        rows.append(["C only: mj_begin_job + mj_end_job (gcc -O2 loop)", f"{c_ns:.1f}",
-                     f"{c_ns * 1e-9 / floor:.2f}x"])
-    for k, v in variants.items():
-        rows.append([k, f"{v.median() * 1e9:.1f}", f"{v.median() / floor:.2f}x"])
-    print(report._table(rows, ["layer", "ns", "/2 noops"]))
+    print(f"{mj.__file__}: load average {bench.loadavg()}, {a.rounds} rounds each, medians")
+    for title, table in LAYERS.items():
+        rows = []
+        if c_ns is not None and title.startswith("begin_job"):
+            rows.append(["C only: mj_begin_job + mj_end_job (gcc -O2 loop)", f"{c_ns:.1f}",
+                         f"{c_ns * 1e-9 / floor:.2f}x", ""])
+        prev = None
+        for k in table:
+            ns = variants[k].median()
+            rows.append([k, f"{ns * 1e9:.1f}", f"{ns / floor:.2f}x",
+                         "" if prev is None else f"{(ns - prev) * 1e9:+.1f}"])
+            prev = ns
+        print()
+        print(report._table(rows, [title, "ns", "/2 noops", "this layer"]))
     return 0
 
 

@@ -124,7 +124,8 @@ def is_kind(value: object, cls: type) -> bool:
 def kind_type(value: object, cls: type, what: str, noun: str | None = None) -> None:
     """TypeError unless is_kind(value, cls).  The range is for the caller
     (or the core) to check."""
-    if not is_kind(value, cls):
+    vcls = value.__class__
+    if vcls is not int and vcls is not cls and not is_kind(value, cls):
         raise kind_type_error(cls, value, what, noun)
 
 

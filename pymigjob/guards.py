@@ -15,7 +15,7 @@ import logging
 from types import TracebackType
 from typing import Any, Awaitable, Callable, Protocol
 
-from . import _args
+from ._args import api_bytes, enum_value, kind_type
 from .enums import AsyncJob, Phase
 from .errors import InternalError, add_note
 
@@ -100,7 +100,12 @@ class JobGuard(_BeginArgs):
 
     def __exit__(self, exc_type: type[BaseException] | None,
                  exc: BaseException | None, tb: TracebackType | None) -> None:
-        _end(self._dom.end_job, exc, "end_job()")
+        try:  # (_end's body, inline: with dom.job(kind, api=...) is a hot path)
+            self._dom.end_job()
+        except Exception as failure:
+            if exc is None:
+                raise
+            exit_failed(exc, failure, "end_job()")
 
 
 class NestedJobGuard(JobGuard):
@@ -114,7 +119,12 @@ class NestedJobGuard(JobGuard):
 
     def __exit__(self, exc_type: type[BaseException] | None,
                  exc: BaseException | None, tb: TracebackType | None) -> None:
-        _end(self._dom.end_nested_job, exc, "end_nested_job()")
+        try:  # (_end's body, inline: around every monitor call)
+            self._dom.end_nested_job()
+        except Exception as failure:
+            if exc is None:
+                raise
+            exit_failed(exc, failure, "end_nested_job()")
 
 
 class JobAsyncGuard(_BeginArgs):
@@ -148,9 +158,11 @@ class MigrationGuard:
                  first: bool, timeout: float | None, mask: int | None) -> None:
         # arguments first, state after: a bad api is a TypeError/ValueError
         # here, not the state error check_migration_job would give first
-        _args.kind_type(async_job, AsyncJob, "async_job")
-        self._phase = _args.enum_value(Phase, phase, "phase")
-        _args.api(api)
+        if async_job.__class__ is not AsyncJob:
+            kind_type(async_job, AsyncJob, "async_job")
+        self._phase = phase if phase.__class__ is Phase else enum_value(Phase, phase, "phase")
+        if api is not None:
+            api_bytes(api)  # the check of api, cached for the names daemons repeat
         self.domain = dom
         self.async_job = async_job
         self._api = api

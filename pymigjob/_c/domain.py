@@ -24,7 +24,6 @@ from ..guards import JobGuard, exit_failed
 from . import aio as _aio
 from .binding import ASYNC_JOB_OK as _ASYNC_JOB_OK
 from .binding import JOB_OK as _JOB_OK
-from .binding import PHASE_OK as _PHASE_OK
 from .binding import (
     ASYNC_SLOT,
     NULL,
@@ -82,13 +81,6 @@ def _read(value: int) -> int:
     if value < 0:
         raise last_error()
     return value
-
-
-def _check_refs(refs: int) -> int:
-    """What a call returning refs left returned: -1 is its error."""
-    if refs < 0:
-        raise last_error()
-    return refs
 
 
 class QuickJobGuard:
@@ -228,10 +220,16 @@ class Domain(DomainBase):
     # ---- references --------------------------------------------------------
 
     def ref(self) -> int:
-        return _check_refs(lib.mj_domain_ref(self._p))
+        refs = lib.mj_domain_ref(self._p)
+        if refs < 0:
+            raise last_error()
+        return refs
 
     def unref(self) -> int:
-        return _check_refs(lib.mj_domain_unref(self._p))
+        refs = lib.mj_domain_unref(self._p)
+        if refs < 0:
+            raise last_error()
+        return refs
 
     # ---- sync, async and nested jobs --------------------------------------
 
@@ -249,7 +247,12 @@ class Domain(DomainBase):
                     abandon(p, SYNC_SLOT)
                     raise
                 return
-        c_api, c_to, _ = c_args(job, _JOB_OK, Job, "job", api, timeout)
+        # binding.c_args' checks, inline (no frame more on begin_job)
+        if job.__class__ not in _JOB_OK:
+            _args.kind_type(job, Job, "job")
+        c_api = _c_api(api)
+        c_to = -1.0 if timeout is None else _args.timeout(timeout)
+        _args.c_int_kind(job, Job, "job")
         p = self._p
         try:
             rc = _begin_job(p, job, c_api, c_to, WAIT_SLICE)
@@ -267,12 +270,19 @@ class Domain(DomainBase):
 
     def begin_async_job(self, async_job: AsyncJob | int, api: str | None = None,
                         timeout: float | None = None) -> None:
-        c_api, c_to, _ = c_args(async_job, _ASYNC_JOB_OK, AsyncJob, "async_job", api, timeout)
+        if async_job.__class__ not in _ASYNC_JOB_OK:
+            _args.kind_type(async_job, AsyncJob, "async_job")
+        c_api = _c_api(api)
+        c_to = -1.0 if timeout is None else _args.timeout(timeout)
+        _args.c_int_kind(async_job, AsyncJob, "async_job")
         _run_begin(lib.mj_begin_async_job, self._p, ASYNC_SLOT, async_job, c_api, c_to,
                    WAIT_SLICE)
 
     def end_async_job(self) -> int:
-        return _check_refs(lib.mj_end_async_job(self._p))
+        refs = lib.mj_end_async_job(self._p)
+        if refs < 0:
+            raise last_error()
+        return refs
 
     def set_async_job_mask(self, mask: int) -> None:
         if lib.mj_set_async_job_mask(self._p, _args.mask(mask)) < 0:
@@ -280,19 +290,31 @@ class Domain(DomainBase):
 
     def begin_nested_job(self, async_job: AsyncJob | int, api: str | None = None,
                          timeout: float | None = None) -> None:
-        c_api, c_to, _ = c_args(async_job, _ASYNC_JOB_OK, AsyncJob, "async_job", api, timeout)
+        if async_job.__class__ not in _ASYNC_JOB_OK:
+            _args.kind_type(async_job, AsyncJob, "async_job")
+        c_api = _c_api(api)
+        c_to = -1.0 if timeout is None else _args.timeout(timeout)
+        _args.c_int_kind(async_job, AsyncJob, "async_job")
         _run_begin(lib.mj_begin_nested_job, self._p, SYNC_SLOT, async_job, c_api, c_to,
                    WAIT_SLICE)
 
     def end_nested_job(self) -> int:
-        return _check_refs(lib.mj_end_nested_job(self._p))
+        refs = lib.mj_end_nested_job(self._p)
+        if refs < 0:
+            raise last_error()
+        return refs
 
     # ---- the seed's migration helpers --------------------------------------
 
     def migration_job_start(self, async_job: AsyncJob | int, mask: int | None = None,
                             api: str | None = None, timeout: float | None = None) -> None:
-        c_api, c_to, mask = c_args(async_job, _ASYNC_JOB_OK, AsyncJob, "async_job", api,
-                                   timeout, mask)
+        if async_job.__class__ not in _ASYNC_JOB_OK:
+            _args.kind_type(async_job, AsyncJob, "async_job")
+        c_api = _c_api(api)
+        c_to = -1.0 if timeout is None else _args.timeout(timeout)
+        if mask is not None:
+            mask = _args.mask(mask, "an int or None")
+        _args.c_int_kind(async_job, AsyncJob, "async_job")
         _run_begin(lib.mj_migration_job_start, self._p, ASYNC_SLOT, async_job, c_api, c_to,
                    WAIT_SLICE, mask is not None, mask or 0)
 
@@ -305,10 +327,12 @@ class Domain(DomainBase):
     def _enter_phase(self, call: Callable[[Any, int, Any], int], phase: int,
                      api: str | None) -> bool:
         """SetPhase or StartPhase (which also takes this API's reference)."""
-        if phase.__class__ not in _PHASE_OK:
+        if phase.__class__ is Phase:  # a member: its type and range are right
+            c_api = _c_api(api)
+        else:  # type, api, then the C int range: the blocking calls' order
             _args.kind_type(phase, Phase, "phase")
-        c_api = _c_api(api)
-        _args.c_int_kind(phase, Phase, "phase")
+            c_api = _c_api(api)
+            _args.c_int_kind(phase, Phase, "phase")
         rc = call(self._p, phase, c_api)
         if rc == _PHASE_SET:
             return True
@@ -336,7 +360,10 @@ class Domain(DomainBase):
         return bool(rc)
 
     def migration_job_continue(self) -> int:
-        return _check_refs(lib.mj_migration_job_continue(self._p))
+        refs = lib.mj_migration_job_continue(self._p)
+        if refs < 0:
+            raise last_error()
+        return refs
 
     def migration_job_is_active(self, async_job: AsyncJob | int) -> bool:
         """Never raises: anything but an AsyncJob or a plain int (a member of
@@ -346,14 +373,17 @@ class Domain(DomainBase):
         return bool(lib.mj_migration_job_is_active(self._p, async_job))
 
     def check_migration_job(self, async_job: AsyncJob | int) -> None:
-        if async_job.__class__ not in _ASYNC_JOB_OK:
+        if async_job.__class__ is not AsyncJob:  # a member is in range
             _args.kind_type(async_job, AsyncJob, "async_job")
-        _args.c_int_kind(async_job, AsyncJob, "async_job")
+            _args.c_int_kind(async_job, AsyncJob, "async_job")
         if lib.mj_check_migration_job(self._p, async_job) < 0:
             raise last_error()
 
     def migration_job_finish(self) -> int:
-        return _check_refs(lib.mj_migration_job_finish(self._p))
+        refs = lib.mj_migration_job_finish(self._p)
+        if refs < 0:
+            raise last_error()
+        return refs
 
     # ---- abort ------------------------------------------------------------
 

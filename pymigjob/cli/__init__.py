@@ -11,6 +11,8 @@ import importlib
 import sys
 from typing import List, Optional, Sequence
 
+from .._version import __version__
+
 USAGE = """\
 usage: python -m pymigjob {demo,bench,daemon} [options]
        python -m pymigjob --version
@@ -29,7 +31,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(USAGE, end="", file=sys.stdout if args else sys.stderr)
         return 0 if args else 2
     if args[0] in ("--version", "-V"):
-        from pymigjob._version import __version__  # noqa: PLC0415 - only when asked
         print(f"pymigjob {__version__}")
         return 0
     command, rest = args[0], args[1:]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import pytest
 
 from pymigjob import aio
@@ -10,11 +12,14 @@ from _aiohelpers import fds, no_notifier
 
 @pytest.fixture
 def no_leftovers():
-    """After the test every notifier is released and no fd is left."""
+    """After the test every notifier is released and no fd is left.  (Fewer
+    fds than before is no leak: an earlier test's garbage may be collected
+    meanwhile, closing its files.)"""
+    gc.collect()
     before = fds()
     yield
     no_notifier()
-    assert fds() == before, "an eventfd (or another fd) leaked"
+    assert fds() <= before, "an eventfd (or another fd) leaked"
 
 
 @pytest.fixture

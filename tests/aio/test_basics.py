@@ -1,5 +1,7 @@
-"""Waiting from asyncio (api.md "Waiting from asyncio"): same semantics, errors
-and messages as the blocking calls; a cancelled waiter holds nothing."""
+"""Waiting from asyncio (api.md "Waiting from asyncio"), backend-neutral:
+same semantics, errors and messages as the blocking calls; a cancelled
+waiter holds nothing.  (The C backend's notifier: test_notifier.py; threads
+and coroutines in one FIFO: test_queue.py.)"""
 
 from __future__ import annotations
 
@@ -8,30 +10,11 @@ import asyncio
 import pytest
 
 import pymigjob as mj
-from _mjhelpers import DEADLINE, Holder, snapshot, started
+from _aiohelpers import run, until
+from _mjhelpers import DEADLINE, LOCK, Holder, settled, snapshot
 
 A = mj.AsyncJob
 J = mj.Job
-LOCK = "cannot acquire state change lock"
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 3 * DEADLINE))
-
-
-async def until(pred, what="condition"):
-    loop = asyncio.get_running_loop()
-    end = loop.time() + DEADLINE
-    while not pred():
-        if loop.time() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.002)
-
-
-def settled(dom):
-    assert dom.active_job == J.NONE
-    assert dom.async_job == A.NONE
-    assert dom.jobs_queued == 0
-    assert dom.refs == 1
 
 
 def test_uncontended(dom):
@@ -161,39 +144,6 @@ def test_job_async_context_manager(dom):
         assert dom.active_job == J.NONE
 
     run(main())
-    settled(dom)
-
-
-def test_many_coroutines_and_threads_share_one_fifo(dom):
-    dom.begin_job(J.MODIFY)
-    order = []
-
-    def thread_waiter(name):
-        dom.begin_job(J.QUERY, timeout=DEADLINE)
-        order.append(name)
-        dom.end_job()
-
-    async def coro_waiter(name):
-        await dom.begin_job_async(J.QUERY, timeout=DEADLINE)
-        order.append(name)
-        dom.end_job()
-
-    async def main():
-        first = started(thread_waiter, "thread-1")
-        await until(lambda: dom.jobs_queued == 2)
-        tasks = []
-        for i in range(3):
-            tasks.append(asyncio.ensure_future(coro_waiter(f"coro-{i}")))
-            await until(lambda n=i: dom.jobs_queued == 3 + n)
-        last = started(thread_waiter, "thread-2")
-        await until(lambda: dom.jobs_queued == 6)
-        dom.end_job()
-        await asyncio.gather(*tasks)
-        await asyncio.to_thread(first.join_ok)
-        await asyncio.to_thread(last.join_ok)
-
-    run(main())
-    assert order == ["thread-1", "coro-0", "coro-1", "coro-2", "thread-2"]
     settled(dom)
 
 

@@ -4,28 +4,8 @@ cannot be imported, and nothing falls back to the twin silently."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
-# a finder that makes `pymigjob._c._core` unimportable, as on a machine
-# where the extension was never built
-NO_CORE = """
-import importlib.abc, sys
-class NoCore(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name == "pymigjob._c._core":
-            raise ImportError("no C core here")
-sys.meta_path.insert(0, NoCore())
-"""
-
-
-def run(code: str, impl: str | None) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env.pop("PYMIGJOB_IMPL", None)
-    if impl is not None:
-        env["PYMIGJOB_IMPL"] = impl
-    return subprocess.run([sys.executable, "-c", NO_CORE + code], env=env,
-                          capture_output=True, text=True, timeout=60)
+from _nocore import run
 
 
 def test_pure_works_without_the_c_core():
@@ -46,7 +26,7 @@ print("pure ok")
 
 
 def test_no_silent_fallback_without_the_c_core():
-    done = run("import pymigjob", None)
+    done = run("import pymigjob")
     assert done.returncode != 0
     assert "ImportError" in done.stderr and "PYMIGJOB_IMPL=pure" in done.stderr
 

@@ -1,13 +1,9 @@
 """The pure twin itself: importing it (next to the C core, or without one),
 and its safety against an interrupt at any line of a blocked begin.  (Its
-behaviour is the C-backed one: tests/test_differential.py, and the whole
+behaviour is the C-backed one: tests/backends/test_differential.py, and the whole
 suite under PYMIGJOB_IMPL=pure.)"""
 
 from __future__ import annotations
-
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -15,28 +11,9 @@ import pymigjob.pure as pure
 from _interrupts import (BEGINS, LONG_WAIT, interrupt_on_return, interrupted_blocked_begins,
                          interrupted_coroutine_begins, traced)
 from _mjhelpers import Holder
+from _nocore import run
 
 J, A = pure.Job, pure.AsyncJob
-
-# as in test_backend: a finder that makes `pymigjob._c._core` unimportable
-NO_CORE = """
-import importlib.abc, sys
-class NoCore(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path, target=None):
-        if name == "pymigjob._c._core":
-            raise ImportError("no C core here")
-sys.meta_path.insert(0, NoCore())
-"""
-
-
-def run(code: str, impl: str | None = None, no_core: bool = True) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env.pop("PYMIGJOB_IMPL", None)
-    if impl is not None:
-        env["PYMIGJOB_IMPL"] = impl
-    return subprocess.run([sys.executable, "-c", (NO_CORE if no_core else "") + code],
-                          env=env, capture_output=True, text=True, timeout=60)
-
 
 # ---- importing ---------------------------------------------------------------------
 
