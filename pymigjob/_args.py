@@ -11,7 +11,6 @@ core's check, not an argument's: the C core makes it, the twin mirrors it
 
 from __future__ import annotations
 
-import functools
 from enum import Enum
 from numbers import Real
 from typing import Any, NoReturn
@@ -40,9 +39,17 @@ def name(value: object, what: str) -> str:
     return value if value.__class__ is str else data.decode("utf-8")  # type: ignore[return-value]
 
 
-@functools.lru_cache(maxsize=1024)
-def _api_bytes(value: str) -> bytes:
-    return name_bytes(value, "api")
+#: the most API names whose checked encodings api_bytes keeps
+API_CACHE_MAX = 1024
+#: str -> its checked encoding.  A plain dict, not functools.lru_cache: on a
+#: free-threaded build the lru_cache takes its own lock on every call, from
+#: every thread.  A dict is read without a lock there (and atomically under
+#: the GIL).  Races, all harmless: two threads missing the same name both
+#: store equal bytes (either object is right); the size check and the store
+#: are two steps, so a few threads may each add one entry past the bound.
+#: Full, it keeps what it has (no eviction); further names are checked on
+#: every call.
+_API_CACHE: dict[str, bytes] = {}
 
 
 def api_bytes(value: object) -> bytes | None:
@@ -52,7 +59,12 @@ def api_bytes(value: object) -> bytes | None:
     if value is None:
         return None
     if value.__class__ is str:
-        return _api_bytes(value)  # type: ignore[arg-type]
+        data = _API_CACHE.get(value)  # type: ignore[call-overload]
+        if data is None:
+            data = name_bytes(value, "api")
+            if len(_API_CACHE) < API_CACHE_MAX:
+                _API_CACHE[value] = data  # type: ignore[index]
+        return data
     return name_bytes(value, "api")
 
 

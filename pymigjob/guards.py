@@ -182,9 +182,17 @@ class MigrationGuard:
                 dom.migration_job_start_phase(self._phase, self._api)
             except InternalError:
                 # refused under strict_phases after taking this API's
-                # reference: the API did nothing, so it gives the reference
-                # back and leaves the job parked
-                dom.migration_job_continue()
+                # reference: the API did nothing, so it gives back that
+                # reference and nothing else.  (Not migration_job_continue:
+                # that also parks the job, i.e. clears the async owner
+                # thread, which changed the state when the job was not
+                # parked -- the hostile test's "raised an error and changed
+                # the state".)  The refused phase's tracked change stopped
+                # the park clock; a parked job gets it back.
+                dom.unref()
+                track = getattr(dom, "_track", None)
+                if track is not None and dom.async_owner_thread == 0:
+                    track.parked(dom)
                 raise
         return self
 

@@ -64,7 +64,7 @@ class Driver(Protocol):
 class Tracker:
     __slots__ = ("_driver", "store", "park_timeout", "on_abandon", "_locks", "_last",
                  "_listed", "_cond", "_parked", "_heap", "_timer", "_closed", "saves",
-                 "destroying", "__weakref__")
+                 "_saves_lock", "destroying", "__weakref__")
 
     def __init__(self, driver: Driver, state_dir: Optional[str | os.PathLike[str]] = None,
                  store: Optional[Store] = None, park_timeout: Optional[float] = None,
@@ -91,6 +91,10 @@ class Tracker:
         self._timer: Optional[threading.Thread] = None
         self._closed = False
         self.saves = 0
+        # saves is counted under per-domain locks, i.e. from several threads
+        # at once: its own lock (`+=` is a read and a write; without the GIL,
+        # and rarely with it, two of them lose one)
+        self._saves_lock = threading.Lock()
         #: domains whose last recorded state holds a DESTROY job: end_job asks
         #: this set (cheaper than asking the core) whether its end is tracked
         self.destroying: set[Domain] = set()
@@ -140,7 +144,8 @@ class Tracker:
             log.warning("Failed to save status on vm %s", name, exc_info=True)
             return
         self._last[name] = status
-        self.saves += 1
+        with self._saves_lock:
+            self.saves += 1
 
     def removed(self, name: str, dom: Domain) -> None:
         """The driver took `dom` off its list (remove_domain, or add_domain
@@ -153,7 +158,10 @@ class Tracker:
             if self.store is None:
                 return
             self._last.pop(name, None)
-            for gone in [d for d in self.destroying if d.name == name]:
+            # a copy: other domains' changes add to and discard from the set
+            # meanwhile (under their own locks), and iterating a set that
+            # changes size raises RuntimeError
+            for gone in [d for d in self.destroying.copy() if d.name == name]:
                 self.destroying.discard(gone)
             again = self._listed.get(name)
             if again is None:

@@ -57,18 +57,25 @@ def interrupt_wait(call, *args, **kw) -> float:
     SIGNAL_AFTER seconds later from another thread; the call must raise
     KeyboardInterrupt.  Returns the seconds from the signal to the raise."""
     sent = []
+    go = threading.Event()
 
     def kill():
+        go.wait(DEADLINE)
         time.sleep(SIGNAL_AFTER)
         sent.append(time.monotonic())
         os.kill(os.getpid(), signal.SIGINT)
 
+    # the clock starts only when the call is about to run: a thread started
+    # with the clock running could signal while this one was still inside
+    # t.start() (waiting to be told that it started, which on a loaded
+    # machine can take as long as SIGNAL_AFTER), outside pytest.raises
     t = threading.Thread(target=kill, daemon=True)
-    start = time.monotonic()
     t.start()
     try:
         with pytest.raises(KeyboardInterrupt):
             try:
+                start = time.monotonic()
+                go.set()
                 call(*args, **kw)
             finally:
                 raised = time.monotonic()
@@ -218,9 +225,13 @@ def test_sigint_at_random_moments_never_leaks(slow_drv):
         threading.Timer(rng.uniform(0, 0.06), release.set).start()
         killer = threading.Timer(rng.uniform(0, 0.08),
                                  lambda: os.kill(os.getpid(), signal.SIGINT))
-        killer.start()
         interrupted = False
         try:
+            # inside the try: with a delay near 0 the signal can land while
+            # this thread is still in killer.start() (waiting to hear that
+            # the timer thread started) -- seen on 3.14t with the GIL off,
+            # where the timer thread runs at once on the other core
+            killer.start()
             try:
                 dom.begin_job(J.QUERY, timeout=LONG_WAIT)
             except KeyboardInterrupt:
