@@ -34,15 +34,16 @@ enums_to_string(const char *const *table, int last, int value)
     _Static_assert(sizeof(table) / sizeof((table)[0]) == (last), \
                    #table " does not match its enum")
 
-/* 0.9.4 strings: an async job is never the active job, hence "none" */
+/* libvirt 11's strings: an async job is never the active job, hence "none" */
 static const char *const enums_job[] = {
     "none", "query", "destroy", "suspend", "modify", "abort",
-    "migration operation", "none", "async nested",
+    "migration operation", "modify migration safe", "none", "async nested",
 };
 ENUMS_TABLE_CHECK(enums_job, MJ_JOB_LAST);
 
 static const char *const enums_async_job[] = {
     "none", "migration out", "migration in", "save", "dump",
+    "snapshot", "start", "backup",
 };
 ENUMS_TABLE_CHECK(enums_async_job, MJ_ASYNC_JOB_LAST);
 
@@ -50,6 +51,8 @@ ENUMS_TABLE_CHECK(enums_async_job, MJ_ASYNC_JOB_LAST);
 static const char *const enums_phase[] = {
     "none", "perform2", "begin3", "perform3", "perform3_done",
     "confirm3_cancelled", "confirm3", "prepare", "finish2", "finish3",
+    "postcopy_failed", "begin_resume", "perform_resume", "confirm_resume",
+    "prepare_resume", "finish_resume",
 };
 ENUMS_TABLE_CHECK(enums_phase, MJ_PHASE_LAST);
 
@@ -122,6 +125,9 @@ enums_has_migration_phases(int async_job)
     case MJ_ASYNC_JOB_NONE:
     case MJ_ASYNC_JOB_SAVE:
     case MJ_ASYNC_JOB_DUMP:
+    case MJ_ASYNC_JOB_SNAPSHOT:
+    case MJ_ASYNC_JOB_START:
+    case MJ_ASYNC_JOB_BACKUP:
     case MJ_ASYNC_JOB_LAST:
         break;
     }

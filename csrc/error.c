@@ -94,11 +94,14 @@ mj_error_prefix(int code)
     case MJ_ERR_NO_MEMORY: return "out of memory";
     case MJ_ERR_INVALID_ARG: return "invalid argument";
     case MJ_ERR_OPERATION_FAILED: return "operation failed";
+    case MJ_ERR_XML_ERROR: return "XML error";
     case MJ_ERR_SYSTEM_ERROR: return "system error";
     case MJ_ERR_NO_DOMAIN: return "Domain not found";
     case MJ_ERR_OPERATION_INVALID: return "Requested operation is not valid";
     case MJ_ERR_OPERATION_TIMEOUT: return "Timed out during operation";
+    case MJ_ERR_ARGUMENT_UNSUPPORTED: return "argument unsupported";
     case MJ_ERR_OPERATION_ABORTED: return "operation aborted";
+    case MJ_ERR_OPERATION_UNSUPPORTED: return "Operation not supported";
     case MJ_ERR_OK: break;
     }
     return NULL;

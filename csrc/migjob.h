@@ -44,7 +44,7 @@ extern "C" {
 /* names (domain names, API names) are at most this many bytes */
 #define MJ_NAME_MAX 1024
 
-/* ---- enums (values follow libvirt 0.9.4 and the seed) ---------------- */
+/* ---- enums (values follow libvirt 11; the seed's names keep their meaning) */
 
 typedef enum {
     MJ_JOB_NONE = 0,
@@ -54,6 +54,7 @@ typedef enum {
     MJ_JOB_MODIFY,
     MJ_JOB_ABORT,
     MJ_JOB_MIGRATION_OP,
+    MJ_JOB_MODIFY_MIGRATION_SAFE,  /* a modify that cannot disturb a migration */
     MJ_JOB_ASYNC,          /* never stored as the active job */
     MJ_JOB_ASYNC_NESTED,   /* the async job's own monitor calls */
     MJ_JOB_LAST
@@ -65,6 +66,9 @@ typedef enum {
     MJ_ASYNC_JOB_MIGRATION_IN,
     MJ_ASYNC_JOB_SAVE,
     MJ_ASYNC_JOB_DUMP,
+    MJ_ASYNC_JOB_SNAPSHOT,
+    MJ_ASYNC_JOB_START,
+    MJ_ASYNC_JOB_BACKUP,
     MJ_ASYNC_JOB_LAST
 } mj_async_job;
 
@@ -79,6 +83,12 @@ typedef enum {
     MJ_PHASE_PREPARE,
     MJ_PHASE_FINISH2,
     MJ_PHASE_FINISH3,
+    MJ_PHASE_POSTCOPY_FAILED,  /* the first phase of the resume range */
+    MJ_PHASE_BEGIN_RESUME,
+    MJ_PHASE_PERFORM_RESUME,
+    MJ_PHASE_CONFIRM_RESUME,
+    MJ_PHASE_PREPARE_RESUME,
+    MJ_PHASE_FINISH_RESUME,
     MJ_PHASE_LAST
 } mj_phase;
 
@@ -100,20 +110,31 @@ typedef enum {
     MJ_ERR_NO_MEMORY = 2,
     MJ_ERR_INVALID_ARG = 8,      /* a number out of range, a name too long */
     MJ_ERR_OPERATION_FAILED = 9,
+    MJ_ERR_XML_ERROR = 27,
     MJ_ERR_SYSTEM_ERROR = 38,
     MJ_ERR_NO_DOMAIN = 42,
     MJ_ERR_OPERATION_INVALID = 55,
     MJ_ERR_OPERATION_TIMEOUT = 68,
-    MJ_ERR_OPERATION_ABORTED = 78
+    MJ_ERR_ARGUMENT_UNSUPPORTED = 74,
+    MJ_ERR_OPERATION_ABORTED = 78,
+    MJ_ERR_OPERATION_UNSUPPORTED = 84
 } mj_error_code;
 
 /* JOB_MASK(job) = 1 << (job - 1); JOB_MASK(NONE) = 0 */
 #define MJ_JOB_MASK(job) ((job) > 0 ? (UINT64_C(1) << ((job) - 1)) : UINT64_C(0))
 /* QUERY | DESTROY | ABORT */
 #define MJ_DEFAULT_JOB_MASK UINT64_C(0x13)
-/* what qemuMigrationJobStart allows during an outgoing migration:
- * DEFAULT | SUSPEND | MIGRATION_OP */
-#define MJ_MIGRATION_OUT_JOB_MASK UINT64_C(0x37)
+/* what qemuMigrationJobStart allows during an outgoing migration, DESTROY
+ * included: DEFAULT | SUSPEND | MIGRATION_OP | MODIFY_MIGRATION_SAFE */
+#define MJ_MIGRATION_OUT_JOB_MASK UINT64_C(0x77)
+/* ... and during an incoming one: DESTROY | MODIFY_MIGRATION_SAFE */
+#define MJ_MIGRATION_IN_JOB_MASK UINT64_C(0x42)
+/* an outgoing migration restored after a restart (no SUSPEND) */
+#define MJ_MIGRATION_OUT_RESTORED_JOB_MASK UINT64_C(0x73)
+/* a backup: DEFAULT | SUSPEND | MODIFY */
+#define MJ_BACKUP_JOB_MASK UINT64_C(0x1f)
+/* START and SNAPSHOT create allow nothing but DESTROY */
+#define MJ_DESTROY_ONLY_JOB_MASK UINT64_C(0x02)
 
 /* return value of a begin that is still waiting (see mj_pending_wait) */
 #define MJ_WAITING 1

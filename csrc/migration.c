@@ -8,18 +8,21 @@
 #include <stdlib.h>
 
 /* qemuMigrationJobStart's mask for each kind (DESTROY is added with the
- * grant): an incoming migration allows nothing else, every other kind gets
- * the seed's "else" branch, the outgoing migration's.  A switch, so that a
- * new async kind is a -Wswitch warning until it is given its mask. */
+ * grant): libvirt 11's for the two migrations; every other kind keeps the
+ * seed's "else" branch, the outgoing migration's.  A switch, so that a new
+ * async kind is a -Wswitch warning until it is given its mask. */
 static uint64_t
 migration_default_mask(mj_async_job async_job)
 {
     switch (async_job) {
     case MJ_ASYNC_JOB_MIGRATION_IN:
-        return MJ_JOB_MASK(MJ_JOB_NONE);
+        return MJ_MIGRATION_IN_JOB_MASK;
     case MJ_ASYNC_JOB_MIGRATION_OUT:
     case MJ_ASYNC_JOB_SAVE:
     case MJ_ASYNC_JOB_DUMP:
+    case MJ_ASYNC_JOB_SNAPSHOT:
+    case MJ_ASYNC_JOB_START:
+    case MJ_ASYNC_JOB_BACKUP:
         return MJ_MIGRATION_OUT_JOB_MASK;
     case MJ_ASYNC_JOB_NONE:
     case MJ_ASYNC_JOB_LAST:
@@ -72,9 +75,10 @@ migration_set_phase(mj_domain *d, int phase, char *copy)
         rc = mj_error_no_domain(d);
     } else if (d->async_job == MJ_ASYNC_JOB_NONE) {
         rc = MJ_PHASE_NO_JOB;
-    } else if (phase < d->phase) {
+    } else if (phase < MJ_PHASE_POSTCOPY_FAILED && phase < d->phase) {
         /* refused, changing nothing; the seed only logs it, strict_phases
-         * makes it an error */
+         * makes it an error.  The resume range (POSTCOPY_FAILED and up) is
+         * entered from any phase, as qemuMigrationCheckPhase allows */
         mj_error_set(MJ_ERR_INTERNAL_ERROR,
                      "migration protocol going backwards %s => %s",
                      mj_phase_to_string(d->phase), mj_phase_to_string(phase));
@@ -194,6 +198,9 @@ migration_not_active_text(mj_async_job async_job)
     case MJ_ASYNC_JOB_MIGRATION_OUT:
     case MJ_ASYNC_JOB_SAVE:
     case MJ_ASYNC_JOB_DUMP:
+    case MJ_ASYNC_JOB_SNAPSHOT:
+    case MJ_ASYNC_JOB_START:
+    case MJ_ASYNC_JOB_BACKUP:
     case MJ_ASYNC_JOB_LAST:
         break;
     }

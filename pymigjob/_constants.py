@@ -10,7 +10,7 @@ the C functions).  The names are the C ones, so a grep finds both sides.
 
 from __future__ import annotations
 
-# ---- enum values (libvirt 0.9.4 and the seed) ------------------------------
+# ---- enum values (libvirt 11; the seed's names keep their meaning) ---------
 
 MJ_JOB_NONE = 0
 MJ_JOB_QUERY = 1
@@ -19,16 +19,20 @@ MJ_JOB_SUSPEND = 3
 MJ_JOB_MODIFY = 4
 MJ_JOB_ABORT = 5
 MJ_JOB_MIGRATION_OP = 6
-MJ_JOB_ASYNC = 7
-MJ_JOB_ASYNC_NESTED = 8
-MJ_JOB_LAST = 9
+MJ_JOB_MODIFY_MIGRATION_SAFE = 7
+MJ_JOB_ASYNC = 8
+MJ_JOB_ASYNC_NESTED = 9
+MJ_JOB_LAST = 10
 
 MJ_ASYNC_JOB_NONE = 0
 MJ_ASYNC_JOB_MIGRATION_OUT = 1
 MJ_ASYNC_JOB_MIGRATION_IN = 2
 MJ_ASYNC_JOB_SAVE = 3
 MJ_ASYNC_JOB_DUMP = 4
-MJ_ASYNC_JOB_LAST = 5
+MJ_ASYNC_JOB_SNAPSHOT = 5
+MJ_ASYNC_JOB_START = 6
+MJ_ASYNC_JOB_BACKUP = 7
+MJ_ASYNC_JOB_LAST = 8
 
 MJ_PHASE_NONE = 0
 MJ_PHASE_PERFORM2 = 1
@@ -40,7 +44,13 @@ MJ_PHASE_CONFIRM3 = 6
 MJ_PHASE_PREPARE = 7
 MJ_PHASE_FINISH2 = 8
 MJ_PHASE_FINISH3 = 9
-MJ_PHASE_LAST = 10
+MJ_PHASE_POSTCOPY_FAILED = 10
+MJ_PHASE_BEGIN_RESUME = 11
+MJ_PHASE_PERFORM_RESUME = 12
+MJ_PHASE_CONFIRM_RESUME = 13
+MJ_PHASE_PREPARE_RESUME = 14
+MJ_PHASE_FINISH_RESUME = 15
+MJ_PHASE_LAST = 16
 
 MJ_JOB_INFO_NONE = 0
 MJ_JOB_INFO_BOUNDED = 1
@@ -56,11 +66,14 @@ MJ_ERR_INTERNAL_ERROR = 1
 MJ_ERR_NO_MEMORY = 2
 MJ_ERR_INVALID_ARG = 8
 MJ_ERR_OPERATION_FAILED = 9
+MJ_ERR_XML_ERROR = 27
 MJ_ERR_SYSTEM_ERROR = 38
 MJ_ERR_NO_DOMAIN = 42
 MJ_ERR_OPERATION_INVALID = 55
 MJ_ERR_OPERATION_TIMEOUT = 68
+MJ_ERR_ARGUMENT_UNSUPPORTED = 74
 MJ_ERR_OPERATION_ABORTED = 78
+MJ_ERR_OPERATION_UNSUPPORTED = 84
 
 # ---- limits ------------------------------------------------------------------
 
@@ -87,19 +100,30 @@ def job_mask_bit(job: int) -> int:
 JOB_BITS = tuple(job_mask_bit(job) for job in range(MJ_JOB_LAST))
 #: QUERY | DESTROY | ABORT
 MJ_DEFAULT_JOB_MASK = JOB_BITS[MJ_JOB_QUERY] | JOB_BITS[MJ_JOB_DESTROY] | JOB_BITS[MJ_JOB_ABORT]
-#: what qemuMigrationJobStart allows during an outgoing migration
+#: what qemuMigrationJobStart allows during an outgoing migration (0x77)
 MJ_MIGRATION_OUT_JOB_MASK = MJ_DEFAULT_JOB_MASK | JOB_BITS[MJ_JOB_SUSPEND] \
-    | JOB_BITS[MJ_JOB_MIGRATION_OP]
+    | JOB_BITS[MJ_JOB_MIGRATION_OP] | JOB_BITS[MJ_JOB_MODIFY_MIGRATION_SAFE]
+#: ... and during an incoming one (0x42)
+MJ_MIGRATION_IN_JOB_MASK = JOB_BITS[MJ_JOB_DESTROY] | JOB_BITS[MJ_JOB_MODIFY_MIGRATION_SAFE]
+#: an outgoing migration restored after a restart: no SUSPEND (0x73)
+MJ_MIGRATION_OUT_RESTORED_JOB_MASK = MJ_MIGRATION_OUT_JOB_MASK & ~JOB_BITS[MJ_JOB_SUSPEND]
+#: a backup: DEFAULT | SUSPEND | MODIFY (0x1f)
+MJ_BACKUP_JOB_MASK = MJ_DEFAULT_JOB_MASK | JOB_BITS[MJ_JOB_SUSPEND] | JOB_BITS[MJ_JOB_MODIFY]
+#: START and SNAPSHOT create: nothing but DESTROY (0x02)
+MJ_DESTROY_ONLY_JOB_MASK = JOB_BITS[MJ_JOB_DESTROY]
 
 # ---- labels (libvirt's VIR_ENUM_IMPL strings) ----------------------------
 
-#: 0.9.4 strings: an async job is never the active job, hence "none"
+#: libvirt 11's strings: an async job is never the active job, hence "none"
 JOB_LABELS = ("none", "query", "destroy", "suspend", "modify", "abort",
-              "migration operation", "none", "async nested")
-ASYNC_JOB_LABELS = ("none", "migration out", "migration in", "save", "dump")
+              "migration operation", "modify migration safe", "none", "async nested")
+ASYNC_JOB_LABELS = ("none", "migration out", "migration in", "save", "dump",
+                    "snapshot", "start", "backup")
 #: the seed's table, with the spelling libvirt committed ("perform2")
 PHASE_LABELS = ("none", "perform2", "begin3", "perform3", "perform3_done",
-                "confirm3_cancelled", "confirm3", "prepare", "finish2", "finish3")
+                "confirm3_cancelled", "confirm3", "prepare", "finish2", "finish3",
+                "postcopy_failed", "begin_resume", "perform_resume", "confirm_resume",
+                "prepare_resume", "finish_resume")
 #: accepted when parsing a phase, besides PHASE_LABELS: the posted seed's spelling
 PHASE_ALIASES = {"preform2": MJ_PHASE_PERFORM2}
 JOB_INFO_LABELS = ("none", "bounded", "unbounded", "completed", "failed", "cancelled")
@@ -115,11 +139,14 @@ ERROR_PREFIXES: dict[int, str] = {
     MJ_ERR_NO_MEMORY: "out of memory",
     MJ_ERR_INVALID_ARG: "invalid argument",
     MJ_ERR_OPERATION_FAILED: "operation failed",
+    MJ_ERR_XML_ERROR: "XML error",
     MJ_ERR_SYSTEM_ERROR: "system error",
     MJ_ERR_NO_DOMAIN: "Domain not found",
     MJ_ERR_OPERATION_INVALID: "Requested operation is not valid",
     MJ_ERR_OPERATION_TIMEOUT: "Timed out during operation",
+    MJ_ERR_ARGUMENT_UNSUPPORTED: "argument unsupported",
     MJ_ERR_OPERATION_ABORTED: "operation aborted",
+    MJ_ERR_OPERATION_UNSUPPORTED: "Operation not supported",
 }
 
 #: how the reference limit's OPERATION_FAILED ends ("domain 'vm' already

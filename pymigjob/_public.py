@@ -16,6 +16,7 @@ from .enums import (
     phase_to_string,
 )
 from .errors import (
+    ArgumentUnsupported,
     Error,
     InternalError,
     InvalidArgument,
@@ -25,16 +26,19 @@ from .errors import (
     OperationAborted,
     OperationFailed,
     OperationInvalid,
+    OperationUnsupported,
     QueueFull,
     SystemFailure,
+    XmlError,
 )
 from .guards import JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard
 from .persist.status import JobStatus
 
 __all__ = [
-    "DEFAULT_JOB_MASK", "AsyncJob", "Error", "ErrorCode", "InternalError", "InvalidArgument",
+    "DEFAULT_JOB_MASK", "ArgumentUnsupported", "AsyncJob", "Error", "ErrorCode", "InternalError", "InvalidArgument",
     "Job", "JobAsyncGuard", "JobGuard", "JobInfo", "JobStatus", "JobTimeout", "JobType",
     "MigrationGuard", "NestedJobGuard", "NoDomain", "NoMemory", "OperationAborted",
-    "OperationFailed", "OperationInvalid", "Phase", "QueueFull", "SystemFailure", "job_mask",
+    "OperationFailed", "OperationInvalid", "OperationUnsupported", "Phase", "QueueFull",
+    "SystemFailure", "XmlError", "job_mask",
     "phase_from_string", "phase_to_string",
 ]

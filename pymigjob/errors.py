@@ -79,6 +79,20 @@ class OperationAborted(Error, RuntimeError):
     default_code = ErrorCode.OPERATION_ABORTED
 
 
+class XmlError(Error, ValueError):
+    """A status record libvirt would refuse to load (XML_ERROR)."""
+
+    default_code = ErrorCode.XML_ERROR
+
+
+class ArgumentUnsupported(Error, ValueError):
+    default_code = ErrorCode.ARGUMENT_UNSUPPORTED
+
+
+class OperationUnsupported(Error, RuntimeError):
+    default_code = ErrorCode.OPERATION_UNSUPPORTED
+
+
 #: the class for each code the core reports (OPERATION_FAILED is the queue
 #: limit, unless error_from finds the reference limit's text)
 ERROR_CLASSES: dict[int, type[Error]] = {
@@ -91,6 +105,9 @@ ERROR_CLASSES: dict[int, type[Error]] = {
     ErrorCode.OPERATION_INVALID: OperationInvalid,
     ErrorCode.OPERATION_TIMEOUT: JobTimeout,
     ErrorCode.OPERATION_ABORTED: OperationAborted,
+    ErrorCode.XML_ERROR: XmlError,
+    ErrorCode.ARGUMENT_UNSUPPORTED: ArgumentUnsupported,
+    ErrorCode.OPERATION_UNSUPPORTED: OperationUnsupported,
 }
 
 

@@ -18,9 +18,9 @@ void test_enum_job(void)
 {
     static const char *const names[] = {
         "none", "query", "destroy", "suspend", "modify", "abort",
-        "migration operation", "none", "async nested"
+        "migration operation", "modify migration safe", "none", "async nested"
     };
-    CHECK_INT(MJ_JOB_LAST, 9);
+    CHECK_INT(MJ_JOB_LAST, 10);
     for (int i = 0; i < MJ_JOB_LAST; i++) {
         CHECK_STR(mj_job_to_string(i), names[i]);
         /* "none" is listed twice; the first match (NONE) wins */
@@ -42,9 +42,10 @@ void test_enum_job(void)
 void test_enum_async_job(void)
 {
     static const char *const names[] = {
-        "none", "migration out", "migration in", "save", "dump"
+        "none", "migration out", "migration in", "save", "dump",
+        "snapshot", "start", "backup"
     };
-    CHECK_INT(MJ_ASYNC_JOB_LAST, 5);
+    CHECK_INT(MJ_ASYNC_JOB_LAST, 8);
     for (int i = 0; i < MJ_ASYNC_JOB_LAST; i++) {
         CHECK_STR(mj_async_job_to_string(i), names[i]);
         CHECK_INT(mj_async_job_from_string(names[i]), i);
@@ -53,7 +54,7 @@ void test_enum_async_job(void)
     CHECK_STR(mj_async_job_to_string(-1), NULL);
     CHECK_INT(mj_async_job_from_string(NULL), -1);
     CHECK_INT(mj_async_job_from_string(""), -1);
-    CHECK_INT(mj_async_job_from_string("snapshot"), -1);
+    CHECK_INT(mj_async_job_from_string("Snapshot"), -1);
     CHECK_INT(mj_async_job_from_string("Save"), -1);
     CHECK_INT(mj_async_job_from_string("migration_out"), -1);
 }
@@ -62,9 +63,11 @@ void test_enum_phase(void)
 {
     static const char *const names[] = {
         "none", "perform2", "begin3", "perform3", "perform3_done",
-        "confirm3_cancelled", "confirm3", "prepare", "finish2", "finish3"
+        "confirm3_cancelled", "confirm3", "prepare", "finish2", "finish3",
+        "postcopy_failed", "begin_resume", "perform_resume", "confirm_resume",
+        "prepare_resume", "finish_resume"
     };
-    CHECK_INT(MJ_PHASE_LAST, 10);
+    CHECK_INT(MJ_PHASE_LAST, 16);
     for (int i = 0; i < MJ_PHASE_LAST; i++) {
         CHECK_STR(mj_phase_to_string(i), names[i]);
         CHECK_INT(mj_phase_from_string(names[i]), i);
@@ -75,7 +78,8 @@ void test_enum_phase(void)
     CHECK_INT(mj_phase_from_string("Preform2"), -1);
     CHECK_INT(mj_phase_from_string("PERFORM2"), -1);
     CHECK_INT(mj_phase_from_string("preform3"), -1);
-    CHECK_INT(mj_phase_from_string("postcopy_failed"), -1);
+    CHECK_INT(mj_phase_from_string("postcopy_failed"), MJ_PHASE_POSTCOPY_FAILED);
+    CHECK_INT(mj_phase_from_string("Postcopy_failed"), -1);
     CHECK_INT(mj_phase_from_string("Begin3"), -1);
     CHECK_INT(mj_phase_from_string(NULL), -1);
     CHECK_INT(mj_phase_from_string(""), -1);
@@ -151,11 +155,15 @@ void test_constants(void)
     CHECK_INT(MJ_JOB_QUERY, 1);
     CHECK_INT(MJ_JOB_ABORT, 5);
     CHECK_INT(MJ_JOB_MIGRATION_OP, 6);
-    CHECK_INT(MJ_JOB_ASYNC, 7);
-    CHECK_INT(MJ_JOB_ASYNC_NESTED, 8);
+    CHECK_INT(MJ_JOB_MODIFY_MIGRATION_SAFE, 7);
+    CHECK_INT(MJ_JOB_ASYNC, 8);
+    CHECK_INT(MJ_JOB_ASYNC_NESTED, 9);
     CHECK_INT(MJ_ASYNC_JOB_DUMP, 4);
+    CHECK_INT(MJ_ASYNC_JOB_BACKUP, 7);
     CHECK_INT(MJ_PHASE_PREPARE, 7);
     CHECK_INT(MJ_PHASE_FINISH3, 9);
+    CHECK_INT(MJ_PHASE_POSTCOPY_FAILED, 10);
+    CHECK_INT(MJ_PHASE_FINISH_RESUME, 15);
     CHECK_INT(MJ_ERR_INTERNAL_ERROR, 1);
     CHECK_INT(MJ_ERR_OPERATION_FAILED, 9);
     CHECK_INT(MJ_ERR_INVALID_ARG, 8);
@@ -170,11 +178,19 @@ void test_constants(void)
     CHECK_HEX(MJ_JOB_MASK(MJ_JOB_MODIFY), 0x08);
     CHECK_HEX(MJ_JOB_MASK(MJ_JOB_ABORT), 0x10);
     CHECK_HEX(MJ_JOB_MASK(MJ_JOB_MIGRATION_OP), 0x20);
+    CHECK_HEX(MJ_JOB_MASK(MJ_JOB_MODIFY_MIGRATION_SAFE), 0x40);
+    CHECK_HEX(MJ_JOB_MASK(MJ_JOB_ASYNC), 0x80);
+    CHECK_HEX(MJ_JOB_MASK(MJ_JOB_ASYNC_NESTED), 0x100);
     CHECK_HEX(MJ_DEFAULT_JOB_MASK, MJ_JOB_MASK(MJ_JOB_QUERY) |
               MJ_JOB_MASK(MJ_JOB_DESTROY) | MJ_JOB_MASK(MJ_JOB_ABORT));
     CHECK_HEX(MJ_MIGRATION_OUT_JOB_MASK, MJ_DEFAULT_JOB_MASK |
-              MJ_JOB_MASK(MJ_JOB_SUSPEND) | MJ_JOB_MASK(MJ_JOB_MIGRATION_OP));
-    CHECK_HEX(MJ_MIGRATION_OUT_JOB_MASK, 0x37);
+              MJ_JOB_MASK(MJ_JOB_SUSPEND) | MJ_JOB_MASK(MJ_JOB_MIGRATION_OP) |
+              MJ_JOB_MASK(MJ_JOB_MODIFY_MIGRATION_SAFE));
+    CHECK_HEX(MJ_MIGRATION_OUT_JOB_MASK, 0x77);
+    CHECK_HEX(MJ_MIGRATION_IN_JOB_MASK, 0x42);
+    CHECK_HEX(MJ_MIGRATION_OUT_RESTORED_JOB_MASK, 0x73);
+    CHECK_HEX(MJ_BACKUP_JOB_MASK, 0x1f);
+    CHECK_HEX(MJ_DESTROY_ONLY_JOB_MASK, 0x02);
     mj_noop();
     CHECK(1);
 }

@@ -73,33 +73,33 @@ void test_masks(void)
     CHECK_INT(mj_end_async_job(d), 1);
     CHECK_HEX(mj_domain_mask(d), MJ_DEFAULT_JOB_MASK);
 
-    /* migration_job_start: OUT 0x37, IN 0x02, SAVE/DUMP the OUT mask */
+    /* migration_job_start: OUT 0x77, IN 0x42, SAVE/DUMP the OUT mask */
     CHECK_INT(mj_migration_job_start(d, MJ_ASYNC_JOB_MIGRATION_OUT, "begin3",
                                      1.0, -1, false, 0), 0);
-    CHECK_HEX(mj_domain_mask(d), 0x37);
+    CHECK_HEX(mj_domain_mask(d), 0x77);
     CHECK_INT(mj_domain_job_info_type(d), MJ_JOB_INFO_UNBOUNDED);
-    job_check_allowed_set(d, 0x37, "begin3");
+    job_check_allowed_set(d, 0x77, "begin3");
     /* parked: still enforced, and the blocker is still the last API */
     CHECK_INT(mj_migration_job_continue(d), 1);
-    job_check_allowed_set(d, 0x37, "begin3");
+    job_check_allowed_set(d, 0x77, "begin3");
     CHECK_INT(mj_migration_job_start_phase(d, MJ_PHASE_CONFIRM3, NULL), MJ_PHASE_SET);
     CHECK_INT(mj_migration_job_finish(d), 1);
     CHECK_INT(mj_domain_job_info_type(d), MJ_JOB_INFO_NONE);
 
     CHECK_INT(mj_migration_job_start(d, MJ_ASYNC_JOB_MIGRATION_IN, "prepare3",
                                      1.0, -1, false, 0), 0);
-    CHECK_HEX(mj_domain_mask(d), 0x02);
+    CHECK_HEX(mj_domain_mask(d), 0x42);
     CHECK_INT(mj_domain_job_info_type(d), MJ_JOB_INFO_UNBOUNDED);
-    job_check_allowed_set(d, 0x02, "prepare3");
+    job_check_allowed_set(d, 0x42, "prepare3");
     CHECK_INT(mj_migration_job_finish(d), 1);
 
     CHECK_INT(mj_migration_job_start(d, MJ_ASYNC_JOB_SAVE, "save", 1.0, -1,
                                      false, 0), 0);
-    CHECK_HEX(mj_domain_mask(d), 0x37);
+    CHECK_HEX(mj_domain_mask(d), 0x77);
     CHECK_INT(mj_migration_job_finish(d), 1);
     CHECK_INT(mj_migration_job_start(d, MJ_ASYNC_JOB_DUMP, "dump", 1.0, -1,
                                      false, 0), 0);
-    CHECK_HEX(mj_domain_mask(d), 0x37);
+    CHECK_HEX(mj_domain_mask(d), 0x77);
     CHECK_INT(mj_migration_job_finish(d), 1);
 
     /* explicit masks, DESTROY still added */
@@ -655,7 +655,7 @@ void test_end_async_wakes(void)
     CHECK_RANGE(mj_end_job(d), 1, 2);
     worker_join(&A);
     CHECK_INT(A.rc, 0);
-    CHECK_HEX(A.seen_mask, 0x37);
+    CHECK_HEX(A.seen_mask, 0x77);
     CHECK_INT(mj_domain_refs(d), 1);
     CHECK_INT(mj_domain_jobs_queued(d), 0);
     dispose(d);

@@ -300,7 +300,8 @@ static void stress_async(stress_arg *a, unsigned *seed)
                                   MJ_ASYNC_JOB_MIGRATION_IN, MJ_ASYNC_JOB_SAVE };
         k = mk[pick];
         rc = mj_migration_job_start(a->d, k, "stress-mig", 0.3, -1, false, 0);
-        want_mask = k == MJ_ASYNC_JOB_MIGRATION_IN ? 0x02 : 0x37;
+        want_mask = k == MJ_ASYNC_JOB_MIGRATION_IN ? MJ_MIGRATION_IN_JOB_MASK
+                                                    : MJ_MIGRATION_OUT_JOB_MASK;
     } else {
         k = pick == 3 ? MJ_ASYNC_JOB_SAVE : MJ_ASYNC_JOB_DUMP;
         rc = mj_begin_async_job(a->d, k, "stress-async", 0.3, -1);

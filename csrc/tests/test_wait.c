@@ -131,7 +131,7 @@ void test_sliced_waits(void)
     CHECK_INT(mj_pending_wait(5.0), 0);
     worker_join(&h);
     CHECK_INT(mj_domain_async_job(d), MJ_ASYNC_JOB_MIGRATION_OUT);
-    CHECK_HEX(mj_domain_mask(d), 0x37);
+    CHECK_HEX(mj_domain_mask(d), 0x77);
     CHECK_INT(mj_domain_job_info_type(d), MJ_JOB_INFO_UNBOUNDED);
 
     atomic_store(&rel, 0);

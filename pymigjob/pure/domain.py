@@ -200,7 +200,7 @@ class Domain(DomainBase, Core):
                 self._refs += 1             # this API's own, even if refused
             if self._async_job == _NONE:
                 return False
-            if phase >= self._phase:
+            if phase >= self._phase or phase >= _POSTCOPY_FAILED:
                 # only a phase that is set names its API; a refusal changes nothing
                 self._phase = phase
                 self._async_owner = _get_ident()
@@ -361,7 +361,8 @@ class Domain(DomainBase, Core):
         if async_job == _NONE:
             raise InternalError("Attempt to start invalid job")
         if checked is None:
-            checked = 0 if async_job == _MIGRATION_IN else T.MJ_MIGRATION_OUT_JOB_MASK
+            checked = (T.MJ_MIGRATION_IN_JOB_MASK if async_job == _MIGRATION_IN
+                       else T.MJ_MIGRATION_OUT_JOB_MASK)
         return async_job, api, seconds, True, checked, _INFO_UNBOUNDED
 
     # ---- waiting from asyncio (pymigjob.pure.aio) -----------------------------
