@@ -99,7 +99,7 @@ mj_discard_async_job(mj_domain *d)
     uint64_t async_serial, nested_serial = 0;
     char *nested_api = NULL;
     char *api;
-    int left;
+    int left = 1;
 
     pthread_mutex_lock(&d->lock);
     if (asyncjob_need_async_locked(d) < 0) {
@@ -116,13 +116,17 @@ mj_discard_async_job(mj_domain *d)
         d->owner = 0;
         d->owner_api = NULL;
         d->jobs_queued--;
-        mj_domain_drop_ref(d);
     }
     async_serial = d->async_serial;
     /* unlike libvirt's DiscardAsyncJob this gives back the job's place in
      * jobs_queued, and it serves the waiters the end lets in */
     api = mj_release_async_locked(d);
-    left = mj_domain_drop_ref(d);
+    /* the nested job's reference, then the async job's; a caller that
+     * gave back more than it took may see the first one kill the domain */
+    if (nested_serial)
+        left = mj_domain_drop_ref(d);
+    if (left != 0)
+        left = mj_domain_drop_ref(d);
     pthread_mutex_unlock(&d->lock);
     free(api);
     free(nested_api);

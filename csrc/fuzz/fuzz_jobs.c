@@ -225,6 +225,9 @@ check_domain(int i)
         CHECK(mj_domain_async_owner_api(d) == NULL, "async owner API without an async job");
         CHECK(mj_domain_job_info_type(d) == MJ_JOB_INFO_NONE, "job info without an async job");
         CHECK(mj_domain_job_elapsed(d) == 0.0, "elapsed without an async job");
+        CHECK(mj_domain_api_flags(d) == 0, "apiFlags without an async job");
+        CHECK(mj_domain_async_paused(d) == 0 && mj_domain_postcopy(d) == 0,
+              "post-copy without an async job");
     } else {
         CHECK(mask & MJ_JOB_MASK(MJ_JOB_DESTROY), "mask %#llx lacks DESTROY",
               (unsigned long long)mask);
@@ -303,7 +306,7 @@ run_op(input *in)
     bool after_a_begin = last_begin.valid;
 
     last_begin.valid = false;
-    switch (op % 35) {
+    switch (op % 40) {
     case 0: case 1: case 2:
         rc = mj_begin_job(d, job, api, to, 0.0);
         after_begin(i, rc, true);
@@ -520,6 +523,93 @@ run_op(input *in)
         }
         break;
     }
+    /* libvirt 11: the async job's life, post-copy, job data */
+    case 35:
+        failed(mj_release_async_job(d));
+        break;
+    case 36: {                              /* discard: the async job and a nested one */
+        bool nested = !doms[i].dead && mj_domain_active_job(d) == MJ_JOB_ASYNC_NESTED;
+        if (!may_end_async(i) || (nested && !may_end_sync(i)))
+            break;
+        rc = mj_discard_async_job(d);
+        failed(rc);
+        if (rc >= 0) {
+            give_back(i, 1);            /* the first may kill the domain */
+            if (nested)
+                give_back(i, 1);
+            doms[i].async_mine = false;
+            if (nested)
+                doms[i].sync_mine = false;
+            CHECK(lax || rc == (doms[i].dead ? 0 : doms[i].model),
+                  "discard returned refs %d, model %d", rc, doms[i].model);
+        }
+        break;
+    }
+    case 37: {                              /* restore: a begin's reference */
+        uint64_t mask = (uint64_t)next(in) << 56 | next(in);
+        int64_t started = arg & 0x40 ? -1 : (int64_t)next(in) << 33;
+        rc = mj_restore_async_job(d, (int)(arg % 7) - 1, (int)(arg >> 3) % 18 - 1,
+                                  arg & 1, mask, arg, api, started,
+                                  arg & 2 ? -1 : (int)(arg % 13) - 1,
+                                  arg & 4 ? -1 : (int)(arg % 12) - 1);
+        failed(rc);
+        CHECK(rc == 0 || rc == -1, "restore returned %d", rc);
+        if (rc == 0) {
+            CHECK(lax || !doms[i].dead, "a restore on a dead domain succeeded");
+            doms[i].model++;
+            doms[i].async_mine = true;
+            CHECK(mj_domain_async_owner_thread(d) == 0, "a restored job has an owner");
+        }
+        note_begin(i, rc, false, false);
+        break;
+    }
+    case 38: {                              /* post-copy */
+        int kind = (int)(arg % 7) - 1, phase = (int)(arg >> 3) % 18 - 1;
+        switch (arg % 4) {
+        case 0:
+            rc = mj_mark_postcopy_failed(d);
+            failed(rc);
+            if (rc == 0)
+                CHECK(mj_domain_phase(d) == MJ_PHASE_POSTCOPY_FAILED &&
+                      mj_domain_async_paused(d) == 1 && mj_domain_postcopy(d) == 1,
+                      "mark_postcopy_failed");
+            break;
+        case 1:
+            failed(mj_clear_postcopy_failed(d));
+            break;
+        default:
+            failed(mj_migration_can_resume(d, kind, phase, arg & 0x40, arg & 0x80));
+            break;
+        }
+        break;
+    }
+    case 39: {                              /* job data; an end with an error */
+        mj_job_data data;
+        switch (arg % 4) {
+        case 0:
+            failed(mj_set_job_state(d, (int)(arg >> 2) % 13 - 1, arg & 0x80 ? api : NULL));
+            break;
+        case 1:
+            rc = mj_domain_job_stats(d, (arg >> 2) % 5, &data);
+            failed(rc);
+            CHECK(rc >= -1 && rc <= 1, "job_stats returned %d", rc);
+            if (rc == 1)
+                CHECK(data.elapsed >= 0.0 && data.state >= 0 &&
+                      data.state < MJ_JOB_STATE_LAST, "job data");
+            break;
+        case 2:
+            if (may_end_async(i))
+                after_end_async(i, mj_end_async_job_error(d, api));
+            break;
+        default:
+            rc = mj_begin_async_job_flags(d, (int)(arg >> 2) % 9 - 1, api, to, 0.0,
+                                          arg, (int)(arg >> 4) % 13 - 1);
+            after_begin(i, rc, false);
+            note_begin(i, rc, false, false);
+            break;
+        }
+        break;
+    }
     default:
         break;                              /* check_domain reads everything */
     }
@@ -527,7 +617,7 @@ run_op(input *in)
         mj_domain *t = doms[i].d;
         fprintf(stderr, "op %2d dom %d arg %3d (job/kind %d, timeout %g, api %s): "
                 "refs %d model %d active %d async %d phase %d queued %d pending %d "
-                "detached %d\n", op % 35, i, arg, job, to,
+                "detached %d\n", op % 40, i, arg, job, to,
                 api ? (strlen(api) > 8 ? "<long>" : api) : "NULL",
                 mj_domain_refs(t), doms[i].model,
                 doms[i].dead ? -1 : mj_domain_active_job(t),

@@ -125,6 +125,18 @@ void test_release_and_discard(void)
     CHECK_INT(mj_domain_refs(d), 1);
     CHECK_INT(mj_domain_jobs_queued(d), 0);
     dispose(d);
+
+    /* a caller that gave back more than it took (a Continue too many): the
+     * nested job's reference is the last, and the domain dies with it
+     * (found by fuzz_jobs: the domain was never freed) */
+    d = fresh("vm-discard-last", 1.0, 0, false);
+    CHECK_INT(mj_begin_async_job(d, MJ_ASYNC_JOB_SAVE, NULL, 1.0, -1), 0);
+    CHECK_INT(mj_begin_nested_job(d, MJ_ASYNC_JOB_SAVE, NULL, 1.0, -1), 0);
+    CHECK_INT(mj_migration_job_continue(d), 2);
+    CHECK_INT(mj_migration_job_continue(d), 1);
+    CHECK_INT(mj_discard_async_job(d), 0);
+    CHECK(!mj_domain_alive(d));
+    mj_domain_unpin(d);
 }
 
 void test_restore_async_job(void)

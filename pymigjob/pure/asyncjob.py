@@ -91,14 +91,17 @@ class AsyncJobCalls:
         s: Any = self
         with self._lock:
             self._need_async_locked()
-            if s._active == _NESTED:
+            nested = s._active == _NESTED
+            if nested:
                 # its nested job goes too, with its reference and queue place
                 (s._active, s._owner, s._owner_api, s._sync_grant, s._jobs_queued) = (
                     _NONE, 0, None, None, s._jobs_queued - 1)
-                s._unref_locked()
             # unlike libvirt, the place in jobs_queued is given back too
             s._release_async_locked()
-            return s._unref_locked()  # type: ignore[no-any-return]
+            # the nested job's reference, then the async job's (a caller that
+            # gave back more than it took may see the first kill the domain)
+            left = s._unref_locked() if nested else 1
+            return left if left == 0 else s._unref_locked()  # type: ignore[no-any-return]
 
     def restore_async_job(self, async_job: AsyncJob | int, phase: int, *,
                           mask: int | None = None, flags: int = 0,
