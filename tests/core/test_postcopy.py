@@ -507,3 +507,27 @@ def test_cleanups_from_many_threads(mj, dom):
     for t in threads:
         t.join()
     assert dom.run_cleanups() == 50 and sorted(hits) == list(range(50))
+
+
+# ---- a driver with a store: the tracked changes -------------------------------------
+
+def test_tracked_domain_saves_restore_and_discard(mj, tmp_path):
+    drv = mj.Driver(state_dir=str(tmp_path), park_timeout=600)
+    try:
+        dom = drv.add_domain("vm1")
+        dom.restore_async_job(mj.AsyncJob.MIGRATION_OUT, mj.Phase.POSTCOPY_FAILED,
+                              flags=5, started=1_715_000_000_000)
+        saved = drv.store.load_all()["vm1"]
+        assert (saved.async_job, saved.phase, saved.started, saved.owner_api) == (
+            mj.AsyncJob.MIGRATION_OUT, mj.Phase.POSTCOPY_FAILED, 1_715_000_000_000,
+            "init-vm1")
+        dom.mark_postcopy_failed()
+        dom.clear_postcopy_failed()
+        dom.release_async_job()
+        assert dom.discard_async_job() == 1
+        assert drv.store.load_all()["vm1"].async_job == mj.AsyncJob.NONE
+        dom.begin_async_job(mj.AsyncJob.SAVE, "save", None, 3)
+        dom.end_async_job(error="x")
+        assert drv.store.load_all()["vm1"].async_job == mj.AsyncJob.NONE
+    finally:
+        drv.close()
