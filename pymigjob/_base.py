@@ -81,6 +81,14 @@ class DomainBase:
         if added is not None:
             cleanups_of(self, True).discard(added)  # type: ignore[union-attr]
 
+    def remove_cleanup(self, cleanup: Any) -> bool:
+        """qemuDomainCleanupRemove: unregister `cleanup` (a migration API
+        does so on entry, so that a step it replaces cannot run); True when
+        it was registered."""
+        _args.cleanup(cleanup)
+        found = cleanups_of(self, False)
+        return found is not None and cleanup is not None and found.discard(cleanup, True)
+
     def run_cleanups(self) -> int:
         """The guest stopped: run every cleanup registered by
         migration_job_continue, newest first, each once, with this domain

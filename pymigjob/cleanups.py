@@ -54,13 +54,15 @@ class Cleanups:
             self._items.append(cleanup)
             return True
 
-    def discard(self, cleanup: Callable[[Any], object]) -> None:
-        """Unregister `cleanup` (the very object add was given)."""
+    def discard(self, cleanup: Callable[[Any], object], same: bool = False) -> bool:
+        """Unregister `cleanup`: the very object add was given, or with
+        `same` one that is the same callable (see _same); True if found."""
         with self._lock:
             for i, item in enumerate(self._items):
-                if item is cleanup:
+                if item is cleanup or (same and _same(item, cleanup)):
                     del self._items[i]
-                    return
+                    return True
+        return False
 
     def take(self) -> list[Callable[[Any], object]]:
         """Every registered cleanup, oldest first; the list is empty after."""

@@ -441,14 +441,15 @@ class DifferentialMachine(RuleBasedStateMachine):
 
     @has_handles
     @rule(data=st.data(), how=st.sampled_from(["is_allowed", "release", "discard", "mark",
-                                                "clear", "run_cleanups"]))
+                                                "clear", "run_cleanups", "remove_cleanup"]))
     def async_life(self, data, how):
         calls = {"is_allowed": lambda d: d.migration_job_is_allowed(),
                  "release": lambda d: d.release_async_job(),
                  "discard": lambda d: d.discard_async_job(),
                  "mark": lambda d: d.mark_postcopy_failed(),
                  "clear": lambda d: d.clear_postcopy_failed(),
-                 "run_cleanups": lambda d: d.run_cleanups()}
+                 "run_cleanups": lambda d: d.run_cleanups(),
+                 "remove_cleanup": lambda d: d.remove_cleanup(_cleanup_a)}
         self.both(data, calls[how])
 
     @has_handles

@@ -138,6 +138,7 @@ DOMAIN_CALLS = {
                              ("postcopy", "change_protection")),
     "set_job_state": (("state",), ("error",)),
     "job_stats": ((), ("completed", "keep_completed")),
+    "remove_cleanup": (("cleanup",), ()),
     "abort_job": ((), ("api", "timeout")),
     "check_abort": ((), ()),
     "job": (("job",), ("api", "timeout")),
@@ -149,7 +150,7 @@ GUARDS = {"job", "nested_job", "migration", "migration_phase"}
 INT_RESULTS = {"ref", "unref", "end_job", "end_async_job", "end_nested_job",
                "migration_job_continue", "migration_job_finish", "discard_async_job"}
 BOOL_RESULTS = {"migration_job_set_phase", "migration_job_start_phase",
-                "migration_job_is_active"}
+                "migration_job_is_active", "remove_cleanup"}
 DRIVER_CALLS = {
     "add_domain": ("name",),
     "lookup": ("name",),

@@ -531,3 +531,19 @@ def test_tracked_domain_saves_restore_and_discard(mj, tmp_path):
         assert drv.store.load_all()["vm1"].async_job == mj.AsyncJob.NONE
     finally:
         drv.close()
+
+
+def test_remove_cleanup(mj, dom):
+    log = []
+    stopper = Stopper(log)
+    assert not dom.remove_cleanup(stopper.stop)
+    dom.migration_job_start(mj.AsyncJob.MIGRATION_OUT)
+    dom.migration_job_continue(stopper.stop)
+    dom.migration_job_start_phase(mj.Phase.PERFORM3)
+    assert dom.remove_cleanup(stopper.stop)          # a new bound method: the same one
+    assert not dom.remove_cleanup(stopper.stop)
+    assert not dom.remove_cleanup(None)
+    with pytest.raises(TypeError, match="cleanup must be callable"):
+        dom.remove_cleanup(3)
+    dom.migration_job_finish()
+    assert dom.run_cleanups() == 0 and log == []
