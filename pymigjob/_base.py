@@ -250,15 +250,16 @@ class Tracked:
             self._track.changed(self)  # blocking: the record is durable on return
 
     async def begin_async_job_async(self, async_job: int, api: str | None = None,
-                                    timeout: float | None = None) -> None:
-        await super().begin_async_job_async(async_job, api, timeout)  # type: ignore[misc]
+                                    timeout: float | None = None, flags: int = 0) -> None:
+        await super().begin_async_job_async(async_job, api, timeout, flags)  # type: ignore[misc]
         self._track.changed(self)
 
     async def migration_job_start_async(self, async_job: int, mask: int | None = None,
                                         api: str | None = None,
-                                        timeout: float | None = None) -> None:
+                                        timeout: float | None = None,
+                                        flags: int = 0) -> None:
         await super().migration_job_start_async(  # type: ignore[misc]
-            async_job, mask, api, timeout)
+            async_job, mask, api, timeout, flags)
         self._track.changed(self)
 
 

@@ -32,7 +32,6 @@ from .binding import (
     WAIT_SLICE,
     abandon,
     c_string,
-    c_args,
     c_timeout,
     job_fields,
     last_error,
@@ -446,10 +445,25 @@ class Domain(AsyncJobCalls, DomainBase):
         return _aio.begin(_begin_job, self._p, job, api, timeout, Job, "job", SYNC_SLOT)
 
     def begin_async_job_async(self, async_job: AsyncJob | int, api: str | None = None,
-                              timeout: float | None = None) -> _aio.Begin:
+                              timeout: float | None = None, flags: int = 0) -> _aio.Begin:
         """`await dom.begin_async_job_async(async_job)` (see begin_job_async)."""
-        return _aio.begin(lib.mj_begin_async_job, self._p, async_job, api, timeout,
-                          AsyncJob, "async_job", ASYNC_SLOT)
+        if flags.__class__ is int and flags == 0:
+            return _aio.begin(lib.mj_begin_async_job, self._p, async_job, api, timeout,
+                              AsyncJob, "async_job", ASYNC_SLOT)
+        return self._begin_async_job_flags_async(async_job, api, timeout, flags)
+
+    async def _begin_async_job_flags_async(self, async_job: Any, api: Any, timeout: Any,
+                                           flags: Any) -> None:
+        """begin_async_job_async with apiFlags: checked in the blocking order
+        (the kind's type, api, timeout, flags, then the kind's range)."""
+        if async_job.__class__ not in _ASYNC_JOB_OK:
+            _args.kind_type(async_job, AsyncJob, "async_job")
+        _c_api(api)
+        if timeout is not None:
+            _args.timeout(timeout)
+        c_flags = _args.api_flags(flags)
+        await _aio.begin(lib.mj_begin_async_job_flags, self._p, async_job, api, timeout,
+                         AsyncJob, "async_job", ASYNC_SLOT, (c_flags, -1))
 
     def begin_nested_job_async(self, async_job: AsyncJob | int, api: str | None = None,
                                timeout: float | None = None) -> _aio.Begin:
@@ -459,12 +473,19 @@ class Domain(AsyncJobCalls, DomainBase):
 
     async def migration_job_start_async(self, async_job: AsyncJob | int,
                                         mask: int | None = None, api: str | None = None,
-                                        timeout: float | None = None) -> None:
+                                        timeout: float | None = None,
+                                        flags: int = 0) -> None:
         """`await dom.migration_job_start_async(async_job)` (see begin_job_async)."""
-        mask = c_args(async_job, _ASYNC_JOB_OK, AsyncJob, "async_job", api, timeout,
-                      mask)[2]
-        await _aio.begin(lib.mj_migration_job_start, self._p, async_job, api, timeout,
-                         AsyncJob, "async_job", ASYNC_SLOT, (mask is not None, mask or 0))
+        if async_job.__class__ not in _ASYNC_JOB_OK:
+            _args.kind_type(async_job, AsyncJob, "async_job")
+        _c_api(api)
+        if timeout is not None:
+            _args.timeout(timeout)
+        mask = _args.optional_mask(mask)
+        c_flags = _args.api_flags(flags)
+        await _aio.begin(lib.mj_migration_job_start_flags, self._p, async_job, api, timeout,
+                         AsyncJob, "async_job", ASYNC_SLOT,
+                         (mask is not None, mask or 0, c_flags))
 
     def abort_job_async(self, api: str | None = None,
                         timeout: float | None = None) -> _aio.Begin:

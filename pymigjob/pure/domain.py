@@ -152,17 +152,26 @@ class Domain(AsyncJobCalls, DomainBase, Core):
     def begin_async_job(self, async_job: AsyncJob | int, api: str | None = None,
                         timeout: float | None = None, flags: int = 0, *,
                         operation: JobOperation | int | None = None) -> None:
+        job, api, seconds, api_flags, op = self._async_begin_args(async_job, api, timeout,
+                                                                  flags, operation)
+        self._begin(_ASYNC_SLOT, job, api, seconds, api_flags=api_flags, operation=op)
+
+    def _async_begin_args(self, async_job: object, api: object, timeout: object,
+                          flags: object, operation: object
+                          ) -> tuple[int, str | None, float, int, int]:
+        """begin_async_job's (and its coroutine's) arguments, in the C-backed
+        order: the kind's type, api, timeout, flags, operation, the kind's range."""
         _args.kind_type(async_job, AsyncJob, "async_job")
         api = _args.api(api)
         seconds = self._timeout(timeout)
         api_flags = _args.api_flags(flags)
         op = -1 if operation is None else _args.enum_value(JobOperation, operation,
                                                             "operation")
-        async_job = _kind_range(async_job, _ASYNC_LAST, AsyncJob,  # type: ignore[arg-type]
-                                "async job")
-        if async_job == _NONE:
+        job = _kind_range(async_job, _ASYNC_LAST, AsyncJob,  # type: ignore[arg-type]
+                          "async job")
+        if job == _NONE:
             raise InternalError("Attempt to start invalid job")
-        self._begin(_ASYNC_SLOT, async_job, api, seconds, api_flags=api_flags, operation=op)
+        return job, api, seconds, api_flags, op
 
     def end_async_job(self, error: str | None = None) -> int:
         return self._end_async_job(_args.error_arg(error))
@@ -398,9 +407,11 @@ class Domain(AsyncJobCalls, DomainBase, Core):
         await _aio.begin(self, _SYNC, *self._job_args(job, api, timeout))
 
     async def begin_async_job_async(self, async_job: AsyncJob | int, api: str | None = None,
-                                    timeout: float | None = None) -> None:
+                                    timeout: float | None = None, flags: int = 0) -> None:
         """begin_async_job for a coroutine (see begin_job_async)."""
-        await _aio.begin(self, _ASYNC_SLOT, *self._async_args(async_job, api, timeout, True))
+        job, api, seconds, api_flags, _ = self._async_begin_args(async_job, api, timeout,
+                                                                 flags, None)
+        await _aio.begin(self, _ASYNC_SLOT, job, api, seconds, api_flags=api_flags)
 
     async def begin_nested_job_async(self, async_job: AsyncJob | int, api: str | None = None,
                                      timeout: float | None = None) -> None:
@@ -409,9 +420,10 @@ class Domain(AsyncJobCalls, DomainBase, Core):
 
     async def migration_job_start_async(self, async_job: AsyncJob | int,
                                         mask: int | None = None, api: str | None = None,
-                                        timeout: float | None = None) -> None:
+                                        timeout: float | None = None,
+                                        flags: int = 0) -> None:
         """migration_job_start for a coroutine (see begin_job_async)."""
-        args = self._start_args(async_job, mask, api, timeout)
+        args = self._start_args(async_job, mask, api, timeout, flags)
         await _aio.begin(self, _ASYNC_SLOT, *args[:6], api_flags=args[6],
                          migration_start=args[0] in T.MIGRATION_JOBS)
 

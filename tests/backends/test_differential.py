@@ -440,6 +440,17 @@ class DifferentialMachine(RuleBasedStateMachine):
         self.both(data, lambda d: d.migration_job_start(kind, mask, None, 0, flags))
 
     @has_handles
+    @rule(data=st.data(), kind=aio_async_jobs, api=api_names, timeout=timeouts,
+          mask=masks, flags=api_flags, start=st.booleans())
+    def async_begins_flags(self, data, kind, api, timeout, mask, flags, start):
+        if start:
+            self.both(data, lambda d: self.loop.run_until_complete(
+                d.migration_job_start_async(kind, mask, api, timeout, flags)))
+        else:
+            self.both(data, lambda d: self.loop.run_until_complete(
+                d.begin_async_job_async(kind, api, timeout, flags)))
+
+    @has_handles
     @rule(data=st.data(), how=st.sampled_from(["is_allowed", "release", "discard", "mark",
                                                 "clear", "run_cleanups", "remove_cleanup"]))
     def async_life(self, data, how):

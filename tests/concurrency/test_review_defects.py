@@ -135,6 +135,10 @@ TAKERS: dict[str, Callable[[Any], Any]] = {
     "begin_async_job(flags)": lambda d: d.begin_async_job(A.BACKUP, "b", None, 7,
                                                           operation=mj.JobOperation.BACKUP),
     "migration_job_start(flags)": lambda d: d.migration_job_start(A.MIGRATION_IN, flags=3),
+    "begin_async_job_async(flags)": lambda d: _run(d.begin_async_job_async(A.DUMP, None,
+                                                                            None, 5)),
+    "migration_job_start_async(flags)": lambda d: _run(
+        d.migration_job_start_async(A.MIGRATION_OUT, flags=5)),
 }
 
 

@@ -547,3 +547,23 @@ def test_remove_cleanup(mj, dom):
         dom.remove_cleanup(3)
     dom.migration_job_finish()
     assert dom.run_cleanups() == 0 and log == []
+
+
+def test_coroutine_begins_take_flags(mj, dom):
+    import asyncio
+
+    asyncio.run(dom.begin_async_job_async(mj.AsyncJob.SAVE, "save", None, 9))
+    assert dom.api_flags == 9
+    dom.end_async_job()
+    asyncio.run(dom.migration_job_start_async(mj.AsyncJob.MIGRATION_OUT, flags=0x8101))
+    assert (dom.api_flags, dom.mask) == (0x8101, 0x77)
+    dom.migration_job_finish()
+    # checked when awaited, in the blocking order: the kind's type first
+    coro = dom.begin_async_job_async(mj.Job.QUERY, flags=-1)
+    with pytest.raises(TypeError, match="async_job must be an AsyncJob"):
+        asyncio.run(coro)
+    with pytest.raises(ValueError, match="flags"):
+        asyncio.run(dom.begin_async_job_async(99, flags=-1))
+    with pytest.raises(ValueError, match="flags"):
+        asyncio.run(dom.migration_job_start_async(mj.AsyncJob.SAVE, flags=2**32))
+    assert (dom.refs, dom.jobs_queued) == (1, 0)
