@@ -213,17 +213,27 @@ class MigrationGuard:
         if exc is None:
             self.domain.migration_job_continue()
             return
-        _end(lambda: self._failed(exc), exc, "migration_job_finish()")
-
-    def _failed(self, exc: BaseException) -> None:
-        """The block raised `exc`: finish the job, or, in post-copy, park it
-        as post-copy failed (mark_postcopy_failed, migration_job_continue)."""
         dom = self.domain
-        if dom.postcopy:
-            dom.mark_postcopy_failed()
-            dom.migration_job_continue()
+        if self._postcopy():
+            _end(lambda: self._park_failed(dom), exc,
+                 "mark_postcopy_failed() + migration_job_continue()")
         else:
-            dom.migration_job_finish(error_text(exc))
+            _end(lambda: dom.migration_job_finish(error_text(exc)), exc,
+                 "migration_job_finish()")
+
+    def _postcopy(self) -> bool:
+        """Is the job post-copy?  A domain that cannot say (it died) is not:
+        the finish then fails and is noted as before."""
+        try:
+            return bool(self.domain.postcopy)
+        except Exception:
+            return False
+
+    @staticmethod
+    def _park_failed(dom: GuardedDomain) -> None:
+        """Post-copy failed in this step: the job waits, parked, for a resume."""
+        dom.mark_postcopy_failed()
+        dom.migration_job_continue()
 
     @property
     def phase(self) -> int:
