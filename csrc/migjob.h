@@ -362,12 +362,17 @@ int mj_pending_count(void);
  * pending waiter leaves the queue, a failure needs nothing.  A note closes
  * once given back, once its job is ended from this thread, or once its
  * waiter is resolved, cancelled or detached; the newest 64 are kept.
- * `async` picks the slot: the async job's, or the sync one (nested jobs
- * included).  For begins whose result may be lost this way, call it from
+ * `slot` (an mj_slot) picks the slot: the sync one (nested jobs
+ * included), the async job's, or the agent job's.  For begins whose result may be lost this way, call it from
  * the caller's exception path only: never after the begin's result was
  * seen, nor for a begin that never ran.
  */
-void mj_begin_abandon(mj_domain *d, bool async);
+typedef enum {
+    MJ_SLOT_SYNC = 0,     /* sync and nested jobs */
+    MJ_SLOT_ASYNC = 1,
+    MJ_SLOT_AGENT = 2
+} mj_slot;
+void mj_begin_abandon(mj_domain *d, int slot);
 
 /* ---- waiting from an event loop ----------------------------------------- */
 
