@@ -19,6 +19,7 @@ typedef enum {
     SLOT_SYNC,     /* a sync job; waits for the mask and the sync slot */
     SLOT_NESTED,   /* the async job's own monitor call; sync slot only */
     SLOT_ASYNC,    /* the async slot; needs no async job and a free sync slot */
+    SLOT_AGENT,    /* the agent slot; needs nothing else (no mask, no sync) */
 } slot_kind;
 
 typedef enum { WAITER_QUEUED, WAITER_GRANTED, WAITER_FAILED } waiter_state;
@@ -26,7 +27,8 @@ typedef enum { WAITER_QUEUED, WAITER_GRANTED, WAITER_FAILED } waiter_state;
 /* What a begin asks for; a waiter carries it until it is granted. */
 typedef struct {
     slot_kind kind;
-    int job;              /* mj_job for SYNC, mj_async_job otherwise */
+    int job;              /* mj_job for SYNC, mj_agent_job for AGENT,
+                           * mj_async_job otherwise */
     char *api;            /* owned copy or NULL; moves into the domain */
     uint64_t thread;      /* the requesting thread */
     bool set_mask;        /* async: mask to install on grant */
@@ -56,6 +58,7 @@ struct mj_domain {
     atomic_int refs;        /* libvirt's count; 0 = dead */
     atomic_int keep;        /* pins + 1 while refs > 0; memory freed at 0 */
     char *name;
+    char *uuid;             /* lower case, or NULL; set before sharing */
     int64_t default_timeout;   /* ns */
     unsigned int max_queued;
     bool strict_phases;
@@ -74,6 +77,11 @@ struct mj_domain {
     uint64_t active_serial; /* its grant's serial; 0 when empty */
     uint64_t owner;
     char *owner_api;
+
+    int agent_active;       /* mj_agent_job in the agent slot */
+    uint64_t agent_serial;
+    uint64_t agent_owner;
+    char *agent_owner_api;
 
     int async_job;
     uint64_t async_serial;  /* likewise for the async slot */
@@ -134,7 +142,13 @@ void mj_notifier_ref(mj_notifier *n);
 static inline int
 mj_slot_of(slot_kind kind)
 {
-    return kind == SLOT_ASYNC ? MJ_SLOT_ASYNC : MJ_SLOT_SYNC;
+    switch (kind) {
+    case SLOT_ASYNC: return MJ_SLOT_ASYNC;
+    case SLOT_AGENT: return MJ_SLOT_AGENT;
+    case SLOT_SYNC:
+    case SLOT_NESTED: break;
+    }
+    return MJ_SLOT_SYNC;
 }
 
 /* job.c: every begin goes through here (migration.c too) */
@@ -149,6 +163,11 @@ uint64_t mj_slot_serial(const mj_domain *d, int slot);
 /* empty `slot` and hand it on; the caller holds the lock; returns the
  * owner API to free once unlocked */
 char *mj_release_slot_locked(mj_domain *d, int slot);
+/* Re-run the hand-off: give the free slots to the queued waiters that may
+ * start now (oldest first; expired ones fail).  For any change outside
+ * job.c that can let a waiter in -- an async job discarded or restored, a
+ * slot emptied -- once the state is changed; the caller holds the lock. */
+void mj_job_handoff_locked(mj_domain *d);
 /* a queued waiter leaves the queue (and jobs_queued); caller holds the lock */
 void mj_job_withdraw_locked(mj_domain *d, mj_waiter *w);
 /* push the OPERATION_TIMEOUT of request r: "cannot acquire state change

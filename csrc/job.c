@@ -29,36 +29,49 @@ job_mask_allows(const mj_domain *d, int job)
     return d->async_job == MJ_ASYNC_JOB_NONE || (d->mask & MJ_JOB_MASK(job));
 }
 
+/* libvirt's virDomainObjCanSetJob and NestedJobAllowed: each request
+ * waits only for the slot it needs (an agent job neither waits for the
+ * sync slot nor for the mask, and nobody else waits for the agent slot) */
 static bool
 job_may_start(const mj_domain *d, const job_request *r)
 {
-    if (d->active != MJ_JOB_NONE)
-        return false;
+    bool sync_free = d->active == MJ_JOB_NONE;
+
     switch (r->kind) {
-    case SLOT_SYNC: return job_mask_allows(d, r->job);
-    case SLOT_NESTED: return true;          /* nested jobs skip the mask */
-    case SLOT_ASYNC: return d->async_job == MJ_ASYNC_JOB_NONE;
+    case SLOT_SYNC: return sync_free && job_mask_allows(d, r->job);
+    case SLOT_NESTED: return sync_free;     /* nested jobs skip the mask */
+    case SLOT_ASYNC: return sync_free && d->async_job == MJ_ASYNC_JOB_NONE;
+    case SLOT_AGENT: return d->agent_active == MJ_AGENT_JOB_NONE;
     }
     return false;
 }
 
-/* libvirt's choice of whom to name: the async owner when the async job is
- * what blocks us, the sync owner otherwise (always for nested jobs) */
+/* libvirt's choice of whom to name: the agent owner for an agent job; the
+ * async owner when the async job is what blocks us, the sync owner
+ * otherwise (always for nested jobs) */
 static const char *
 job_blocker_api(const mj_domain *d, const job_request *r)
 {
+    if (r->kind == SLOT_AGENT)
+        return d->agent_owner_api;
     bool by_async = (r->kind == SLOT_SYNC && !job_mask_allows(d, r->job)) ||
                     (r->kind == SLOT_ASYNC && d->async_job != MJ_ASYNC_JOB_NONE);
 
     return by_async ? d->async_owner_api : d->owner_api;
 }
 
+/* libvirt's texts: an agent request names its blocker "agent=", any other
+ * "monitor=" (the combined "monitor=X agent=Y" belongs to a request for
+ * both slots, which no begin here makes: docs/DECISIONS.md) */
 static int
-job_lock_error(const char *blocker, int code, const char *suffix)
+job_lock_error(slot_kind kind, const char *blocker, int code,
+               const char *suffix)
 {
     if (blocker)
         return mj_error_set(code, "cannot acquire state change lock "
-                            "(held by monitor=%s)%s", blocker, suffix);
+                            "(held by %s=%s)%s",
+                            kind == SLOT_AGENT ? "agent" : "monitor",
+                            blocker, suffix);
     return mj_error_set(code, "cannot acquire state change lock%s", suffix);
 }
 
@@ -78,7 +91,12 @@ job_grant(mj_domain *d, job_request *r)
 {
     uint64_t serial = ++d->grants;
 
-    if (r->kind == SLOT_ASYNC) {
+    if (r->kind == SLOT_AGENT) {
+        d->agent_active = r->job;
+        d->agent_serial = serial;
+        d->agent_owner = r->thread;
+        d->agent_owner_api = r->api;
+    } else if (r->kind == SLOT_ASYNC) {
         d->async_serial = serial;
         d->async_job = r->job;
         d->async_owner = r->thread;
@@ -124,7 +142,7 @@ int
 mj_job_timeout_error(const mj_domain *d, const job_request *r,
                      const char *blocker)
 {
-    return job_lock_error(blocker ? blocker : job_blocker_api(d, r),
+    return job_lock_error(r->kind, blocker ? blocker : job_blocker_api(d, r),
                           MJ_ERR_OPERATION_TIMEOUT, "");
 }
 
@@ -143,22 +161,27 @@ job_expire_waiter(mj_domain *d, mj_waiter *w, const char *blocker)
 
 /* Hand the free slots to the queued waiters that may start now, oldest
  * first; expired waiters are failed on the way, not served.  `ended_api`
- * is the owner API of the job whose end frees a slot (NULL otherwise): an
- * expired waiter's timeout names it, the job it waited for. */
+ * is the owner API of the job whose end frees a slot (NULL otherwise), in
+ * the agent slot or not (`ended_agent`): an expired waiter's timeout names
+ * it when that is the slot it waited for. */
 static void
-job_dispatch(mj_domain *d, const char *ended_api)
+job_dispatch(mj_domain *d, bool ended_agent, const char *ended_api)
 {
     mj_waiter *w = d->head;
     int64_t now = w ? mj_now() : 0;
 
-    /* nobody can start while the sync slot is taken */
-    while (w && d->active == MJ_JOB_NONE) {
+    /* nobody can start while both the sync and the agent slot are taken */
+    while (w && (d->active == MJ_JOB_NONE ||
+                 d->agent_active == MJ_AGENT_JOB_NONE)) {
         mj_waiter *next = w->next;
 
         if (job_may_start(d, &w->req)) {
             if (now >= w->deadline) {
-                job_expire_waiter(d, w, ended_api ? ended_api
-                                                  : job_blocker_api(d, &w->req));
+                bool named = ended_api &&
+                             (w->req.kind == SLOT_AGENT) == ended_agent;
+
+                job_expire_waiter(d, w, named ? ended_api
+                                              : job_blocker_api(d, &w->req));
             } else {
                 job_unlink_waiter(d, w);
                 w->serial = job_grant(d, &w->req);
@@ -169,6 +192,8 @@ job_dispatch(mj_domain *d, const char *ended_api)
         w = next;
     }
 }
+
+void mj_job_handoff_locked(mj_domain *d) { job_dispatch(d, false, NULL); }
 
 /* the sync slot is emptied; returns the owner API to free once unlocked */
 static char *
@@ -181,7 +206,22 @@ job_release_sync_locked(mj_domain *d)
     d->owner = 0;
     d->owner_api = NULL;
     d->jobs_queued--;
-    job_dispatch(d, api);
+    job_dispatch(d, false, api);
+    return api;
+}
+
+/* the agent slot is emptied; returns the owner API to free once unlocked */
+static char *
+job_release_agent_locked(mj_domain *d)
+{
+    char *api = d->agent_owner_api;
+
+    d->agent_active = MJ_AGENT_JOB_NONE;
+    d->agent_serial = 0;
+    d->agent_owner = 0;
+    d->agent_owner_api = NULL;
+    d->jobs_queued--;
+    job_dispatch(d, true, api);
     return api;
 }
 
@@ -200,21 +240,28 @@ mj_release_async_locked(mj_domain *d)
     d->info_type = MJ_JOB_INFO_NONE;
     d->abort_requested = false;
     d->jobs_queued--;
-    job_dispatch(d, api);
+    job_dispatch(d, false, api);
     return api;
 }
 
 uint64_t
 mj_slot_serial(const mj_domain *d, int slot)
 {
-    return slot == MJ_SLOT_ASYNC ? d->async_serial : d->active_serial;
+    switch (slot) {
+    case MJ_SLOT_ASYNC: return d->async_serial;
+    case MJ_SLOT_AGENT: return d->agent_serial;
+    default: return d->active_serial;
+    }
 }
 
 char *
 mj_release_slot_locked(mj_domain *d, int slot)
 {
-    return slot == MJ_SLOT_ASYNC ? mj_release_async_locked(d)
-                                 : job_release_sync_locked(d);
+    switch (slot) {
+    case MJ_SLOT_ASYNC: return mj_release_async_locked(d);
+    case MJ_SLOT_AGENT: return job_release_agent_locked(d);
+    default: return job_release_sync_locked(d);
+    }
 }
 
 static int
@@ -231,7 +278,8 @@ mj_job_failure(const mj_domain *d, const mj_waiter *w)
     case MJ_ERR_OPERATION_ABORTED:
         return job_cancelled_error(d);
     case MJ_ERR_OPERATION_TIMEOUT:
-        return job_lock_error(w->fail_blocker, MJ_ERR_OPERATION_TIMEOUT, "");
+        return job_lock_error(w->req.kind, w->fail_blocker,
+                              MJ_ERR_OPERATION_TIMEOUT, "");
     default:
         return mj_error_no_domain(d);
     }
@@ -250,17 +298,19 @@ job_admit_locked(mj_domain *d, slot_kind kind, int job, const job_request *req)
                             "unexpected async job %d type expected %d",
                             job, d->async_job);
     if (job_queue_full(d, req))
-        return job_lock_error(job_blocker_api(d, req), MJ_ERR_OPERATION_FAILED,
-                              " due to max_queued limit");
+        return job_lock_error(kind, job_blocker_api(d, req),
+                              MJ_ERR_OPERATION_FAILED, " due to max_queued limit");
     /* libvirt 2011: the reference is taken before waiting; taken here, with
      * the queue count, so nobody sees one without the other */
     return mj_domain_take_ref(d) < 0 ? -1 : 0;
 }
 
-int
-mj_begin(mj_domain *d, slot_kind kind, int job, const char *api,
-         double timeout, double wait_for,
-         bool set_mask, uint64_t mask, int info_type)
+/* mj_begin, or with `nowait` a begin that returns MJ_BUSY (no error,
+ * nothing changed) where it would have queued */
+static int
+job_begin(mj_domain *d, slot_kind kind, int job, const char *api,
+          double timeout, double wait_for,
+          bool set_mask, uint64_t mask, int info_type, bool nowait)
 {
     job_request req = {
         .kind = kind, .job = job, .api = NULL, .thread = job_self_id(),
@@ -284,6 +334,13 @@ mj_begin(mj_domain *d, slot_kind kind, int job, const char *api,
         return mj_begin_failed(d, slot);
     }
 
+    if (nowait && !job_may_start(d, &req)) {
+        mj_domain_drop_ref(d);             /* admit's; never the last */
+        pthread_mutex_unlock(&d->lock);
+        free(req.api);
+        mj_begin_failed(d, slot);          /* it left nothing */
+        return MJ_BUSY;
+    }
     d->jobs_queued++;
     if (job_may_start(d, &req)) {
         serial = job_grant(d, &req);
@@ -323,20 +380,75 @@ mj_begin(mj_domain *d, slot_kind kind, int job, const char *api,
     return mj_granted();
 }
 
+int
+mj_begin(mj_domain *d, slot_kind kind, int job, const char *api,
+         double timeout, double wait_for,
+         bool set_mask, uint64_t mask, int info_type)
+{
+    return job_begin(d, kind, job, api, timeout, wait_for,
+                     set_mask, mask, info_type, false);
+}
+
 /* ---- begins ------------------------------------------------------------- */
+
+/* 0 when `job` is a sync job to begin, else the error (-1) */
+static int
+job_check_sync(int job)
+{
+    if (mj_error_check_range(job, MJ_JOB_LAST, "job") < 0)
+        return -1;
+    if (job == MJ_JOB_NONE || job >= MJ_JOB_ASYNC)
+        return mj_error_invalid_job();
+    return 0;
+}
 
 int
 mj_begin_job(mj_domain *d, int job, const char *api, double timeout,
              double wait_for)
 {
-    if (mj_error_check_range(job, MJ_JOB_LAST, "job") < 0)
+    if (job_check_sync(job) < 0)
         return mj_begin_failed(d, MJ_SLOT_SYNC);
-    if (job == MJ_JOB_NONE || job >= MJ_JOB_ASYNC) {
-        mj_error_invalid_job();
-        return mj_begin_failed(d, MJ_SLOT_SYNC);
-    }
     return mj_begin(d, SLOT_SYNC, job, api, timeout, wait_for,
                     false, 0, MJ_JOB_INFO_NONE);
+}
+
+int
+mj_begin_job_nowait(mj_domain *d, int job, const char *api)
+{
+    if (job_check_sync(job) < 0)
+        return mj_begin_failed(d, MJ_SLOT_SYNC);
+    return job_begin(d, SLOT_SYNC, job, api, -1.0, 0.0,
+                     false, 0, MJ_JOB_INFO_NONE, true);
+}
+
+/* 0 when `agent_job` is an agent job to begin, else the error (-1) */
+static int
+job_check_agent(int agent_job)
+{
+    if (mj_error_check_range(agent_job, MJ_AGENT_JOB_LAST, "agent job") < 0)
+        return -1;
+    if (agent_job == MJ_AGENT_JOB_NONE)
+        return mj_error_invalid_job();
+    return 0;
+}
+
+int
+mj_begin_agent_job(mj_domain *d, int agent_job, const char *api,
+                   double timeout, double wait_for)
+{
+    if (job_check_agent(agent_job) < 0)
+        return mj_begin_failed(d, MJ_SLOT_AGENT);
+    return mj_begin(d, SLOT_AGENT, agent_job, api, timeout, wait_for,
+                    false, 0, MJ_JOB_INFO_NONE);
+}
+
+int
+mj_begin_agent_job_nowait(mj_domain *d, int agent_job, const char *api)
+{
+    if (job_check_agent(agent_job) < 0)
+        return mj_begin_failed(d, MJ_SLOT_AGENT);
+    return job_begin(d, SLOT_AGENT, agent_job, api, -1.0, 0.0,
+                     false, 0, MJ_JOB_INFO_NONE, true);
 }
 
 /* the one-argument begins: no API name, the domain's timeout, one slice */
@@ -451,6 +563,29 @@ mj_end_async_job(mj_domain *d)
 }
 
 int
+mj_end_agent_job(mj_domain *d)
+{
+    uint64_t serial;
+    char *api;
+    int left;
+
+    pthread_mutex_lock(&d->lock);
+    if (!mj_domain_alive(d) || d->agent_active == MJ_AGENT_JOB_NONE) {
+        bool alive = mj_domain_alive(d);
+
+        pthread_mutex_unlock(&d->lock);
+        return alive ? mj_error_set(MJ_ERR_OPERATION_INVALID,
+                                    "no agent job is active on the domain")
+                     : mj_error_no_domain(d);
+    }
+    serial = d->agent_serial;
+    api = job_release_agent_locked(d);
+    left = mj_domain_drop_ref(d);
+    pthread_mutex_unlock(&d->lock);
+    return job_give_back(d, MJ_SLOT_AGENT, serial, api, left);
+}
+
+int
 mj_set_async_job_mask(mj_domain *d, uint64_t mask)
 {
     pthread_mutex_lock(&d->lock);
@@ -460,7 +595,9 @@ mj_set_async_job_mask(mj_domain *d, uint64_t mask)
     }
     if (d->async_job != MJ_ASYNC_JOB_NONE) {
         d->mask = mask | MJ_JOB_MASK(MJ_JOB_DESTROY);
-        job_dispatch(d, NULL);             /* a wider mask lets waiters in */
+        /* a wider mask lets waiters in at once (libvirt 11 leaves them
+         * to time out: docs/DECISIONS.md) */
+        job_dispatch(d, false, NULL);
     }
     pthread_mutex_unlock(&d->lock);
     return 0;
