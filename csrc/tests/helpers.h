@@ -179,6 +179,7 @@ void test_nowait(void);
 void test_agent_max_queued(void);
 void test_mask_widening_hands_off(void);
 void test_uuid(void);
+void test_handoff_for_others(void);
 
 /* test_notify.c */
 void test_notifier_basics(void);

@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include "helpers.h"
+#include "internal.h"   /* mj_job_handoff_locked, for callers outside job.c */
 
 #define AGENT_UUID "0ac1d5d2-36c4-4e39-8f5a-6bb2a0b1c3d4"
 
@@ -207,5 +208,27 @@ void test_uuid(void)
     agent_check_error(MJ_ERR_NO_DOMAIN,
                       "no domain with matching uuid '" AGENT_UUID "' (vm-uuid)");
     CHECK_INT(mj_end_job(d), 0);
+    dispose(d);
+}
+
+/* mj_job_handoff_locked: a change made outside job.c (here the mask, as a
+ * restore or discard would change the async slot) lets a waiter in once
+ * the hand-off is re-run */
+void test_handoff_for_others(void)
+{
+    mj_domain *d = fresh("vm-handoff", 5.0, 0, false);
+
+    CHECK_INT(mj_migration_job_start(d, MJ_ASYNC_JOB_START, "start", 1.0, -1,
+                                     true, MJ_DESTROY_ONLY_JOB_MASK), 0);
+    CHECK_INT(mj_begin_job(d, MJ_JOB_QUERY, "q", 5.0, 0), MJ_WAITING);
+    pthread_mutex_lock(&d->lock);
+    d->mask = MJ_DEFAULT_JOB_MASK;          /* changed behind job.c's back */
+    CHECK_INT(d->active, MJ_JOB_NONE);      /* nobody let in yet */
+    mj_job_handoff_locked(d);
+    CHECK_INT(d->active, MJ_JOB_QUERY);
+    pthread_mutex_unlock(&d->lock);
+    CHECK_INT(mj_pending_wait(0), 0);
+    CHECK_INT(mj_end_job(d), 2);
+    CHECK_INT(mj_end_async_job(d), 1);
     dispose(d);
 }

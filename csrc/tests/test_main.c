@@ -91,6 +91,7 @@ static const main_test_case main_tests[] = {
     { "agent_max_queued", test_agent_max_queued },
     { "mask_widening_hands_off", test_mask_widening_hands_off },
     { "uuid", test_uuid },
+    { "handoff_for_others", test_handoff_for_others },
     { "stress", test_stress },
     { "stress_max_queued", test_stress_max_queued },
     { "stress_lifecycle", test_stress_lifecycle },
