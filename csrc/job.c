@@ -443,6 +443,20 @@ mj_begin_agent_job(mj_domain *d, int agent_job, const char *api,
 }
 
 int
+mj_begin_agent_query_job(mj_domain *d)
+{
+    return mj_begin(d, SLOT_AGENT, MJ_AGENT_JOB_QUERY, NULL, -1.0, MJ_WAIT_SLICE,
+                    false, 0, MJ_JOB_INFO_NONE);
+}
+
+int
+mj_begin_agent_modify_job(mj_domain *d)
+{
+    return mj_begin(d, SLOT_AGENT, MJ_AGENT_JOB_MODIFY, NULL, -1.0, MJ_WAIT_SLICE,
+                    false, 0, MJ_JOB_INFO_NONE);
+}
+
+int
 mj_begin_agent_job_nowait(mj_domain *d, int agent_job, const char *api)
 {
     if (job_check_agent(agent_job) < 0)

@@ -361,6 +361,9 @@ int mj_begin_agent_job(mj_domain *d, int agent_job, const char *api,
                        double timeout, double wait_for);
 /* the same without waiting: 0, MJ_BUSY or -1 (see mj_begin_job_nowait) */
 int mj_begin_agent_job_nowait(mj_domain *d, int agent_job, const char *api);
+/* the agent begins in one argument, as the sync ones above */
+int mj_begin_agent_query_job(mj_domain *d);
+int mj_begin_agent_modify_job(mj_domain *d);
 
 /* Ends return refs left, or -1: OPERATION_INVALID when nothing to end */
 int mj_end_job(mj_domain *d);          /* any sync job, nested included */

@@ -57,6 +57,9 @@ _JOB_OF = {int(m): m for m in Job}
 _ASYNC_JOB_OF = {int(m): m for m in AsyncJob}
 _JOB_TYPE_OF = {int(m): m for m in JobType}
 _AGENT_JOB_OF = {int(m): m for m in AgentJob}
+#: begin_agent_job(kind) with no api and no timeout, in one argument
+_QUICK_AGENT_BEGIN = {AgentJob.QUERY: lib.mj_begin_agent_query_job,
+                      AgentJob.MODIFY: lib.mj_begin_agent_modify_job}
 
 #: begin_job(kind) with no api and no timeout, in one argument (see migjob.h)
 _QUICK_BEGIN = {
@@ -352,6 +355,19 @@ class Domain(DomainBase):
         """The agent slot: waits for nothing but another agent job (not for
         the sync slot, not for the mask); counts in jobs_queued and
         max_queued.  `nowait`: False instead of waiting."""
+        if api is None and timeout is None and nowait is False and \
+                agent_job.__class__ in _AGENT_JOB_OK:
+            quick = _QUICK_AGENT_BEGIN.get(agent_job)
+            if quick is not None:  # one C call of one argument, as begin_job's
+                p = self._p
+                try:
+                    rc = quick(p)
+                    if rc:
+                        settle(rc)
+                except BaseException:
+                    abandon(p, AGENT_SLOT)
+                    raise
+                return True
         if agent_job.__class__ not in _AGENT_JOB_OK:
             _args.kind_type(agent_job, AgentJob, "agent_job")
         c_api = _c_api(api)
