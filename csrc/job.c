@@ -1,5 +1,5 @@
 /*
- * job.c: sync, async and nested jobs: the queue, the hand-off, begin, end.
+ * job.c: sync, async, nested and agent jobs: the queue, the hand-off, begin, end.
  *
  * Every state change that can let a waiter in runs job_dispatch(), which hands
  * the freed slot directly to the oldest queued waiter that may now start
