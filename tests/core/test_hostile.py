@@ -441,7 +441,7 @@ def check_module_result(name: str, result) -> None:
     elif name == "__contains__":
         assert type(result) is bool
     elif name == "job_mask":
-        assert type(result) is int and 0 <= result < 2**8
+        assert type(result) is int and 0 <= result < 2**9  # JOB_MASK(ASYNC_NESTED) = 0x100
     elif name == "phase_to_string":
         assert result is None or type(result) is str
     elif name == "phase_from_string":
