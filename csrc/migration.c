@@ -37,10 +37,10 @@ mj_migration_job_start(mj_domain *d, int async_job, const char *api,
                        bool has_mask, uint64_t mask)
 {
     if (mj_error_check_range(async_job, MJ_ASYNC_JOB_LAST, "async job") < 0)
-        return mj_begin_failed(d, true);
+        return mj_begin_failed(d, MJ_SLOT_ASYNC);
     if (async_job == MJ_ASYNC_JOB_NONE) {
         mj_error_invalid_job();
-        return mj_begin_failed(d, true);
+        return mj_begin_failed(d, MJ_SLOT_ASYNC);
     }
     if (!has_mask)
         mask = migration_default_mask((mj_async_job)async_job);

@@ -159,7 +159,7 @@ def interrupted_coroutine_begins(dom, frames: Collection[str],
                 dom.end_job()
                 run_traced(tracer, loop, asyncio.wait([box[0]]))
             if where[1] is None:
-                assert box[0].result() is None and dom.active_job == J.QUERY
+                assert box[0].result() is True and dom.active_job == J.QUERY
                 dom.end_job()
                 return leaks, held_after, seen  # a whole begin has been covered
             seen.add(where[1])

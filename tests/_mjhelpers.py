@@ -27,6 +27,10 @@ SNAPSHOT_PROPS = (
     "owner_thread",
     "async_owner_thread",
     "abort_requested",
+    "agent_job",
+    "agent_owner_api",
+    "agent_owner_thread",
+    "uuid",
 )
 
 

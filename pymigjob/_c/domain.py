@@ -18,13 +18,15 @@ from typing import Any, Callable
 
 from .. import _args
 from .._base import DomainBase, JobInfo, Tracked
-from ..enums import AsyncJob, Job, JobType, Phase
+from ..enums import AgentJob, AsyncJob, Job, JobType, Phase
 from ..errors import NoDomain
 from ..guards import JobGuard, exit_failed
 from . import aio as _aio
+from .binding import AGENT_JOB_OK as _AGENT_JOB_OK
 from .binding import ASYNC_JOB_OK as _ASYNC_JOB_OK
 from .binding import JOB_OK as _JOB_OK
 from .binding import (
+    AGENT_SLOT,
     ASYNC_SLOT,
     NULL,
     SYNC_SLOT,
@@ -54,6 +56,7 @@ _NO_DOMAIN = lib.MJ_ERR_NO_DOMAIN
 _JOB_OF = {int(m): m for m in Job}
 _ASYNC_JOB_OF = {int(m): m for m in AsyncJob}
 _JOB_TYPE_OF = {int(m): m for m in JobType}
+_AGENT_JOB_OF = {int(m): m for m in AgentJob}
 
 #: begin_job(kind) with no api and no timeout, in one argument (see migjob.h)
 _QUICK_BEGIN = {
@@ -63,10 +66,10 @@ _QUICK_BEGIN = {
 }
 
 
-def _run_begin(begin: Callable[..., int], p: Any, slot: bool, *args: Any) -> None:
-    """A blocking C begin on `p`, to its end: held, or its error raised.
-    Whatever escapes gives back what the begin left in `slot` (see the
-    module's docstring).  (begin_job inlines this: the hot path.)"""
+def _run_begin(begin: Callable[..., int], p: Any, slot: int, *args: Any) -> bool:
+    """A blocking C begin on `p`, to its end: held (True), or its error
+    raised.  Whatever escapes gives back what the begin left in `slot` (see
+    the module's docstring).  (begin_job inlines this: the hot path.)"""
     try:
         rc = begin(p, *args)
         if rc:
@@ -74,6 +77,20 @@ def _run_begin(begin: Callable[..., int], p: Any, slot: bool, *args: Any) -> Non
     except BaseException:
         abandon(p, slot)
         raise
+    return True
+
+
+def _run_nowait(begin: Callable[..., int], p: Any, slot: int, *args: Any) -> bool:
+    """A nowait C begin on `p`: True held, False busy (nothing changed, no
+    error), or its error raised; interrupted, as _run_begin."""
+    try:
+        rc = begin(p, *args)
+        if rc < 0:
+            raise last_error()
+    except BaseException:
+        abandon(p, slot)
+        raise
+    return rc == 0
 
 
 def _read(value: int) -> int:
@@ -178,6 +195,23 @@ class Domain(DomainBase):
         return self._read_u64(lib.mj_domain_async_owner_thread(self._p))
 
     @property
+    def agent_job(self) -> AgentJob:
+        return _AGENT_JOB_OF[_read(lib.mj_domain_agent_job(self._p))]
+
+    @property
+    def agent_owner_api(self) -> str | None:
+        return self._read_api(lib.mj_domain_agent_owner_api(self._p))
+
+    @property
+    def agent_owner_thread(self) -> int:
+        return self._read_u64(lib.mj_domain_agent_owner_thread(self._p))
+
+    @property
+    def uuid(self) -> str | None:
+        """libvirt's textual uuid (lower case), or None when added without one."""
+        return c_string(lib.mj_domain_uuid(self._p))
+
+    @property
     def job_info(self) -> JobInfo:
         p = self._p
         info_type = _read(lib.mj_domain_job_info_type(p))
@@ -212,6 +246,9 @@ class Domain(DomainBase):
         after a good read."""
         if lib.mj_last_error_code() == _NO_DOMAIN:
             return last_error()
+        uuid = self.uuid
+        if uuid is not None:
+            return NoDomain(f"no domain with matching uuid '{uuid}' ({self._name})")
         return NoDomain(f"no domain with matching name '{self._name}'")
 
     def _job_fields(self) -> tuple[int, int, int, str | None]:
@@ -234,8 +271,8 @@ class Domain(DomainBase):
     # ---- sync, async and nested jobs --------------------------------------
 
     def begin_job(self, job: Job | int, api: str | None = None,
-                  timeout: float | None = None) -> None:
-        if api is None and timeout is None and job.__class__ in _JOB_OK:
+                  timeout: float | None = None, nowait: bool = False) -> bool:
+        if api is None and timeout is None and nowait is False and job.__class__ in _JOB_OK:
             quick = _QUICK_BEGIN.get(job)
             if quick is not None:  # the hot path: one C call of one argument
                 p = self._p
@@ -246,12 +283,15 @@ class Domain(DomainBase):
                 except BaseException:
                     abandon(p, SYNC_SLOT)
                     raise
-                return
+                return True
         # binding.c_args' checks, inline (no frame more on begin_job)
         if job.__class__ not in _JOB_OK:
             _args.kind_type(job, Job, "job")
         c_api = _c_api(api)
         c_to = -1.0 if timeout is None else _args.timeout(timeout)
+        if nowait is not False and _args.flag(nowait, "nowait"):
+            _args.c_int_kind(job, Job, "job")
+            return _run_nowait(lib.mj_begin_job_nowait, self._p, SYNC_SLOT, job, c_api)
         _args.c_int_kind(job, Job, "job")
         p = self._p
         try:
@@ -261,6 +301,7 @@ class Domain(DomainBase):
         except BaseException:
             abandon(p, SYNC_SLOT)
             raise
+        return True
 
     def end_job(self) -> int:
         refs = _end_job(self._p)
@@ -269,13 +310,13 @@ class Domain(DomainBase):
         return refs
 
     def begin_async_job(self, async_job: AsyncJob | int, api: str | None = None,
-                        timeout: float | None = None) -> None:
+                        timeout: float | None = None) -> bool:
         if async_job.__class__ not in _ASYNC_JOB_OK:
             _args.kind_type(async_job, AsyncJob, "async_job")
         c_api = _c_api(api)
         c_to = -1.0 if timeout is None else _args.timeout(timeout)
         _args.c_int_kind(async_job, AsyncJob, "async_job")
-        _run_begin(lib.mj_begin_async_job, self._p, ASYNC_SLOT, async_job, c_api, c_to,
+        return _run_begin(lib.mj_begin_async_job, self._p, ASYNC_SLOT, async_job, c_api, c_to,
                    WAIT_SLICE)
 
     def end_async_job(self) -> int:
@@ -289,13 +330,13 @@ class Domain(DomainBase):
             raise last_error()
 
     def begin_nested_job(self, async_job: AsyncJob | int, api: str | None = None,
-                         timeout: float | None = None) -> None:
+                         timeout: float | None = None) -> bool:
         if async_job.__class__ not in _ASYNC_JOB_OK:
             _args.kind_type(async_job, AsyncJob, "async_job")
         c_api = _c_api(api)
         c_to = -1.0 if timeout is None else _args.timeout(timeout)
         _args.c_int_kind(async_job, AsyncJob, "async_job")
-        _run_begin(lib.mj_begin_nested_job, self._p, SYNC_SLOT, async_job, c_api, c_to,
+        return _run_begin(lib.mj_begin_nested_job, self._p, SYNC_SLOT, async_job, c_api, c_to,
                    WAIT_SLICE)
 
     def end_nested_job(self) -> int:
@@ -304,10 +345,36 @@ class Domain(DomainBase):
             raise last_error()
         return refs
 
+    # ---- agent jobs ---------------------------------------------------------
+
+    def begin_agent_job(self, agent_job: AgentJob | int, api: str | None = None,
+                        timeout: float | None = None, nowait: bool = False) -> bool:
+        """The agent slot: waits for nothing but another agent job (not for
+        the sync slot, not for the mask); counts in jobs_queued and
+        max_queued.  `nowait`: False instead of waiting."""
+        if agent_job.__class__ not in _AGENT_JOB_OK:
+            _args.kind_type(agent_job, AgentJob, "agent_job")
+        c_api = _c_api(api)
+        c_to = -1.0 if timeout is None else _args.timeout(timeout)
+        nowait = _args.flag(nowait, "nowait")
+        _args.c_int_kind(agent_job, AgentJob, "agent_job")
+        if nowait:
+            return _run_nowait(lib.mj_begin_agent_job_nowait, self._p, AGENT_SLOT, agent_job,
+                               c_api)
+        return _run_begin(lib.mj_begin_agent_job, self._p, AGENT_SLOT, agent_job, c_api, c_to,
+                          WAIT_SLICE)
+
+    def end_agent_job(self) -> int:
+        """Never saves status: agent jobs are not tracked."""
+        refs = lib.mj_end_agent_job(self._p)
+        if refs < 0:
+            raise last_error()
+        return refs
+
     # ---- the seed's migration helpers --------------------------------------
 
     def migration_job_start(self, async_job: AsyncJob | int, mask: int | None = None,
-                            api: str | None = None, timeout: float | None = None) -> None:
+                            api: str | None = None, timeout: float | None = None) -> bool:
         if async_job.__class__ not in _ASYNC_JOB_OK:
             _args.kind_type(async_job, AsyncJob, "async_job")
         c_api = _c_api(api)
@@ -315,8 +382,8 @@ class Domain(DomainBase):
         if mask is not None:
             mask = _args.mask(mask, "an int or None")
         _args.c_int_kind(async_job, AsyncJob, "async_job")
-        _run_begin(lib.mj_migration_job_start, self._p, ASYNC_SLOT, async_job, c_api, c_to,
-                   WAIT_SLICE, mask is not None, mask or 0)
+        return _run_begin(lib.mj_migration_job_start, self._p, ASYNC_SLOT, async_job, c_api,
+                          c_to, WAIT_SLICE, mask is not None, mask or 0)
 
     def migration_job_set_phase(self, phase: int, api: str | None = None) -> bool:
         return self._enter_phase(lib.mj_migration_job_set_phase, phase, api)
@@ -432,6 +499,12 @@ class Domain(DomainBase):
         return _aio.begin(lib.mj_begin_async_job, self._p, async_job, api, timeout,
                           AsyncJob, "async_job", ASYNC_SLOT)
 
+    def begin_agent_job_async(self, agent_job: AgentJob | int, api: str | None = None,
+                              timeout: float | None = None) -> _aio.Begin:
+        """`await dom.begin_agent_job_async(agent_job)` (see begin_job_async)."""
+        return _aio.begin(lib.mj_begin_agent_job, self._p, agent_job, api, timeout,
+                          AgentJob, "agent_job", AGENT_SLOT)
+
     def begin_nested_job_async(self, async_job: AsyncJob | int, api: str | None = None,
                                timeout: float | None = None) -> _aio.Begin:
         """`await dom.begin_nested_job_async(async_job)` (see begin_job_async)."""
@@ -440,11 +513,11 @@ class Domain(DomainBase):
 
     async def migration_job_start_async(self, async_job: AsyncJob | int,
                                         mask: int | None = None, api: str | None = None,
-                                        timeout: float | None = None) -> None:
+                                        timeout: float | None = None) -> bool:
         """`await dom.migration_job_start_async(async_job)` (see begin_job_async)."""
         mask = c_args(async_job, _ASYNC_JOB_OK, AsyncJob, "async_job", api, timeout,
                       mask)[2]
-        await _aio.begin(lib.mj_migration_job_start, self._p, async_job, api, timeout,
+        return await _aio.begin(lib.mj_migration_job_start, self._p, async_job, api, timeout,
                          AsyncJob, "async_job", ASYNC_SLOT, (mask is not None, mask or 0))
 
     def abort_job_async(self, api: str | None = None,

@@ -124,7 +124,7 @@ def later(cleanup: Callable[[], Any]) -> None:
 
 async def begin(core: Core, slot: int, job: int, api: str | None, timeout: float,
                 set_mask: bool = False, mask: int = 0, info_type: int = _INFO_NONE,
-                then_abort: bool = False) -> None:
+                then_abort: bool = False) -> bool:
     """core._begin for a coroutine: the same queue, awaited without a thread.
     Cancelled (or closed, or interrupted) anywhere, it holds nothing; so
     does a waiter whose loop closes or is dropped (see give_up)."""
@@ -166,6 +166,7 @@ async def begin(core: Core, slot: int, job: int, api: str | None, timeout: float
         raise
     if registered:
         unregister(loop, w)
+    return True
 
 
 def _abandon_soon(core: Core, w: _Waiter, loop: asyncio.AbstractEventLoop | None) -> None:

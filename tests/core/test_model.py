@@ -116,7 +116,7 @@ class JobModel(RuleBasedStateMachine):
         if not mask_ok or self.active != J.NONE:
             self.expect_error(call, mj.JobTimeout, self.lock_text(blocker))
             return False
-        assert call() is None
+        assert call() is True
         return True
 
     def try_async(self, call):
@@ -124,7 +124,7 @@ class JobModel(RuleBasedStateMachine):
         if self.async_job != A.NONE or self.active != J.NONE:
             self.expect_error(call, mj.JobTimeout, self.lock_text(blocker))
             return False
-        assert call() is None
+        assert call() is True
         return True
 
     # ---- sync jobs -----------------------------------------------------------------
