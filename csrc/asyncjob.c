@@ -18,21 +18,20 @@ mj_begin_async_job_flags(mj_domain *d, int async_job, const char *api,
                          unsigned int api_flags, int operation)
 {
     job_request req = {
-        .kind = SLOT_ASYNC, .job = async_job, .api = (char *)api,
-        .info_type = MJ_JOB_INFO_NONE, .api_flags = api_flags,
-        .operation = operation,
+        .kind = SLOT_ASYNC, .job = async_job, .info_type = MJ_JOB_INFO_NONE,
+        .api_flags = api_flags, .operation = operation,
     };
 
     if (mj_error_check_range(async_job, MJ_ASYNC_JOB_LAST, "async job") < 0 ||
         (operation != -1 &&
          mj_error_check_range(operation, MJ_JOB_OPERATION_LAST,
                               "job operation") < 0))
-        return mj_begin_failed(d, true);
+        return mj_begin_failed(d, MJ_SLOT_ASYNC);
     if (async_job == MJ_ASYNC_JOB_NONE) {
         mj_error_invalid_job();
-        return mj_begin_failed(d, true);
+        return mj_begin_failed(d, MJ_SLOT_ASYNC);
     }
-    return mj_begin_req(d, &req, timeout, wait_for);
+    return mj_begin_req(d, &req, api, timeout, wait_for);
 }
 
 int
@@ -130,9 +129,9 @@ mj_discard_async_job(mj_domain *d)
     pthread_mutex_unlock(&d->lock);
     free(api);
     free(nested_api);
-    mj_note_grant_closed(d, true, async_serial);
+    mj_note_close(d, MJ_SLOT_ASYNC, MJ_NOTE_GRANTED, async_serial, NULL);
     if (nested_serial)
-        mj_note_grant_closed(d, false, nested_serial);
+        mj_note_close(d, MJ_SLOT_SYNC, MJ_NOTE_GRANTED, nested_serial, NULL);
     if (left == 0)
         mj_domain_die(d);
     return left < 0 ? mj_error_no_domain(d) : left;
@@ -203,7 +202,7 @@ mj_restore_async_job(mj_domain *d, int async_job, int phase, bool has_mask,
 
     if (asyncjob_restore_args(d, async_job, phase, api, started_ms, operation,
                               state, &copy) < 0)
-        return mj_begin_failed(d, true);
+        return mj_begin_failed(d, MJ_SLOT_ASYNC);
     if (!has_mask)
         mask = asyncjob_restored_mask((mj_async_job)async_job);
     if (operation == -1)
@@ -247,12 +246,12 @@ mj_restore_async_job(mj_domain *d, int async_job, int phase, bool has_mask,
         }
         d->async_started = origin;
         mj_jobdata_start_locked(d, operation, state, started_ms, origin);
-        mj_dispatch_locked(d);             /* the new mask may let some in */
+        mj_job_handoff_locked(d);          /* the new mask may let some in */
     }
     pthread_mutex_unlock(&d->lock);
     free(copy);
     if (rc < 0)
-        return mj_begin_failed(d, true);
-    mj_note_grant(d, true, serial);
-    return mj_begin_granted();
+        return mj_begin_failed(d, MJ_SLOT_ASYNC);
+    mj_note_add(d, MJ_NOTE_GRANTED, MJ_SLOT_ASYNC, serial, NULL);
+    return mj_granted();
 }

@@ -92,6 +92,15 @@ typedef enum {
     MJ_PHASE_LAST
 } mj_phase;
 
+/* virDomainAgentJob: the third slot, for guest agent calls; independent of
+ * the sync slot (neither waits for the other) and of the async mask */
+typedef enum {
+    MJ_AGENT_JOB_NONE = 0,
+    MJ_AGENT_JOB_QUERY,    /* does not change the guest's state */
+    MJ_AGENT_JOB_MODIFY,   /* may change it */
+    MJ_AGENT_JOB_LAST
+} mj_agent_job;
+
 /* virDomainJobType: the type reported by job info */
 typedef enum {
     MJ_JOB_INFO_NONE = 0,
@@ -138,6 +147,9 @@ typedef enum {
 
 /* return value of a begin that is still waiting (see mj_pending_wait) */
 #define MJ_WAITING 1
+/* return value of a nowait begin that would have had to wait: nothing
+ * changed and no error is set */
+#define MJ_BUSY 2
 
 /* ---- enum <-> string (libvirt's VIR_ENUM_IMPL tables) ------------------ */
 
@@ -152,6 +164,8 @@ int mj_job_from_string(const char *text);
 int mj_async_job_from_string(const char *text);
 int mj_phase_from_string(const char *text);
 int mj_job_info_type_from_string(const char *text);
+const char *mj_agent_job_to_string(int agent_job);
+int mj_agent_job_from_string(const char *text);
 /* qemuDomainAsyncJobPhaseToString / FromString: migration jobs use the
  * phase table, every other async job only knows "none".
  * from_string: NULL -> 0, unknown -> -1. */
@@ -250,6 +264,22 @@ int mj_domain_abort_requested(mj_domain *d);
 uint64_t mj_domain_owner_thread(mj_domain *d);
 /* pthread_self() of the thread driving the async job; 0 when none (parked) */
 uint64_t mj_domain_async_owner_thread(mj_domain *d);
+/* the mj_agent_job in the agent slot (MJ_AGENT_JOB_NONE when free) */
+int mj_domain_agent_job(mj_domain *d);
+/* pthread_self() of the agent job's holder; 0 when none */
+uint64_t mj_domain_agent_owner_thread(mj_domain *d);
+/* the agent job's owner API, as mj_domain_owner_api */
+const char *mj_domain_agent_owner_api(mj_domain *d);
+
+/* Give d a uuid, before anybody else uses d: libvirt's textual form, 32
+ * hex digits as 8-4-4-4-12 with dashes (either case; stored lower case).
+ * Waiters failed by the domain's removal, and every NO_DOMAIN it reports,
+ * then read "no domain with matching uuid '<uuid>' (<name>)".  0, or -1
+ * with INVALID_ARG "invalid uuid '...'" (nothing changed). */
+int mj_domain_set_uuid(mj_domain *d, const char *uuid);
+/* the uuid, lower case, or NULL when none was set */
+const char *mj_domain_uuid(const mj_domain *d);
+
 /* every job field at one instant (one lock) */
 typedef struct {
     int refs;
@@ -320,10 +350,27 @@ int mj_begin_async_job(mj_domain *d, int async_job, const char *api,
 int mj_begin_nested_job(mj_domain *d, int async_job, const char *api,
                         double timeout, double wait_for);
 
+/* virDomainObjBeginJobNowait: begin_job, but 0 when granted, MJ_BUSY
+ * (nothing changed, no error) when it would have had to wait, -1 on the
+ * errors of mj_begin_job (a full queue included) */
+int mj_begin_job_nowait(mj_domain *d, int job, const char *api);
+/* begin the agent job `agent_job` (QUERY or MODIFY): waits only for the
+ * agent slot, never for the sync slot or the async mask; counts in
+ * jobs_queued and max_queued; a timeout names "(held by agent=<api>)" */
+int mj_begin_agent_job(mj_domain *d, int agent_job, const char *api,
+                       double timeout, double wait_for);
+/* the same without waiting: 0, MJ_BUSY or -1 (see mj_begin_job_nowait) */
+int mj_begin_agent_job_nowait(mj_domain *d, int agent_job, const char *api);
+/* the agent begins in one argument, as the sync ones above */
+int mj_begin_agent_query_job(mj_domain *d);
+int mj_begin_agent_modify_job(mj_domain *d);
+
 /* Ends return refs left, or -1: OPERATION_INVALID when nothing to end */
 int mj_end_job(mj_domain *d);          /* any sync job, nested included */
 int mj_end_nested_job(mj_domain *d);   /* only ASYNC_NESTED */
 int mj_end_async_job(mj_domain *d);
+/* "no agent job is active on the domain"; never saves status */
+int mj_end_agent_job(mj_domain *d);
 
 /* the async job allows `mask` | DESTROY from now on (waiters it lets
  * through are served); 0, also without an async job (nothing done), or -1
@@ -362,12 +409,17 @@ int mj_pending_count(void);
  * pending waiter leaves the queue, a failure needs nothing.  A note closes
  * once given back, once its job is ended from this thread, or once its
  * waiter is resolved, cancelled or detached; the newest 64 are kept.
- * `async` picks the slot: the async job's, or the sync one (nested jobs
- * included).  For begins whose result may be lost this way, call it from
+ * `slot` (an mj_slot) picks the slot: the sync one (nested jobs
+ * included), the async job's, or the agent job's.  For begins whose result may be lost this way, call it from
  * the caller's exception path only: never after the begin's result was
  * seen, nor for a begin that never ran.
  */
-void mj_begin_abandon(mj_domain *d, bool async);
+typedef enum {
+    MJ_SLOT_SYNC = 0,     /* sync and nested jobs */
+    MJ_SLOT_ASYNC = 1,
+    MJ_SLOT_AGENT = 2
+} mj_slot;
+void mj_begin_abandon(mj_domain *d, int slot);
 
 /* ---- waiting from an event loop ----------------------------------------- */
 

@@ -46,7 +46,7 @@ mj_migration_job_start_flags(mj_domain *d, int async_job, const char *api,
                              uint64_t mask, unsigned int api_flags)
 {
     job_request req = {
-        .kind = SLOT_ASYNC, .job = async_job, .api = (char *)api,
+        .kind = SLOT_ASYNC, .job = async_job,
         .set_mask = true, .info_type = MJ_JOB_INFO_UNBOUNDED,
         .api_flags = api_flags, .operation = -1,
         /* qemuMigrationJobIsAllowed, before any wait: a second migration
@@ -56,14 +56,14 @@ mj_migration_job_start_flags(mj_domain *d, int async_job, const char *api,
     };
 
     if (mj_error_check_range(async_job, MJ_ASYNC_JOB_LAST, "async job") < 0)
-        return mj_begin_failed(d, true);
+        return mj_begin_failed(d, MJ_SLOT_ASYNC);
     if (async_job == MJ_ASYNC_JOB_NONE) {
         mj_error_invalid_job();
-        return mj_begin_failed(d, true);
+        return mj_begin_failed(d, MJ_SLOT_ASYNC);
     }
     /* the mask is installed with the grant, so nobody sees the default */
     req.mask = has_mask ? mask : migration_default_mask((mj_async_job)async_job);
-    return mj_begin_req(d, &req, timeout, wait_for);
+    return mj_begin_req(d, &req, api, timeout, wait_for);
 }
 
 /* the caller drives the async job in `phase` now; *copy (the API name, or

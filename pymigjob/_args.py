@@ -11,6 +11,7 @@ core's check, not an argument's: the C core makes it, the twin mirrors it
 
 from __future__ import annotations
 
+import uuid as _uuid
 from enum import Enum
 from numbers import Real
 from typing import Any, NoReturn
@@ -221,6 +222,36 @@ def park_timeout(value: object) -> float | None:
         raise ValueError(f"park_timeout {value!r} is too large") from None
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
+def uuid(value: object) -> str | None:
+    """A domain's uuid: None, a ``uuid.UUID``, or a str in libvirt's textual
+    form, 32 hex digits as 8-4-4-4-12 with dashes, either case; returned lower
+    case (how libvirt prints one).  Other types are TypeError, other texts
+    ValueError."""
+    if value is None:
+        return None
+    if isinstance(value, _uuid.UUID):
+        return str(value)
+    if not isinstance(value, str):
+        raise TypeError(f"uuid must be a str or uuid.UUID, not {type(value).__name__}")
+    text = value.lower()
+    parts = text.split("-")
+    if (len(text) != 36 or [len(p) for p in parts] != [8, 4, 4, 4, 12]
+            or not _HEX.issuperset("".join(parts))):
+        raise ValueError(f"invalid uuid {value[:64]!r}: expected 8-4-4-4-12 hex digits")
+    return text
+
+
+def flag(value: object, what: str) -> bool:
+    """A switch such as ``nowait``: a bool (an int is refused: ``nowait=5``
+    is a mistake, not a wish)."""
+    if value.__class__ is not bool:
+        raise TypeError(f"{what} must be a bool, not {type(value).__name__}")
+    return value  # type: ignore[return-value]
+
+
 # ---- libvirt 11: the async job's life, post-copy, job data -----------------------
 
 
@@ -250,12 +281,6 @@ def error_arg(value: object) -> str | None:
     """An optional error text (a job's failure): a name's rules."""
     return None if value is None else name(value, "error")
 
-
-def flag(value: object, what: str) -> bool:
-    """A yes/no argument: a bool, nothing else."""
-    if value is not True and value is not False:
-        raise TypeError(f"{what} must be a bool, not {type(value).__name__}")
-    return value  # type: ignore[return-value]
 
 
 def error_text(exc: BaseException) -> str:

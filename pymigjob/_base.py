@@ -23,9 +23,9 @@ from typing import Any, Generic, Protocol, TypeVar
 from . import _args
 from .cleanups import cleanups_of
 from .cleanups import run as _run_cleanups
-from .enums import Job, JobType
+from .enums import AgentJob, Job, JobType
 from .errors import NoDomain, OperationFailed
-from .guards import JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard
+from .guards import AgentJobGuard, JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard
 from .persist.abandon import Abandoned, abandon
 from .persist.recovery import Recovery, recover
 from .persist.status import JobStatus, status_of
@@ -126,6 +126,11 @@ class DomainBase:
         """`async with dom.job_async(Job.MODIFY):` -- begin_job_async ... end_job."""
         return JobAsyncGuard(self, job, api, timeout)  # type: ignore[arg-type]
 
+    def agent(self, agent_job: AgentJob | int, api: str | None = None,
+              timeout: float | None = None) -> AgentJobGuard:
+        """`with dom.agent(AgentJob.QUERY):` -- begin_agent_job ... end_agent_job."""
+        return AgentJobGuard(self, agent_job, api, timeout)  # type: ignore[arg-type]
+
 
 class Tracked:
     """The persistence hooks of a domain whose driver has a tracker
@@ -151,10 +156,11 @@ class Tracked:
         return JobGuard(self, job, api, timeout)  # type: ignore[arg-type]
 
     def begin_job(self, job: Job | int, api: str | None = None,
-                  timeout: float | None = None) -> None:
-        super().begin_job(job, api, timeout)  # type: ignore[misc]
-        if job == _DESTROY:
+                  timeout: float | None = None, nowait: bool = False) -> bool:
+        held: bool = super().begin_job(job, api, timeout, nowait)  # type: ignore[misc]
+        if held and job == _DESTROY:
             self._track.changed(self)
+        return held
 
     def end_job(self) -> int:
         # the domain's last record holds a DESTROY job: its end is tracked
@@ -166,10 +172,11 @@ class Tracked:
 
     def begin_async_job(self, async_job: int, api: str | None = None,
                         timeout: float | None = None, flags: int = 0, *,
-                        operation: int | None = None) -> None:
+                        operation: int | None = None) -> bool:
         super().begin_async_job(async_job, api, timeout, flags,  # type: ignore[misc]
                                 operation=operation)
         self._track.changed(self)
+        return True
 
     def end_async_job(self, error: str | None = None) -> int:
         refs: int = super().end_async_job(error)  # type: ignore[misc]
@@ -178,9 +185,10 @@ class Tracked:
 
     def migration_job_start(self, async_job: int, mask: int | None = None,
                             api: str | None = None, timeout: float | None = None,
-                            flags: int = 0) -> None:
+                            flags: int = 0) -> bool:
         super().migration_job_start(async_job, mask, api, timeout, flags)  # type: ignore[misc]
         self._track.changed(self)
+        return True
 
     def migration_job_set_phase(self, phase: int, api: str | None = None) -> bool:
         return self._phase_call(super().migration_job_set_phase, phase, api)  # type: ignore[misc]
@@ -244,23 +252,26 @@ class Tracked:
         self._track.changed(self)
 
     async def begin_job_async(self, job: Job | int, api: str | None = None,
-                              timeout: float | None = None) -> None:
+                              timeout: float | None = None) -> bool:
         await super().begin_job_async(job, api, timeout)  # type: ignore[misc]
         if job == _DESTROY:
             self._track.changed(self)  # blocking: the record is durable on return
+        return True
 
     async def begin_async_job_async(self, async_job: int, api: str | None = None,
-                                    timeout: float | None = None, flags: int = 0) -> None:
+                                    timeout: float | None = None, flags: int = 0) -> bool:
         await super().begin_async_job_async(async_job, api, timeout, flags)  # type: ignore[misc]
         self._track.changed(self)
+        return True
 
     async def migration_job_start_async(self, async_job: int, mask: int | None = None,
                                         api: str | None = None,
                                         timeout: float | None = None,
-                                        flags: int = 0) -> None:
+                                        flags: int = 0) -> bool:
         await super().migration_job_start_async(  # type: ignore[misc]
             async_job, mask, api, timeout, flags)
         self._track.changed(self)
+        return True
 
 
 class _Listed(Protocol):
@@ -304,8 +315,9 @@ class DriverBase(ABC, Generic[D]):
         and _cancel take it; empty if it is empty."""
 
     @abstractmethod
-    def _new_domain(self, name: str, checked: Any) -> D:
-        """A new domain with this driver's settings (refs 1)."""
+    def _new_domain(self, name: str, checked: Any, uuid: str | None = None) -> D:
+        """A new domain with this driver's settings (refs 1); `uuid` is
+        checked (_args.uuid)."""
 
     @abstractmethod
     def _remove(self, dom: D) -> int:
@@ -329,18 +341,22 @@ class DriverBase(ABC, Generic[D]):
     def strict_phases(self) -> bool:
         return self._strict
 
-    def add_domain(self, name: str) -> D:
-        """Create a domain (refs 1: the list's reference)."""
+    def add_domain(self, name: str, uuid: str | None = None) -> D:
+        """Create a domain (refs 1: the list's reference).  With a `uuid`
+        (libvirt's textual form), the NoDomain errors the domain raises once
+        removed or dead name it: "no domain with matching uuid '<uuid>'
+        (<name>)"."""
         checked = self._check_name(name, "name")
         if not checked:
             raise ValueError("a domain needs a non-empty name")
+        uuid = _args.uuid(uuid)
         with self._lock:
             if self._listed(name) is not None:
                 raise OperationFailed(f"domain '{name}' already exists")
             dead = self._domains.get(name)
             if dead is not None and self._tracker is not None:
                 self._tracker.removed(name, dead)  # a dead one's record goes with it
-            dom = self._new_domain(name, checked)
+            dom = self._new_domain(name, checked, uuid)
             self._domains[name] = dom
             if self._tracker is not None:
                 self._tracker.added(name, dom)

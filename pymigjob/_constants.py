@@ -52,6 +52,12 @@ MJ_PHASE_PREPARE_RESUME = 14
 MJ_PHASE_FINISH_RESUME = 15
 MJ_PHASE_LAST = 16
 
+#: the agent slot's kinds (virDomainAgentJob)
+MJ_AGENT_JOB_NONE = 0
+MJ_AGENT_JOB_QUERY = 1
+MJ_AGENT_JOB_MODIFY = 2
+MJ_AGENT_JOB_LAST = 3
+
 MJ_JOB_INFO_NONE = 0
 MJ_JOB_INFO_BOUNDED = 1
 MJ_JOB_INFO_UNBOUNDED = 2
@@ -115,6 +121,10 @@ MJ_REFS_MAX = 2**31 - 1
 MJ_NAME_MAX = 1024
 #: seconds one wait may block before Python gets to run signal handlers
 MJ_WAIT_SLICE = 0.05
+#: a nowait begin's result in C when it would have had to wait
+MJ_BUSY = 2
+#: the slots, as mj_begin_abandon names them (nested jobs are in the sync slot)
+MJ_SLOT_SYNC, MJ_SLOT_ASYNC, MJ_SLOT_AGENT = 0, 1, 2
 #: the range of a C int: kinds are C ints in the core
 C_INT_MIN, C_INT_MAX = -(2**31), 2**31 - 1
 #: masks are uint64_t: 0 <= mask < MASK_LIMIT
@@ -151,6 +161,7 @@ JOB_LABELS = ("none", "query", "destroy", "suspend", "modify", "abort",
               "migration operation", "modify migration safe", "none", "async nested")
 ASYNC_JOB_LABELS = ("none", "migration out", "migration in", "save", "dump",
                     "snapshot", "start", "backup")
+AGENT_JOB_LABELS = ("none", "query", "modify")
 #: the seed's table, with the spelling libvirt committed ("perform2")
 PHASE_LABELS = ("none", "perform2", "begin3", "perform3", "perform3_done",
                 "confirm3_cancelled", "confirm3", "prepare", "finish2", "finish3",

@@ -57,6 +57,14 @@ class AsyncJob(_Labelled):
     BACKUP = K.MJ_ASYNC_JOB_BACKUP
 
 
+class AgentJob(_Labelled):
+    """Agent job kinds: the third slot, for guest agent calls (libvirt 11)."""
+
+    NONE = K.MJ_AGENT_JOB_NONE
+    QUERY = K.MJ_AGENT_JOB_QUERY
+    MODIFY = K.MJ_AGENT_JOB_MODIFY
+
+
 class Phase(_Labelled):
     """Migration phases: the seed's ten, then libvirt 11's resume range."""
 
@@ -146,7 +154,7 @@ class ErrorCode(IntEnum):
 # per class: members of different IntEnums with one value compare equal
 _LABELS: dict[type[_Labelled], tuple[str, ...]] = {
     Job: K.JOB_LABELS, AsyncJob: K.ASYNC_JOB_LABELS, Phase: K.PHASE_LABELS,
-    JobType: K.JOB_INFO_LABELS,
+    JobType: K.JOB_INFO_LABELS, AgentJob: K.AGENT_JOB_LABELS,
 }
 _BY_LABEL: dict[type[_Labelled], dict[str, _Labelled]] = {}
 for _cls, _labels in _LABELS.items():

@@ -28,20 +28,26 @@ class GuardedDomain(Protocol):
     @property
     def phase(self) -> int: ...
 
-    def begin_job(self, job: int, api: str | None = ..., timeout: float | None = ...) -> None: ...
+    def begin_job(self, job: int, api: str | None = ..., timeout: float | None = ...,
+                  nowait: bool = ...) -> bool: ...
 
     def end_job(self) -> int: ...
 
     def begin_nested_job(self, async_job: int, api: str | None = ...,
-                         timeout: float | None = ...) -> None: ...
+                         timeout: float | None = ...) -> bool: ...
 
     def end_nested_job(self) -> int: ...
 
+    def begin_agent_job(self, agent_job: int, api: str | None = ...,
+                        timeout: float | None = ..., nowait: bool = ...) -> bool: ...
+
+    def end_agent_job(self) -> int: ...
+
     def begin_job_async(self, job: int, api: str | None = ...,
-                        timeout: float | None = ...) -> Awaitable[None]: ...
+                        timeout: float | None = ...) -> Awaitable[bool]: ...
 
     def migration_job_start(self, async_job: int, mask: int | None = ...,
-                            api: str | None = ..., timeout: float | None = ...) -> None: ...
+                            api: str | None = ..., timeout: float | None = ...) -> bool: ...
 
     def migration_job_set_phase(self, phase: int, api: str | None = ...) -> bool: ...
 
@@ -130,6 +136,21 @@ class NestedJobGuard(JobGuard):
             if exc is None:
                 raise
             exit_failed(exc, failure, "end_nested_job()")
+
+
+class AgentJobGuard(JobGuard):
+    """`with dom.agent(AgentJob.QUERY):` -- begin_agent_job ... end_agent_job,
+    around a guest agent call."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> GuardedDomain:
+        self._dom.begin_agent_job(self._job, self._api, self._timeout)
+        return self._dom
+
+    def __exit__(self, exc_type: type[BaseException] | None,
+                 exc: BaseException | None, tb: TracebackType | None) -> None:
+        _end(self._dom.end_agent_job, exc, "end_agent_job()")
 
 
 class JobAsyncGuard(_BeginArgs):

@@ -18,14 +18,16 @@ from typing import Any, Callable
 
 from .. import _args
 from .._base import DomainBase, JobInfo, Tracked
-from ..enums import AsyncJob, Job, JobOperation, JobType, Phase
+from ..enums import AgentJob, AsyncJob, Job, JobOperation, JobType, Phase
 from ..errors import NoDomain
 from ..guards import JobGuard, exit_failed
 from . import aio as _aio
 from .asyncjob import AsyncJobCalls
+from .binding import AGENT_JOB_OK as _AGENT_JOB_OK
 from .binding import ASYNC_JOB_OK as _ASYNC_JOB_OK
 from .binding import JOB_OK as _JOB_OK
 from .binding import (
+    AGENT_SLOT,
     ASYNC_SLOT,
     NULL,
     SYNC_SLOT,
@@ -54,6 +56,10 @@ _NO_DOMAIN = lib.MJ_ERR_NO_DOMAIN
 _JOB_OF = {int(m): m for m in Job}
 _ASYNC_JOB_OF = {int(m): m for m in AsyncJob}
 _JOB_TYPE_OF = {int(m): m for m in JobType}
+_AGENT_JOB_OF = {int(m): m for m in AgentJob}
+#: begin_agent_job(kind) with no api and no timeout, in one argument
+_QUICK_AGENT_BEGIN = {AgentJob.QUERY: lib.mj_begin_agent_query_job,
+                      AgentJob.MODIFY: lib.mj_begin_agent_modify_job}
 
 #: begin_job(kind) with no api and no timeout, in one argument (see migjob.h)
 _QUICK_BEGIN = {
@@ -63,10 +69,10 @@ _QUICK_BEGIN = {
 }
 
 
-def _run_begin(begin: Callable[..., int], p: Any, slot: bool, *args: Any) -> None:
-    """A blocking C begin on `p`, to its end: held, or its error raised.
-    Whatever escapes gives back what the begin left in `slot` (see the
-    module's docstring).  (begin_job inlines this: the hot path.)"""
+def _run_begin(begin: Callable[..., int], p: Any, slot: int, *args: Any) -> bool:
+    """A blocking C begin on `p`, to its end: held (True), or its error
+    raised.  Whatever escapes gives back what the begin left in `slot` (see
+    the module's docstring).  (begin_job inlines this: the hot path.)"""
     try:
         rc = begin(p, *args)
         if rc:
@@ -74,6 +80,20 @@ def _run_begin(begin: Callable[..., int], p: Any, slot: bool, *args: Any) -> Non
     except BaseException:
         abandon(p, slot)
         raise
+    return True
+
+
+def _run_nowait(begin: Callable[..., int], p: Any, slot: int, *args: Any) -> bool:
+    """A nowait C begin on `p`: True held, False busy (nothing changed, no
+    error), or its error raised; interrupted, as _run_begin."""
+    try:
+        rc = begin(p, *args)
+        if rc < 0:
+            raise last_error()
+    except BaseException:
+        abandon(p, slot)
+        raise
+    return rc == 0
 
 
 def _read(value: int) -> int:
@@ -178,6 +198,23 @@ class Domain(AsyncJobCalls, DomainBase):
         return self._read_u64(lib.mj_domain_async_owner_thread(self._p))
 
     @property
+    def agent_job(self) -> AgentJob:
+        return _AGENT_JOB_OF[_read(lib.mj_domain_agent_job(self._p))]
+
+    @property
+    def agent_owner_api(self) -> str | None:
+        return self._read_api(lib.mj_domain_agent_owner_api(self._p))
+
+    @property
+    def agent_owner_thread(self) -> int:
+        return self._read_u64(lib.mj_domain_agent_owner_thread(self._p))
+
+    @property
+    def uuid(self) -> str | None:
+        """libvirt's textual uuid (lower case), or None when added without one."""
+        return c_string(lib.mj_domain_uuid(self._p))
+
+    @property
     def job_info(self) -> JobInfo:
         p = self._p
         info_type = _read(lib.mj_domain_job_info_type(p))
@@ -212,6 +249,9 @@ class Domain(AsyncJobCalls, DomainBase):
         after a good read."""
         if lib.mj_last_error_code() == _NO_DOMAIN:
             return last_error()
+        uuid = self.uuid
+        if uuid is not None:
+            return NoDomain(f"no domain with matching uuid '{uuid}' ({self._name})")
         return NoDomain(f"no domain with matching name '{self._name}'")
 
     def _job_fields(self) -> tuple[int, int, int, str | None]:
@@ -234,8 +274,8 @@ class Domain(AsyncJobCalls, DomainBase):
     # ---- sync, async and nested jobs --------------------------------------
 
     def begin_job(self, job: Job | int, api: str | None = None,
-                  timeout: float | None = None) -> None:
-        if api is None and timeout is None and job.__class__ in _JOB_OK:
+                  timeout: float | None = None, nowait: bool = False) -> bool:
+        if api is None and timeout is None and nowait is False and job.__class__ in _JOB_OK:
             quick = _QUICK_BEGIN.get(job)
             if quick is not None:  # the hot path: one C call of one argument
                 p = self._p
@@ -246,12 +286,15 @@ class Domain(AsyncJobCalls, DomainBase):
                 except BaseException:
                     abandon(p, SYNC_SLOT)
                     raise
-                return
+                return True
         # binding.c_args' checks, inline (no frame more on begin_job)
         if job.__class__ not in _JOB_OK:
             _args.kind_type(job, Job, "job")
         c_api = _c_api(api)
         c_to = -1.0 if timeout is None else _args.timeout(timeout)
+        if nowait is not False and _args.flag(nowait, "nowait"):
+            _args.c_int_kind(job, Job, "job")
+            return _run_nowait(lib.mj_begin_job_nowait, self._p, SYNC_SLOT, job, c_api)
         _args.c_int_kind(job, Job, "job")
         p = self._p
         try:
@@ -261,6 +304,7 @@ class Domain(AsyncJobCalls, DomainBase):
         except BaseException:
             abandon(p, SYNC_SLOT)
             raise
+        return True
 
     def end_job(self) -> int:
         refs = _end_job(self._p)
@@ -270,7 +314,7 @@ class Domain(AsyncJobCalls, DomainBase):
 
     def begin_async_job(self, async_job: AsyncJob | int, api: str | None = None,
                         timeout: float | None = None, flags: int = 0, *,
-                        operation: JobOperation | int | None = None) -> None:
+                        operation: JobOperation | int | None = None) -> bool:
         """BeginAsyncJob with libvirt's apiFlags (`flags`, kept until the job
         ends) and the job data's operation (None: the kind's own)."""
         if async_job.__class__ not in _ASYNC_JOB_OK:
@@ -282,8 +326,8 @@ class Domain(AsyncJobCalls, DomainBase):
         c_op = -1 if operation is None else _args.enum_value(JobOperation, operation,
                                                                "operation")
         _args.c_int_kind(async_job, AsyncJob, "async_job")
-        _run_begin(lib.mj_begin_async_job_flags, self._p, ASYNC_SLOT, async_job, c_api,
-                   c_to, WAIT_SLICE, c_flags, c_op)
+        return _run_begin(lib.mj_begin_async_job_flags, self._p, ASYNC_SLOT, async_job,
+                          c_api, c_to, WAIT_SLICE, c_flags, c_op)
 
     def end_async_job(self, error: str | None = None) -> int:
         """EndAsyncJob; `error` makes the completed job data FAILED
@@ -300,13 +344,13 @@ class Domain(AsyncJobCalls, DomainBase):
             raise last_error()
 
     def begin_nested_job(self, async_job: AsyncJob | int, api: str | None = None,
-                         timeout: float | None = None) -> None:
+                         timeout: float | None = None) -> bool:
         if async_job.__class__ not in _ASYNC_JOB_OK:
             _args.kind_type(async_job, AsyncJob, "async_job")
         c_api = _c_api(api)
         c_to = -1.0 if timeout is None else _args.timeout(timeout)
         _args.c_int_kind(async_job, AsyncJob, "async_job")
-        _run_begin(lib.mj_begin_nested_job, self._p, SYNC_SLOT, async_job, c_api, c_to,
+        return _run_begin(lib.mj_begin_nested_job, self._p, SYNC_SLOT, async_job, c_api, c_to,
                    WAIT_SLICE)
 
     def end_nested_job(self) -> int:
@@ -315,11 +359,50 @@ class Domain(AsyncJobCalls, DomainBase):
             raise last_error()
         return refs
 
+    # ---- agent jobs ---------------------------------------------------------
+
+    def begin_agent_job(self, agent_job: AgentJob | int, api: str | None = None,
+                        timeout: float | None = None, nowait: bool = False) -> bool:
+        """The agent slot: waits for nothing but another agent job (not for
+        the sync slot, not for the mask); counts in jobs_queued and
+        max_queued.  `nowait`: False instead of waiting."""
+        if api is None and timeout is None and nowait is False and \
+                agent_job.__class__ in _AGENT_JOB_OK:
+            quick = _QUICK_AGENT_BEGIN.get(agent_job)
+            if quick is not None:  # one C call of one argument, as begin_job's
+                p = self._p
+                try:
+                    rc = quick(p)
+                    if rc:
+                        settle(rc)
+                except BaseException:
+                    abandon(p, AGENT_SLOT)
+                    raise
+                return True
+        if agent_job.__class__ not in _AGENT_JOB_OK:
+            _args.kind_type(agent_job, AgentJob, "agent_job")
+        c_api = _c_api(api)
+        c_to = -1.0 if timeout is None else _args.timeout(timeout)
+        nowait = _args.flag(nowait, "nowait")
+        _args.c_int_kind(agent_job, AgentJob, "agent_job")
+        if nowait:
+            return _run_nowait(lib.mj_begin_agent_job_nowait, self._p, AGENT_SLOT, agent_job,
+                               c_api)
+        return _run_begin(lib.mj_begin_agent_job, self._p, AGENT_SLOT, agent_job, c_api, c_to,
+                          WAIT_SLICE)
+
+    def end_agent_job(self) -> int:
+        """Never saves status: agent jobs are not tracked."""
+        refs = lib.mj_end_agent_job(self._p)
+        if refs < 0:
+            raise last_error()
+        return refs
+
     # ---- the seed's migration helpers --------------------------------------
 
     def migration_job_start(self, async_job: AsyncJob | int, mask: int | None = None,
                             api: str | None = None, timeout: float | None = None,
-                            flags: int = 0) -> None:
+                            flags: int = 0) -> bool:
         """qemuMigrationJobStart: a migration kind fails at once, before any
         wait, while a migration async job is active (one C call)."""
         if async_job.__class__ not in _ASYNC_JOB_OK:
@@ -330,8 +413,8 @@ class Domain(AsyncJobCalls, DomainBase):
             mask = _args.mask(mask, "an int or None")
         c_flags = _args.api_flags(flags)
         _args.c_int_kind(async_job, AsyncJob, "async_job")
-        _run_begin(lib.mj_migration_job_start_flags, self._p, ASYNC_SLOT, async_job, c_api,
-                   c_to, WAIT_SLICE, mask is not None, mask or 0, c_flags)
+        return _run_begin(lib.mj_migration_job_start_flags, self._p, ASYNC_SLOT, async_job,
+                          c_api, c_to, WAIT_SLICE, mask is not None, mask or 0, c_flags)
 
     def migration_job_set_phase(self, phase: int, api: str | None = None) -> bool:
         return self._enter_phase(lib.mj_migration_job_set_phase, phase, api)
@@ -453,7 +536,7 @@ class Domain(AsyncJobCalls, DomainBase):
         return self._begin_async_job_flags_async(async_job, api, timeout, flags)
 
     async def _begin_async_job_flags_async(self, async_job: Any, api: Any, timeout: Any,
-                                           flags: Any) -> None:
+                                           flags: Any) -> bool:
         """begin_async_job_async with apiFlags: checked in the blocking order
         (the kind's type, api, timeout, flags, then the kind's range)."""
         if async_job.__class__ not in _ASYNC_JOB_OK:
@@ -462,8 +545,14 @@ class Domain(AsyncJobCalls, DomainBase):
         if timeout is not None:
             _args.timeout(timeout)
         c_flags = _args.api_flags(flags)
-        await _aio.begin(lib.mj_begin_async_job_flags, self._p, async_job, api, timeout,
-                         AsyncJob, "async_job", ASYNC_SLOT, (c_flags, -1))
+        return await _aio.begin(lib.mj_begin_async_job_flags, self._p, async_job, api,
+                                timeout, AsyncJob, "async_job", ASYNC_SLOT, (c_flags, -1))
+
+    def begin_agent_job_async(self, agent_job: AgentJob | int, api: str | None = None,
+                              timeout: float | None = None) -> _aio.Begin:
+        """`await dom.begin_agent_job_async(agent_job)` (see begin_job_async)."""
+        return _aio.begin(lib.mj_begin_agent_job, self._p, agent_job, api, timeout,
+                          AgentJob, "agent_job", AGENT_SLOT)
 
     def begin_nested_job_async(self, async_job: AsyncJob | int, api: str | None = None,
                                timeout: float | None = None) -> _aio.Begin:
@@ -474,7 +563,7 @@ class Domain(AsyncJobCalls, DomainBase):
     async def migration_job_start_async(self, async_job: AsyncJob | int,
                                         mask: int | None = None, api: str | None = None,
                                         timeout: float | None = None,
-                                        flags: int = 0) -> None:
+                                        flags: int = 0) -> bool:
         """`await dom.migration_job_start_async(async_job)` (see begin_job_async)."""
         if async_job.__class__ not in _ASYNC_JOB_OK:
             _args.kind_type(async_job, AsyncJob, "async_job")
@@ -483,9 +572,9 @@ class Domain(AsyncJobCalls, DomainBase):
             _args.timeout(timeout)
         mask = _args.optional_mask(mask)
         c_flags = _args.api_flags(flags)
-        await _aio.begin(lib.mj_migration_job_start_flags, self._p, async_job, api, timeout,
-                         AsyncJob, "async_job", ASYNC_SLOT,
-                         (mask is not None, mask or 0, c_flags))
+        return await _aio.begin(lib.mj_migration_job_start_flags, self._p, async_job, api,
+                                timeout, AsyncJob, "async_job", ASYNC_SLOT,
+                                (mask is not None, mask or 0, c_flags))
 
     def abort_job_async(self, api: str | None = None,
                         timeout: float | None = None) -> _aio.Begin:

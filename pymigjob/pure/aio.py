@@ -125,7 +125,7 @@ def later(cleanup: Callable[[], Any]) -> None:
 async def begin(core: Core, slot: int, job: int, api: str | None, timeout: float,
                 set_mask: bool = False, mask: int = 0, info_type: int = _INFO_NONE,
                 then_abort: bool = False, api_flags: int = 0, operation: int = -1,
-                migration_start: bool = False) -> None:
+                migration_start: bool = False) -> bool:
     """core._begin for a coroutine: the same queue, awaited without a thread.
     Cancelled (or closed, or interrupted) anywhere, it holds nothing; so
     does a waiter whose loop closes or is dropped (see give_up)."""
@@ -168,6 +168,7 @@ async def begin(core: Core, slot: int, job: int, api: str | None, timeout: float
         raise
     if registered:
         unregister(loop, w)
+    return True
 
 
 def _abandon_soon(core: Core, w: _Waiter, loop: asyncio.AbstractEventLoop | None) -> None:

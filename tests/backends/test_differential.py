@@ -50,6 +50,7 @@ except ImportError as exc:  # pragma: no cover - without the C core
 
 Job, AsyncJob, Phase, JobType, ErrorCode = (enums.Job, enums.AsyncJob, enums.Phase,
                                             enums.JobType, enums.ErrorCode)
+AgentJob = enums.AgentJob
 JobState, JobOperation = enums.JobState, enums.JobOperation
 PDriver = pure.Driver
 
@@ -125,7 +126,8 @@ def run(fn: Callable[[], Any]) -> tuple:
 
 PROPS = ("active_job", "async_job", "phase", "mask", "jobs_queued", "owner_api",
          "async_owner_api", "owner_thread", "async_owner_thread", "abort_requested",
-         "job_info", "api_flags", "async_paused", "postcopy")
+         "job_info", "agent_job", "agent_owner_api", "agent_owner_thread", "uuid",
+         "api_flags", "async_paused", "postcopy")
 
 
 def state_of(dom: Any) -> dict[str, Any]:
@@ -165,7 +167,7 @@ INT_LIKE = [True, False, Decimal("4.9"), Fraction(3, 1)]
 def kinds(enum: type) -> st.SearchStrategy:
     # members of the other enums too: they compare equal to this one's
     # members, and are refused (TypeError) all the same
-    foreign = [m for e in (Job, AsyncJob, Phase) if e is not enum for m in e]
+    foreign = [m for e in (Job, AsyncJob, Phase, AgentJob) if e is not enum for m in e]
     return mostly(st.sampled_from(list(enum)),
                   st.one_of(st.integers(-2, len(enum) + 2),
                             st.sampled_from(BIG_INTS + NOT_INTS + INT_LIKE + foreign)))
@@ -176,6 +178,11 @@ async_jobs = kinds(AsyncJob)
 aio_sync_jobs = kinds(Job)
 aio_async_jobs = kinds(AsyncJob)
 phases = kinds(Phase)
+agent_jobs = kinds(AgentJob)
+nowaits = mostly(st.booleans(), st.sampled_from([0, 1, None, "yes", 1.0]))
+UUID = "0ac1d5d2-36c4-4e39-8f5a-6bb2a0b1c3d4"
+uuids = mostly(st.sampled_from([None, UUID, UUID.upper()]),
+               st.sampled_from(["", UUID[:-1], UUID.replace("-", ""), 5, b"u", UUID + " "]))
 api_names = mostly(
     st.one_of(st.none(), st.sampled_from(["begin3", "perform3", "stats", "", "é", "x" * 1024])),
     st.sampled_from(["x" * 1025, "é" * 513, "nul\0", "\ud800", 7, b"api", ["a"]]),
@@ -265,13 +272,13 @@ class DifferentialMachine(RuleBasedStateMachine):
         self.same(lambda: CDriver(timeout, max_queued, strict),
                   lambda: PDriver(timeout, max_queued, strict))
 
-    @rule(name=dom_names)
-    def add_domain(self, name):
-        self._add_domain(name)
+    @rule(name=dom_names, uuid=uuids)
+    def add_domain(self, name, uuid):
+        self._add_domain(name, uuid)
 
-    def _add_domain(self, name):
-        c_out = self.same(lambda: self.c_drv.add_domain(name),
-                          lambda: self.p_drv.add_domain(name))
+    def _add_domain(self, name, uuid=None):
+        c_out = self.same(lambda: self.c_drv.add_domain(name, uuid=uuid),
+                          lambda: self.p_drv.add_domain(name, uuid=uuid))
         if c_out[0] == "ok":
             self.handles.append((self.c_drv.lookup(name), self.p_drv.lookup(name)))
 
@@ -335,9 +342,49 @@ class DifferentialMachine(RuleBasedStateMachine):
         self.both(data, lambda d: d.begin_job(job, api, timeout))
 
     @has_handles
+    @rule(data=st.data(), job=sync_jobs, api=api_names, nowait=nowaits)
+    def begin_job_nowait(self, data, job, api, nowait):
+        self.both(data, lambda d: d.begin_job(job, api=api, nowait=nowait))
+
+    @has_handles
     @rule(data=st.data())
     def end_job(self, data):
         self.both(data, lambda d: d.end_job())
+
+    # ---- agent jobs ------------------------------------------------------------------
+
+    @has_handles
+    @rule(data=st.data(), kind=agent_jobs, api=api_names, timeout=timeouts, nowait=nowaits)
+    def begin_agent_job(self, data, kind, api, timeout, nowait):
+        self.both(data, lambda d: d.begin_agent_job(kind, api=api, timeout=timeout,
+                                                    nowait=nowait))
+
+    @has_handles
+    @rule(data=st.data(), kind=agent_jobs, api=api_names, timeout=timeouts)
+    def begin_agent_job_positional(self, data, kind, api, timeout):
+        self.both(data, lambda d: d.begin_agent_job(kind, api, timeout))
+
+    @has_handles
+    @rule(data=st.data())
+    def end_agent_job(self, data):
+        self.both(data, lambda d: d.end_agent_job())
+
+    @has_handles
+    @rule(data=st.data(), kind=agent_jobs, api=api_names, timeout=timeouts)
+    def begin_agent_job_async(self, data, kind, api, timeout):
+        self.both(data, lambda d: self.loop.run_until_complete(
+            d.begin_agent_job_async(kind, api=api, timeout=timeout)))
+
+    @has_handles
+    @rule(data=st.data(), kind=agent_jobs, api=api_names, timeout=timeouts, boom=st.booleans())
+    def agent_block(self, data, kind, api, timeout, boom):
+        def body(d):
+            with d.agent(kind, api=api, timeout=timeout) as held:
+                inside = state_of(held)
+                if boom:
+                    raise Boom("in the block")
+            return inside
+        self.both(data, body)
 
     @has_handles
     @rule(data=st.data(), kind=async_jobs, api=api_names, timeout=timeouts)

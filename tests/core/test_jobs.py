@@ -30,7 +30,7 @@ def test_fresh_domain(dom):
 
 @pytest.mark.parametrize("job", SYNC_JOBS)
 def test_begin_end_sync_job(dom, job):
-    assert dom.begin_job(job, api="someApi") is None
+    assert dom.begin_job(job, api="someApi") is True
     assert dom.active_job == job
     assert dom.refs == 2
     assert dom.jobs_queued == 1
@@ -91,7 +91,7 @@ def test_second_sync_job_waits_then_times_out(dom):
 
 @pytest.mark.parametrize("kind", ASYNC_KINDS)
 def test_begin_end_async_job(dom, kind):
-    assert dom.begin_async_job(kind, api="asyncApi") is None
+    assert dom.begin_async_job(kind, api="asyncApi") is True
     assert dom.async_job == kind
     assert dom.active_job == J.NONE  # an async job never sits in the sync slot
     assert dom.refs == 2
@@ -228,7 +228,7 @@ def test_mask_forbids_even_with_free_sync_slot_then_allows_after_end(dom):
 def test_nested_job(dom, kind):
     dom.begin_async_job(kind, api="outer")
     dom.set_async_job_mask(0)  # nested jobs skip the mask entirely
-    assert dom.begin_nested_job(kind, api="monitor") is None
+    assert dom.begin_nested_job(kind, api="monitor") is True
     assert dom.active_job == J.ASYNC_NESTED
     assert dom.refs == 3
     assert dom.jobs_queued == 2

@@ -35,6 +35,11 @@ WAITED = 0.005                  # a wait at least this long counts as "waited"
 MIGOP_SHARE = 0.08              # share of MIGRATION_OP jobs among query-client jobs
 
 QUERY_APIS = ("getJobInfo", "blockStats", "getInfo", "memoryStats", "interfaceStats")
+AGENT_QUERY_APIS = ("getHostname", "getTime", "interfaceAddresses", "fsInfo")
+AGENT_MODIFY_APIS = ("setUserPassword", "setTime")
+AGENT_HOLD = (0.001, 0.004)     # a guest agent answers slower than the monitor
+AGENT_GAP = (0.002, 0.008)
+AGENT_MODIFY_SHARE = 0.2
 MODIFY_APIS = ("setMemory", "attachDevice", "setVcpus", "updateDevice")
 
 DEFAULT_DOMAINS = 8

@@ -126,6 +126,15 @@ class Demo(Clients, Report):
                                  f"is not being migrated",
                        f"preflight: check_migration_job text, got {str(e)!r}")
             self.log("note", name, "src", "-", f"preflight check_migration_job: {e}")
+        with d.job(Job.MODIFY, api="setMemory"):
+            # the agent slot does not wait for the monitor: a nowait begin gets it
+            got = d.begin_agent_job(mj.AgentJob.QUERY, api="getTime", nowait=True)
+            self.check(got is True, "preflight: an agent job starts beside a MODIFY job")
+            self.log("note", name, "src", "-", "preflight: getTime's agent job started at once "
+                     "while setMemory held the monitor (sync) job")
+            d.end_agent_job()
+            self.check(d.begin_job(Job.QUERY, nowait=True) is False,
+                       "preflight: a nowait QUERY beside MODIFY returns False")
         try:
             self.dst.lookup(name)
             self.check(False, f"preflight: {name} must not exist on the destination")
@@ -142,6 +151,7 @@ class Demo(Clients, Report):
         for i in range(MODIFY_CLIENTS):
             self._client(f"modify-{i}", self.modify_client, i)
         self._client("dst-query", self.dst_query_client)
+        self._client("agent", self.agent_client)
         self._client("aborter", self._disruptor, self.abort_q, self.do_abort)
         self._client("destroyer", self._disruptor, self.destroy_q, self.do_destroy)
         self.header()
