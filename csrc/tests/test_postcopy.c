@@ -200,7 +200,7 @@ void test_restore_async_job(void)
     /* an interrupted caller gives it back */
     CHECK_INT(mj_restore_async_job(d, MJ_ASYNC_JOB_SAVE, 0, false, 0, 0, NULL, 0,
                                    -1, -1), 0);
-    mj_begin_abandon(d, true);
+    mj_begin_abandon(d, MJ_SLOT_ASYNC);
     CHECK_INT(mj_domain_async_job(d), MJ_ASYNC_JOB_NONE);
     CHECK_INT(mj_domain_refs(d), 1);
     CHECK_INT(mj_domain_jobs_queued(d), 0);
