@@ -193,7 +193,9 @@ mj_domain_job_stats(mj_domain *d, unsigned int flags, mj_job_data *out)
     } else if (d->async_job == MJ_ASYNC_JOB_MIGRATION_IN) {
         rc = mj_error_set(MJ_ERR_OPERATION_UNSUPPORTED, "migration statistics "
                           "are available only on the source host");
-    } else if (d->async_job != MJ_ASYNC_JOB_NONE) {
+    } else if (d->async_job != MJ_ASYNC_JOB_NONE &&
+               d->current.state != MJ_JOB_STATE_NONE) {
+        /* libvirt reports a record in state NONE as no job at all */
         jobdata_copy_out(&d->current, mj_now(), out);
         rc = 1;
     }

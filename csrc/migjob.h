@@ -646,7 +646,7 @@ typedef struct {
 #define MJ_JOB_STATS_KEEP_COMPLETED 2
 /* virDomainGetJobStats: without COMPLETED, the running async job's record
  * (OPERATION_UNSUPPORTED "migration statistics are available only on the
- * source host" for MIGRATION_IN); with it, the last ended async job's, only
+ * source host" for MIGRATION_IN; nothing in state NONE); with it, the last ended async job's, only
  * while none runs, deleted once read unless KEEP_COMPLETED.  1 when *out
  * was filled, 0 when there is nothing to report, -1 on error. */
 int mj_domain_job_stats(mj_domain *d, unsigned int flags, mj_job_data *out);

@@ -320,6 +320,7 @@ void test_job_data(void)
     CHECK_ERR(MJ_ERR_INVALID_ARG, "invalid job state 11");
     CHECK_INT(mj_set_job_state(d, MJ_JOB_STATE_NONE, NULL), 0);
     CHECK_INT(mj_domain_job_info_type(d), MJ_JOB_INFO_NONE);
+    CHECK_INT(mj_domain_job_stats(d, 0, &data), 0);    /* NONE: no job at all */
     CHECK_INT(mj_set_job_state(d, MJ_JOB_STATE_COMPLETED, NULL), 0);
     CHECK_INT(mj_domain_job_info_type(d), MJ_JOB_INFO_COMPLETED);
     CHECK_INT(mj_set_job_state(d, MJ_JOB_STATE_MIGRATING, "note"), 0);

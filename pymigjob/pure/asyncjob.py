@@ -238,8 +238,8 @@ class AsyncJobCalls:
             elif s._async_job == _IN:
                 raise OperationUnsupported(
                     "migration statistics are available only on the source host")
-            elif s._async_job == _NONE:
-                return None
+            elif s._async_job == _NONE or s._current.state == T.MJ_JOB_STATE_NONE:
+                return None                 # libvirt: state NONE is no job at all
             else:
                 record = s._current
             end = record.ended or _monotonic()
