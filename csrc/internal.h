@@ -65,6 +65,8 @@ typedef struct {
     int64_t stopped_ms;
     int64_t origin;         /* CLOCK_MONOTONIC ns elapsed counts from */
     int64_t ended;          /* CLOCK_MONOTONIC ns at the end (completed) */
+    bool has_delta;
+    double delta;           /* s: the destination's received - sent */
     char *error;            /* owned, or NULL */
 } mj_job_record;
 

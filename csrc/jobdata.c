@@ -10,6 +10,7 @@
  */
 #include "internal.h"  /* first: it sets _POSIX_C_SOURCE */
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -126,12 +127,21 @@ mj_jobdata_info_type_locked(const mj_domain *d)
 int
 mj_set_job_state(mj_domain *d, int state, const char *error)
 {
+    return mj_set_job_data(d, state, error, false, false, 0.0);
+}
+
+int
+mj_set_job_data(mj_domain *d, int state, const char *error, bool stopped,
+                bool has_delta, double delta)
+{
     char *copy = NULL;
     int err = 0;
     int rc = 0;
 
     if (mj_error_check_range(state, MJ_JOB_STATE_LAST, "job state") < 0)
         return -1;
+    if (has_delta && !isfinite(delta))
+        return mj_error_set(MJ_ERR_INVALID_ARG, "delta must be finite");
     if (error && !(copy = mj_strdup_name(error, &err)))
         return -1;
     pthread_mutex_lock(&d->lock);
@@ -146,6 +156,12 @@ mj_set_job_state(mj_domain *d, int state, const char *error)
         d->current.state = state;
         d->current.error = copy;
         copy = old;
+        if (stopped)
+            d->current.stopped_ms = mj_wall_ms();
+        if (has_delta) {
+            d->current.has_delta = true;
+            d->current.delta = delta;
+        }
     }
     pthread_mutex_unlock(&d->lock);
     free(copy);
@@ -163,8 +179,8 @@ jobdata_copy_out(const mj_job_record *r, int64_t now, mj_job_data *out)
     out->started = r->started_ms;
     out->stopped = r->stopped_ms;
     out->elapsed = end > r->origin ? (double)(end - r->origin) / 1e9 : 0.0;
-    out->has_delta = false;
-    out->delta = 0.0;
+    out->has_delta = r->has_delta;
+    out->delta = r->has_delta ? r->delta : 0.0;
     out->has_error = r->error != NULL;
     strcpy(out->error, r->error ? r->error : "");   /* at most MJ_NAME_MAX */
 }

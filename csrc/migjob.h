@@ -624,6 +624,12 @@ int mj_restore_async_job(mj_domain *d, int async_job, int phase, bool has_mask,
  * OPERATION_INVALID without an async job.  error (may be NULL) replaces
  * the job's error text. */
 int mj_set_job_state(mj_domain *d, int state, const char *error);
+/* mj_set_job_state, and in the same step: with `stopped`, the record's
+ * stopped time becomes now (the vCPUs stopped); with `has_delta`, its
+ * delta becomes `delta` seconds (the destination's received - sent; finite,
+ * else INVALID_ARG) */
+int mj_set_job_data(mj_domain *d, int state, const char *error, bool stopped,
+                    bool has_delta, double delta);
 /* EndAsyncJob with an outcome: the completed record becomes FAILED with
  * `error` (CANCELED after an abort request), or, without one, keeps a
  * FAILED/CANCELED state set meanwhile, else COMPLETED.  As mj_end_async_job

@@ -5,7 +5,8 @@
  * library does not have): a migration async job is post-copy when its
  * phase is in the resume range (POSTCOPY_FAILED and up), when post-copy has
  * failed (async_paused), or when the daemon has said so through the job
- * data (mj_set_job_state: POSTCOPY, POSTCOPY_PAUSED, POSTCOPY_RECOVER).
+ * data (mj_set_job_state / mj_set_job_data: POSTCOPY, POSTCOPY_PAUSED,
+ * POSTCOPY_RECOVER).
  * Post-copy has *failed* while async_paused is set (mj_mark_postcopy_failed
  * until mj_clear_postcopy_failed or the end of the async job).
  */

@@ -277,6 +277,23 @@ def started(value: object) -> int:
     return int(value)
 
 
+def delta(value: object) -> float | None:
+    """set_job_state(delta=...): None, or a finite real number of seconds
+    (negative too: clock skew)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"delta must be a number of seconds or None, "
+                        f"not {type(value).__name__}")
+    try:
+        result = float(value)
+    except OverflowError:
+        raise ValueError(f"delta {value!r} is too large") from None
+    if result != result or result in (float("inf"), float("-inf")):
+        raise ValueError(f"delta must be finite, not {value!r}")
+    return result
+
+
 def error_arg(value: object) -> str | None:
     """An optional error text (a job's failure): a name's rules."""
     return None if value is None else name(value, "error")

@@ -5,6 +5,7 @@
  */
 #include "helpers.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <time.h>
 
@@ -323,6 +324,12 @@ void test_job_data(void)
     CHECK_INT(mj_domain_job_stats(d, 0, &data), 0);    /* NONE: no job at all */
     CHECK_INT(mj_set_job_state(d, MJ_JOB_STATE_COMPLETED, NULL), 0);
     CHECK_INT(mj_domain_job_info_type(d), MJ_JOB_INFO_COMPLETED);
+    CHECK_INT(mj_set_job_data(d, MJ_JOB_STATE_PAUSED, NULL, true, true, NAN), -1);
+    CHECK_ERR(MJ_ERR_INVALID_ARG, "delta must be finite");
+    CHECK_INT(mj_set_job_data(d, MJ_JOB_STATE_PAUSED, NULL, true, true, -0.5), 0);
+    CHECK_INT(mj_domain_job_stats(d, 0, &data), 1);
+    CHECK(data.stopped >= before && data.stopped <= postcopy_wall_ms());
+    CHECK(data.has_delta && data.delta == -0.5);
     CHECK_INT(mj_set_job_state(d, MJ_JOB_STATE_MIGRATING, "note"), 0);
     CHECK_INT(mj_domain_job_stats(d, 0, &data), 1);
     CHECK_STR(data.error, "note");

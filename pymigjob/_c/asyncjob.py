@@ -132,13 +132,18 @@ class AsyncJobCalls:
 
     # ---- job data --------------------------------------------------------------
 
-    def set_job_state(self, state: JobState | int, error: str | None = None) -> None:
-        """The daemon's own progress of the async job (its job data)."""
+    def set_job_state(self, state: JobState | int, error: str | None = None, *,
+                      stopped: bool = False, delta: float | None = None) -> None:
+        """The daemon's own progress of the async job (its job data); with
+        `stopped` the vCPUs stopped now, `delta` the destination's received
+        - sent in seconds."""
         _args.kind_type(state, JobState, "state")
         text = _args.error_arg(error)
+        _args.flag(stopped, "stopped")
+        seconds = _args.delta(delta)
         _args.c_int_kind(state, JobState, "state")  # type: ignore[arg-type]
-        if lib.mj_set_job_state(self._p, state,
-                                NULL if text is None else text.encode()) < 0:
+        if lib.mj_set_job_data(self._p, state, NULL if text is None else text.encode(),
+                               stopped, seconds is not None, seconds or 0.0) < 0:
             raise last_error()
 
     def job_stats(self, completed: bool = False,

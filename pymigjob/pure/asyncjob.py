@@ -199,15 +199,23 @@ class AsyncJobCalls:
 
     # ---- job data --------------------------------------------------------------
 
-    def set_job_state(self, state: JobState | int, error: str | None = None) -> None:
+    def set_job_state(self, state: JobState | int, error: str | None = None, *,
+                      stopped: bool = False, delta: float | None = None) -> None:
         s: Any = self
         _args.kind_type(state, JobState, "state")
         text = _args.error_arg(error)
+        _args.flag(stopped, "stopped")
+        seconds = _args.delta(delta)
         state = _kind_range(state, T.MJ_JOB_STATE_LAST, JobState,  # type: ignore[arg-type]
                             "job state")
         with self._lock:
             self._need_async_locked()
-            s._current.state, s._current.error = state, text
+            record = s._current
+            record.state, record.error = state, text
+            if stopped:
+                record.stopped = time.time_ns() // 1_000_000
+            if seconds is not None:
+                record.delta = seconds
 
     def _complete_locked(self, error: str | None) -> None:
         """The async job ends: its record becomes the completed one."""
@@ -244,7 +252,7 @@ class AsyncJobCalls:
                 record = s._current
             end = record.ended or _monotonic()
             return job_data(record.state, record.operation, record.started, record.stopped,
-                            max(0.0, end - record.origin), None, record.error)
+                            max(0.0, end - record.origin), record.delta, record.error)
 
     def _info_type_locked(self) -> int:
         """virDomainJobStatusToType of the current record."""

@@ -140,7 +140,8 @@ class Record:
     operation, wall clock start (ms) and stop, the monotonic origin of its
     elapsed time, its end (0 while running) and error."""
 
-    __slots__ = ("operation", "state", "started", "stopped", "origin", "ended", "error")
+    __slots__ = ("operation", "state", "started", "stopped", "origin", "ended", "error",
+                 "delta")
 
     def __init__(self, operation: int, state: int, started: int, origin: float) -> None:
         self.operation = operation
@@ -150,6 +151,7 @@ class Record:
         self.origin = origin
         self.ended = 0.0
         self.error: str | None = None
+        self.delta: float | None = None
 
 
 #: the waiter of a begin that takes its job at once: _take_locked writes its

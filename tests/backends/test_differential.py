@@ -92,7 +92,8 @@ def norm(value: Any) -> Any:
         # few ms; one restored with a start keeps it exactly
         now_ms = time.time_ns() // 1_000_000
         started = "now" if abs(value.started - now_ms) < 600_000 else value.started
-        return ("JobData", value.state, value.operation, started, value.stopped,
+        stopped = "now" if abs(value.stopped - now_ms) < 600_000 else value.stopped
+        return ("JobData", value.state, value.operation, started, stopped,
                 value.elapsed >= 0.0, value.delta, value.error)
     if isinstance(value, pure.MigrationGuard):
         return ("MigrationGuard", value.async_job)
@@ -524,9 +525,12 @@ class DifferentialMachine(RuleBasedStateMachine):
                                                          change_protection=cp))
 
     @has_handles
-    @rule(data=st.data(), state=job_states, error=errors)
-    def set_job_state(self, data, state, error):
-        self.both(data, lambda d: d.set_job_state(state, error))
+    @rule(data=st.data(), state=job_states, error=errors, stopped=yes_no,
+          delta=mostly(st.one_of(st.none(), st.sampled_from([0.0, -1.5, 0.25, 3])),
+                       st.sampled_from([float("nan"), float("inf"), "1", True, 10**400])))
+    def set_job_state(self, data, state, error, stopped, delta):
+        self.both(data, lambda d: d.set_job_state(state, error, stopped=stopped,
+                                                  delta=delta))
 
     @has_handles
     @rule(data=st.data(), completed=yes_no, keep=yes_no)

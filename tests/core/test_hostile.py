@@ -138,7 +138,7 @@ DOMAIN_CALLS = {
     "clear_postcopy_failed": ((), ()),
     "migration_can_resume": (("async_job", "expected_phase"),
                              ("postcopy", "change_protection")),
-    "set_job_state": (("state",), ("error",)),
+    "set_job_state": (("state",), ("error", "stopped", "delta")),
     "job_stats": ((), ("completed", "keep_completed")),
     "remove_cleanup": (("cleanup",), ()),
     "abort_job": ((), ("api", "timeout")),

@@ -570,3 +570,22 @@ def test_coroutine_begins_take_flags(mj, dom):
     with pytest.raises(ValueError, match="flags"):
         asyncio.run(dom.migration_job_start_async(mj.AsyncJob.SAVE, flags=2**32))
     assert (dom.refs, dom.jobs_queued) == (1, 0)
+
+
+def test_job_data_stopped_and_delta(mj, dom):
+    dom.migration_job_start(mj.AsyncJob.MIGRATION_OUT)
+    before = wall_ms()
+    dom.set_job_state(mj.JobState.PAUSED, stopped=True, delta=-0.25)
+    data = dom.job_stats()
+    assert before <= data.stopped <= wall_ms() and data.delta == -0.25
+    dom.set_job_state(mj.JobState.MIGRATING)          # both stay
+    assert dom.job_stats().stopped == data.stopped and dom.job_stats().delta == -0.25
+    for kw, exc in (({"delta": float("nan")}, ValueError), ({"delta": "1"}, TypeError),
+                    ({"delta": True}, TypeError), ({"stopped": 1}, TypeError),
+                    ({"delta": 10**400}, ValueError)):
+        with pytest.raises(exc):
+            dom.set_job_state(mj.JobState.FAILED, **kw)
+        assert dom.job_stats().state == mj.JobState.MIGRATING
+    dom.migration_job_finish()
+    done = dom.job_stats(completed=True)
+    assert (done.stopped, done.delta) == (data.stopped, -0.25)
