@@ -71,7 +71,7 @@ def test_record_file_is_libvirts_element(tmp_path):
     store.save("vm1", JobStatus(J.NONE, IN, P.PREPARE))
     with open(store.filename("vm1")) as f:
         assert f.read() == ("<domstatus name='vm1'>\n"
-                            "  <job type='none' async='migration in' phase='prepare'/>\n"
+                            "  <job type='none' async='migration in' phase='prepare' flags='0x0'/>\n"
                             "</domstatus>\n")
 
 
