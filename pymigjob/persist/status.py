@@ -49,7 +49,7 @@ from . import status_xml
 from .status_xml import async_from as _async_from, job_from as _job_from, \
     phase_from as _phase_from
 
-__all__ = ["JobStatus", "status_of"]
+__all__ = ["JobStatus", "status_of", "remember_start"]
 
 _FIELDS = ("job", "async", "phase", "owner_api", "started", "flags", "async_paused",
            "private")
@@ -248,6 +248,14 @@ def _wall_start(dom: _Timed, async_job: int) -> Optional[int]:
         else:
             _STARTS[dom] = (async_job, start)
     return max(0, math.floor(start * 1000))
+
+
+def remember_start(dom: _Timed, async_job: int, started_ms: int) -> None:
+    """A restored async job's start is the record's: readings of `dom`'s
+    status give exactly `started_ms` (not a millisecond off, as mapping the
+    monotonic clock back could)."""
+    with _STARTS_LOCK:
+        _STARTS[dom] = (async_job, (started_ms + 0.5) / 1000)
 
 
 def status_of(dom: _Timed, fields: tuple[int, int, int, Optional[str]]) -> JobStatus:
