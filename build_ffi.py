@@ -13,7 +13,8 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CSRC = "csrc"
-SOURCES = ["domain.c", "enums.c", "error.c", "job.c", "migration.c", "notify.c", "testing.c"]
+SOURCES = ["domain.c", "enums.c", "error.c", "job.c", "migration.c", "notify.c", "testing.c",
+           "asyncjob.c", "jobdata.c", "postcopy.c"]
 
 SANITIZERS = {
     "": [],

@@ -114,6 +114,8 @@ domain_free(mj_domain *d)
     free(d->owner_api);
     free(d->async_owner_api);
     free(d->cancel_reason);
+    free(d->current.error);
+    free(d->completed.error);
     free(d->name);
     free(d);
 }
@@ -313,7 +315,20 @@ int mj_domain_active_job(mj_domain *d) { return domain_read_int(d, &d->active); 
 int mj_domain_async_job(mj_domain *d) { return domain_read_int(d, &d->async_job); }
 int mj_domain_phase(mj_domain *d) { return domain_read_int(d, &d->phase); }
 int mj_domain_jobs_queued(mj_domain *d) { return domain_read_int(d, &d->jobs_queued); }
-int mj_domain_job_info_type(mj_domain *d) { return domain_read_int(d, &d->info_type); }
+
+/* libvirt 11: the type follows the job data (virDomainJobStatusToType) */
+int
+mj_domain_job_info_type(mj_domain *d)
+{
+    int value;
+
+    if (!mj_domain_alive(d))
+        return mj_error_no_domain(d);
+    pthread_mutex_lock(&d->lock);
+    value = mj_jobdata_info_type_locked(d);
+    pthread_mutex_unlock(&d->lock);
+    return value;
+}
 uint64_t mj_domain_mask(mj_domain *d) { return domain_read_u64(d, &d->mask); }
 uint64_t mj_domain_owner_thread(mj_domain *d) { return domain_read_u64(d, &d->owner); }
 
@@ -361,7 +376,7 @@ mj_domain_snapshot(mj_domain *d, mj_job_snapshot *out)
     out->phase = d->phase;
     out->mask = d->mask;
     out->jobs_queued = d->jobs_queued;
-    out->job_info_type = d->info_type;
+    out->job_info_type = mj_jobdata_info_type_locked(d);
     out->job_elapsed = d->async_job ? (double)(now - d->async_started) / 1e9 : 0.0;
     out->abort_requested = d->abort_requested;
     out->owner_thread = d->owner;

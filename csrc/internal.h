@@ -33,6 +33,10 @@ typedef struct {
     uint64_t mask;
     int info_type;        /* async: job info type on grant */
     bool then_abort;      /* an AbortJob's ABORT job: apply it on grant */
+    /* libvirt 11 (asyncjob.c, jobdata.c) */
+    bool migration_start; /* async: refused while a migration runs */
+    unsigned int api_flags;  /* async: apiFlags on grant */
+    int operation;        /* async: job data operation; -1 the kind's */
 } job_request;
 
 struct mj_waiter {
@@ -50,6 +54,17 @@ struct mj_waiter {
     char *fail_blocker;                /* a TIMEOUT's holder API, or NULL */
     pthread_cond_t cond;
 };
+
+/* virDomainJobData's part this library owns (jobdata.c) */
+typedef struct {
+    int state;              /* mj_job_state */
+    int operation;          /* mj_job_operation */
+    int64_t started_ms;     /* CLOCK_REALTIME, for display; 0 unknown */
+    int64_t stopped_ms;
+    int64_t origin;         /* CLOCK_MONOTONIC ns elapsed counts from */
+    int64_t ended;          /* CLOCK_MONOTONIC ns at the end (completed) */
+    char *error;            /* owned, or NULL */
+} mj_job_record;
 
 struct mj_domain {
     pthread_mutex_t lock;
@@ -87,6 +102,14 @@ struct mj_domain {
 
     int jobs_queued;
     mj_waiter *head, *tail;
+
+    /* libvirt 11: the async job's flags, post-copy and job data
+     * (asyncjob.c, postcopy.c, jobdata.c) */
+    unsigned int api_flags;
+    bool async_paused;      /* post-copy failed */
+    mj_job_record current;  /* valid while async_job != NONE */
+    bool has_completed;
+    mj_job_record completed;
 };
 
 /* error.c: push an error (code, printf-style text) on the calling thread's
@@ -137,5 +160,41 @@ int mj_begin_failed(const mj_domain *d, bool async);
 /* ends the async job; the caller holds the lock; returns the owner API
  * string to free once unlocked */
 char *mj_release_async_locked(mj_domain *d);
+
+/* ---- libvirt 11: the async job's life, post-copy, job data ------------- */
+
+/* job.c: mj_begin with a whole request (libvirt 11's fields included) */
+int mj_begin_req(mj_domain *d, job_request *req, double timeout, double wait_for);
+/* job.c: hand the free slots to the queued waiters that may start now
+ * (job.c's dispatch); the caller holds the lock.  For changes outside
+ * job.c that can let a waiter in (discard, restore). */
+void mj_dispatch_locked(mj_domain *d);
+/* job.c: note that this thread now holds the grant `serial` in a slot (so
+ * that mj_begin_abandon can give it back), or that it gave it back */
+void mj_note_grant(const mj_domain *d, bool async, uint64_t serial);
+void mj_note_grant_closed(const mj_domain *d, bool async, uint64_t serial);
+
+/* asyncjob.c: OPERATION_INVALID "another migration job is already running
+ * for domain '%s'" when a migration async job is active; caller locks */
+int mj_migration_allowed_locked(const mj_domain *d);
+
+/* jobdata.c: CLOCK_REALTIME in ms since the epoch, for display only */
+int64_t mj_wall_ms(void);
+/* jobdata.c; the caller holds the lock */
+/* the kind's operation (qemu's choice for each async job) */
+int mj_jobdata_operation_of(int async_job);
+/* a new current record: started_ms 0 is now */
+void mj_jobdata_start_locked(mj_domain *d, int operation, int state,
+                             int64_t started_ms, int64_t origin);
+/* the async job ends: the current record becomes the completed one;
+ * `error` (owned, may be NULL) is the failure */
+void mj_jobdata_complete_locked(mj_domain *d, char *error);
+/* the async slot is reset: forget the current record and the flags */
+void mj_jobdata_reset_locked(mj_domain *d);
+/* libvirt's virDomainJobStatusToType of the current record (NONE without
+ * an async job) */
+int mj_jobdata_info_type_locked(const mj_domain *d);
+/* the abort checkpoint fired: the current record is CANCELED */
+void mj_jobdata_cancelled_locked(mj_domain *d);
 
 #endif /* MIGJOB_INTERNAL_H */

@@ -112,6 +112,18 @@ job_note_failed(const mj_domain *d, bool async)
 
 int mj_begin_failed(const mj_domain *d, bool async) { return job_note_failed(d, async); }
 
+void
+mj_note_grant(const mj_domain *d, bool async, uint64_t serial)
+{
+    job_note_add(d, NOTE_GRANTED, async, serial, NULL);
+}
+
+void
+mj_note_grant_closed(const mj_domain *d, bool async, uint64_t serial)
+{
+    job_note_close(d, async, NOTE_GRANTED, serial, NULL);
+}
+
 /* ---- a test hook: raise a signal as a grant returns ---------------------- */
 
 static _Thread_local int job_grant_signal;
@@ -203,6 +215,11 @@ job_grant(mj_domain *d, job_request *r)
         d->async_started = mj_now();
         d->info_type = r->info_type;
         d->abort_requested = false;
+        d->api_flags = r->api_flags;
+        d->async_paused = false;
+        mj_jobdata_start_locked(d, r->operation >= 0 ? r->operation
+                                   : mj_jobdata_operation_of(r->job),
+                                MJ_JOB_STATE_ACTIVE, 0, d->async_started);
     } else {
         d->active = r->kind == SLOT_NESTED ? MJ_JOB_ASYNC_NESTED : r->job;
         d->active_serial = serial;
@@ -270,6 +287,8 @@ job_dispatch(mj_domain *d, const char *ended_api)
     }
 }
 
+void mj_dispatch_locked(mj_domain *d) { job_dispatch(d, NULL); }
+
 static void
 job_waiter_free(mj_waiter *w)
 {
@@ -309,6 +328,7 @@ mj_release_async_locked(mj_domain *d)
     d->async_started = 0;
     d->info_type = MJ_JOB_INFO_NONE;
     d->abort_requested = false;
+    mj_jobdata_reset_locked(d);
     d->jobs_queued--;
     job_dispatch(d, api);
     return api;
@@ -396,6 +416,8 @@ job_admit_locked(mj_domain *d, slot_kind kind, int job, const job_request *req)
         return mj_error_no_domain(d);
     if (d->cancelled)
         return job_cancelled_error(d);
+    if (req->migration_start && mj_migration_allowed_locked(d) < 0)
+        return -1;
     if (kind == SLOT_NESTED && d->async_job != job)
         return mj_error_set(MJ_ERR_INTERNAL_ERROR,
                             "unexpected async job %d type expected %d",
@@ -414,9 +436,22 @@ mj_begin(mj_domain *d, slot_kind kind, int job, const char *api,
          bool set_mask, uint64_t mask, int info_type)
 {
     job_request req = {
-        .kind = kind, .job = job, .api = NULL, .thread = job_self_id(),
+        .kind = kind, .job = job, .api = (char *)api,
         .set_mask = set_mask, .mask = mask, .info_type = info_type,
+        .operation = -1,
     };
+
+    return mj_begin_req(d, &req, timeout, wait_for);
+}
+
+/* `r->api` is the caller's (borrowed) name; the request is copied */
+int
+mj_begin_req(mj_domain *d, job_request *r, double timeout, double wait_for)
+{
+    job_request req = *r;
+    slot_kind kind = req.kind;
+    int job = req.job;
+    const char *api = req.api;
     bool async = kind == SLOT_ASYNC;
     uint64_t serial = 0;
     int64_t span;
@@ -425,6 +460,8 @@ mj_begin(mj_domain *d, slot_kind kind, int job, const char *api,
 
     if (mj_seconds_to_ns(timeout, d->default_timeout, &span) < 0)
         return job_note_failed(d, async);
+    req.api = NULL;
+    req.thread = job_self_id();
     if (isnan(wait_for)) {
         mj_error_set(MJ_ERR_INVALID_ARG, "wait_for must be a number");
         return job_note_failed(d, async);
@@ -790,20 +827,28 @@ job_end_sync(mj_domain *d, bool nested_only)
 int mj_end_job(mj_domain *d) { return job_end_sync(d, false); }
 int mj_end_nested_job(mj_domain *d) { return job_end_sync(d, true); }
 
+int mj_end_async_job(mj_domain *d) { return mj_end_async_job_error(d, NULL); }
+
 int
-mj_end_async_job(mj_domain *d)
+mj_end_async_job_error(mj_domain *d, const char *error)
 {
+    char *copy = NULL;
     uint64_t serial;
     char *api;
     int left;
+    int err;
 
+    if (error && !(copy = mj_strdup_name(error, &err)))
+        return -1;
     pthread_mutex_lock(&d->lock);
     if (!mj_domain_alive(d) || d->async_job == MJ_ASYNC_JOB_NONE) {
         bool alive = mj_domain_alive(d);
 
         pthread_mutex_unlock(&d->lock);
+        free(copy);
         return alive ? job_no_job() : mj_error_no_domain(d);
     }
+    mj_jobdata_complete_locked(d, copy);     /* takes copy */
     serial = d->async_serial;
     api = mj_release_async_locked(d);
     left = mj_domain_drop_ref(d);
@@ -885,9 +930,11 @@ mj_check_abort(mj_domain *d)
     pthread_mutex_lock(&d->lock);
     if (!mj_domain_alive(d))
         rc = mj_error_no_domain(d);
-    else if (d->async_job != MJ_ASYNC_JOB_NONE && d->abort_requested)
+    else if (d->async_job != MJ_ASYNC_JOB_NONE && d->abort_requested) {
+        mj_jobdata_cancelled_locked(d);    /* libvirt's checkpoint does so */
         rc = mj_error_set(MJ_ERR_OPERATION_ABORTED, "%s: canceled by client",
                           mj_async_job_to_string(d->async_job));
+    }
     pthread_mutex_unlock(&d->lock);
     return rc;
 }

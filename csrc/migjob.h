@@ -472,6 +472,133 @@ int mj_abort_apply(mj_domain *d);
  * when dead) */
 int mj_check_abort(mj_domain *d);
 
+/* ---- libvirt 11: the async job's life, post-copy, job data --------------- */
+
+/* virDomainJobStatus (libvirt's numbers, POSTCOPY_RECOVER included) */
+typedef enum {
+    MJ_JOB_STATE_NONE = 0,
+    MJ_JOB_STATE_ACTIVE,
+    MJ_JOB_STATE_MIGRATING,
+    MJ_JOB_STATE_HYPERVISOR_COMPLETED,
+    MJ_JOB_STATE_PAUSED,
+    MJ_JOB_STATE_POSTCOPY,
+    MJ_JOB_STATE_POSTCOPY_PAUSED,
+    MJ_JOB_STATE_POSTCOPY_RECOVER,
+    MJ_JOB_STATE_COMPLETED,
+    MJ_JOB_STATE_FAILED,
+    MJ_JOB_STATE_CANCELED,
+    MJ_JOB_STATE_LAST
+} mj_job_state;
+
+/* virDomainJobOperation */
+typedef enum {
+    MJ_JOB_OPERATION_UNKNOWN = 0,
+    MJ_JOB_OPERATION_START,
+    MJ_JOB_OPERATION_SAVE,
+    MJ_JOB_OPERATION_RESTORE,
+    MJ_JOB_OPERATION_MIGRATION_IN,
+    MJ_JOB_OPERATION_MIGRATION_OUT,
+    MJ_JOB_OPERATION_SNAPSHOT,
+    MJ_JOB_OPERATION_SNAPSHOT_REVERT,
+    MJ_JOB_OPERATION_DUMP,
+    MJ_JOB_OPERATION_BACKUP,
+    MJ_JOB_OPERATION_SNAPSHOT_DELETE,
+    MJ_JOB_OPERATION_LAST
+} mj_job_operation;
+
+/* mj_begin_async_job with libvirt's apiFlags (kept until the async job
+ * ends) and the job data's operation (-1: the kind's own, e.g. MIGRATION_OUT
+ * for MJ_ASYNC_JOB_MIGRATION_OUT).  Same returns as mj_begin_async_job. */
+int mj_begin_async_job_flags(mj_domain *d, int async_job, const char *api,
+                             double timeout, double wait_for,
+                             unsigned int api_flags, int operation);
+/* mj_migration_job_start with apiFlags.  A migration kind (IN, OUT) fails
+ * at once, before any wait, while a migration async job is active
+ * (mj_migration_job_is_allowed's error). */
+int mj_migration_job_start_flags(mj_domain *d, int async_job, const char *api,
+                                 double timeout, double wait_for, bool has_mask,
+                                 uint64_t mask, unsigned int api_flags);
+/* qemuMigrationJobIsAllowed: 0, or -1 with OPERATION_INVALID "another
+ * migration job is already running for domain '%s'" while the async job is
+ * MIGRATION_IN or MIGRATION_OUT (NO_DOMAIN when dead) */
+int mj_migration_job_is_allowed(mj_domain *d);
+/* the async job's apiFlags (0 without one); -1 when dead */
+int64_t mj_domain_api_flags(mj_domain *d);
+/* 1 while post-copy has failed (asyncPaused), else 0; -1 when dead */
+int mj_domain_async_paused(mj_domain *d);
+/* 1 while the async job is a post-copy migration -- its phase in the
+ * resume range, post-copy failed, or a POSTCOPY* job state set by the
+ * daemon -- else 0; -1 when dead */
+int mj_domain_postcopy(mj_domain *d);
+
+/* Post-copy failed: phase POSTCOPY_FAILED (from any phase), asyncPaused set,
+ * the job parked (no owner thread; owner API kept); refs unchanged.  0, or
+ * -1: OPERATION_INVALID without a migration async job, NO_DOMAIN. */
+int mj_mark_postcopy_failed(mj_domain *d);
+/* asyncPaused cleared (a post-copy recovery started); nothing without an
+ * async job.  0, or -1 when dead. */
+int mj_clear_postcopy_failed(mj_domain *d);
+/* qemuMigrationAnyCanResume's checks, in its order: 0, or -1 with
+ * ARGUMENT_UNSUPPORTED (no post-copy; a source resume before PERFORM_RESUME
+ * without change protection) or OPERATION_INVALID (not active, driven by
+ * another thread, not post-copy, post-copy not failed, already resuming). */
+int mj_migration_can_resume(mj_domain *d, int async_job, int expected_phase,
+                            bool postcopy, bool change_protection);
+
+/* qemuDomainObjReleaseAsyncJob: park the async job (no owner thread, the
+ * owner API kept); refs unchanged.  0, or -1: OPERATION_INVALID "no job is
+ * active on the domain", NO_DOMAIN. */
+int mj_release_async_job(mj_domain *d);
+/* qemuDomainObjDiscardAsyncJob: end the async job (and a nested job of it)
+ * without a completed record; gives back their references and queue
+ * places and serves the waiters this lets in.  Refs left, or -1
+ * (OPERATION_INVALID without an async job, NO_DOMAIN). */
+int mj_discard_async_job(mj_domain *d);
+/* qemuDomainObjRestoreAsyncJob, after a restart: the async job `async_job`
+ * in `phase`, parked, holding the reference and queue place a begin takes
+ * (no wait: OPERATION_INVALID when an async job is active).  mask: the
+ * kind's restored mask unless has_mask (OUT 0x73, IN 0x42, BACKUP 0x1f,
+ * else the default), DESTROY always added; api NULL: "init-<name>";
+ * started_ms: the job's start in ms since the epoch (0: now); operation and
+ * state -1: the kind's operation, PAUSED for migrations else ACTIVE.
+ * Serves the waiters the new mask lets in.  0 or -1; an interrupted caller
+ * gives it back with mj_begin_abandon(d, true). */
+int mj_restore_async_job(mj_domain *d, int async_job, int phase, bool has_mask,
+                         uint64_t mask, unsigned int api_flags, const char *api,
+                         int64_t started_ms, int operation, int state);
+
+/* job data (virDomainJobData): the daemon's own progress, kept with the
+ * async job; -1 with INVALID_ARG for a state out of range,
+ * OPERATION_INVALID without an async job.  error (may be NULL) replaces
+ * the job's error text. */
+int mj_set_job_state(mj_domain *d, int state, const char *error);
+/* EndAsyncJob with an outcome: the completed record becomes FAILED with
+ * `error` (CANCELED after an abort request), or, without one, keeps a
+ * FAILED/CANCELED state set meanwhile, else COMPLETED.  As mj_end_async_job
+ * (which is this with NULL); mj_migration_job_finish is mj_end_async_job. */
+int mj_end_async_job_error(mj_domain *d, const char *error);
+
+/* one job data record, copied out */
+typedef struct {
+    int state;               /* mj_job_state */
+    int operation;           /* mj_job_operation */
+    int64_t started;         /* ms since the epoch (CLOCK_REALTIME); 0 unset */
+    int64_t stopped;         /* ms since the epoch; 0 unset */
+    double elapsed;          /* seconds, CLOCK_MONOTONIC */
+    bool has_delta;
+    double delta;            /* seconds, when has_delta */
+    bool has_error;
+    char error[MJ_NAME_MAX + 1];
+} mj_job_data;
+#define MJ_JOB_STATS_COMPLETED 1
+#define MJ_JOB_STATS_KEEP_COMPLETED 2
+/* virDomainGetJobStats: without COMPLETED, the running async job's record
+ * (OPERATION_UNSUPPORTED "migration statistics are available only on the
+ * source host" for MIGRATION_IN); with it, the last ended async job's, only
+ * while none runs, deleted once read unless KEEP_COMPLETED.  1 when *out
+ * was filled, 0 when there is nothing to report, -1 on error. */
+int mj_domain_job_stats(mj_domain *d, unsigned int flags, mj_job_data *out);
+
 #ifdef __cplusplus
 }
 #endif

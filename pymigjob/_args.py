@@ -15,7 +15,7 @@ from enum import Enum
 from numbers import Real
 from typing import Any, NoReturn
 
-from ._constants import C_INT_MAX, C_INT_MIN, MASK_LIMIT, MJ_NAME_MAX
+from ._constants import API_FLAGS_LIMIT, C_INT_MAX, C_INT_MIN, MASK_LIMIT, MJ_NAME_MAX
 
 # ---- names -------------------------------------------------------------------
 
@@ -219,3 +219,57 @@ def park_timeout(value: object) -> float | None:
         return float(value)
     except OverflowError:
         raise ValueError(f"park_timeout {value!r} is too large") from None
+
+
+# ---- libvirt 11: the async job's life, post-copy, job data -----------------------
+
+
+def api_flags(value: object) -> int:
+    """libvirt's apiFlags: an int, 0 <= flags < 2**32 (a C unsigned int)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"flags must be an int, not {type(value).__name__}")
+    if not 0 <= value < API_FLAGS_LIMIT:
+        raise ValueError(f"flags must be in [0, 2**32), not {value!r}")
+    return int(value)
+
+
+def started(value: object) -> int:
+    """restore_async_job(started=...): ms since the epoch, an int in
+    [0, 2**63); None (and 0) mean now.  Returns 0 for None."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"started must be an int (ms since the epoch) or None, "
+                        f"not {type(value).__name__}")
+    if not 0 <= value < 2**63:
+        raise ValueError(f"started must be in [0, 2**63), not {value!r}")
+    return int(value)
+
+
+def error_arg(value: object) -> str | None:
+    """An optional error text (a job's failure): a name's rules."""
+    return None if value is None else name(value, "error")
+
+
+def flag(value: object, what: str) -> bool:
+    """A yes/no argument: a bool, nothing else."""
+    if value is not True and value is not False:
+        raise TypeError(f"{what} must be a bool, not {type(value).__name__}")
+    return value  # type: ignore[return-value]
+
+
+def error_text(exc: BaseException) -> str:
+    """The text a failed job records for `exc`: str(exc) (its type's name
+    when empty), without NUL, cut to MJ_NAME_MAX bytes of UTF-8."""
+    try:
+        text = str(exc) or type(exc).__name__
+    except Exception:  # a broken __str__
+        text = type(exc).__name__
+    data = text.replace("\0", " ").encode("utf-8", "replace")[:MJ_NAME_MAX]
+    return data.decode("utf-8", "ignore")
+
+
+def cleanup(value: object) -> None:
+    """migration_job_continue(cleanup=...): None or a callable."""
+    if value is not None and not callable(value):
+        raise TypeError(f"cleanup must be callable or None, not {type(value).__name__}")

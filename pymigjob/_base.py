@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from . import _args
+from .cleanups import cleanups_of
+from .cleanups import run as _run_cleanups
 from .enums import Job, JobType
 from .errors import NoDomain, OperationFailed
 from .guards import JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard
@@ -63,6 +65,21 @@ class DomainBase:
     def job_status(self) -> JobStatus:
         """The job state libvirt persists (pymigjob.persist.status.JobStatus)."""
         return status_of(self, self._job_fields())
+
+    # ---- cleanups (pymigjob.cleanups): each backend's Domain has the slot -----
+
+    def _register_cleanup(self, cleanup: Any) -> None:
+        """migration_job_continue's `cleanup`, checked by the caller."""
+        if cleanup is not None:
+            cleanups_of(self, True).add(cleanup)  # type: ignore[union-attr]
+
+    def run_cleanups(self) -> int:
+        """The guest stopped: run every cleanup registered by
+        migration_job_continue, newest first, each once, with this domain
+        as argument; one that raises does not stop the others (see
+        pymigjob.cleanups.run).  Returns how many ran."""
+        found = cleanups_of(self, False)
+        return _run_cleanups(self, [] if found is None else found.take())
 
     # ---- context managers ---------------------------------------------------
 
@@ -132,18 +149,21 @@ class Tracked:
         return refs
 
     def begin_async_job(self, async_job: int, api: str | None = None,
-                        timeout: float | None = None) -> None:
-        super().begin_async_job(async_job, api, timeout)  # type: ignore[misc]
+                        timeout: float | None = None, flags: int = 0, *,
+                        operation: int | None = None) -> None:
+        super().begin_async_job(async_job, api, timeout, flags,  # type: ignore[misc]
+                                operation=operation)
         self._track.changed(self)
 
-    def end_async_job(self) -> int:
-        refs: int = super().end_async_job()  # type: ignore[misc]
+    def end_async_job(self, error: str | None = None) -> int:
+        refs: int = super().end_async_job(error)  # type: ignore[misc]
         self._track.changed(self)
         return refs
 
     def migration_job_start(self, async_job: int, mask: int | None = None,
-                            api: str | None = None, timeout: float | None = None) -> None:
-        super().migration_job_start(async_job, mask, api, timeout)  # type: ignore[misc]
+                            api: str | None = None, timeout: float | None = None,
+                            flags: int = 0) -> None:
+        super().migration_job_start(async_job, mask, api, timeout, flags)  # type: ignore[misc]
         self._track.changed(self)
 
     def migration_job_set_phase(self, phase: int, api: str | None = None) -> bool:
@@ -173,15 +193,39 @@ class Tracked:
             self._track.changed(self)
         return claimed
 
-    def migration_job_continue(self) -> int:
-        refs: int = super().migration_job_continue()  # type: ignore[misc]
+    def migration_job_continue(self, cleanup: Any = None) -> int:
+        refs: int = super().migration_job_continue(cleanup)  # type: ignore[misc]
         self._track.parked(self)
         return refs
 
-    def migration_job_finish(self) -> int:
-        refs: int = super().migration_job_finish()  # type: ignore[misc]
+    def migration_job_finish(self, error: str | None = None) -> int:
+        refs: int = super().migration_job_finish(error)  # type: ignore[misc]
         self._track.changed(self)
         return refs
+
+    # libvirt 11: restore, discard and the post-copy marks are saved (as
+    # libvirt saves status there); release parks
+
+    def restore_async_job(self, async_job: int, phase: int, **kw: Any) -> None:
+        super().restore_async_job(async_job, phase, **kw)  # type: ignore[misc]
+        self._track.changed(self)
+
+    def discard_async_job(self) -> int:
+        refs: int = super().discard_async_job()  # type: ignore[misc]
+        self._track.changed(self)
+        return refs
+
+    def release_async_job(self) -> None:
+        super().release_async_job()  # type: ignore[misc]
+        self._track.parked(self)
+
+    def mark_postcopy_failed(self) -> None:
+        super().mark_postcopy_failed()  # type: ignore[misc]
+        self._track.changed(self)  # no park clock: the job waits for a resume
+
+    def clear_postcopy_failed(self) -> None:
+        super().clear_postcopy_failed()  # type: ignore[misc]
+        self._track.changed(self)
 
     async def begin_job_async(self, job: Job | int, api: str | None = None,
                               timeout: float | None = None) -> None:

@@ -60,6 +60,38 @@ MJ_JOB_INFO_FAILED = 4
 MJ_JOB_INFO_CANCELLED = 5
 MJ_JOB_INFO_LAST = 6
 
+# libvirt 11's job data: virDomainJobStatus (POSTCOPY_RECOVER included) and
+# virDomainJobOperation
+MJ_JOB_STATE_NONE = 0
+MJ_JOB_STATE_ACTIVE = 1
+MJ_JOB_STATE_MIGRATING = 2
+MJ_JOB_STATE_HYPERVISOR_COMPLETED = 3
+MJ_JOB_STATE_PAUSED = 4
+MJ_JOB_STATE_POSTCOPY = 5
+MJ_JOB_STATE_POSTCOPY_PAUSED = 6
+MJ_JOB_STATE_POSTCOPY_RECOVER = 7
+MJ_JOB_STATE_COMPLETED = 8
+MJ_JOB_STATE_FAILED = 9
+MJ_JOB_STATE_CANCELED = 10
+MJ_JOB_STATE_LAST = 11
+
+MJ_JOB_OPERATION_UNKNOWN = 0
+MJ_JOB_OPERATION_START = 1
+MJ_JOB_OPERATION_SAVE = 2
+MJ_JOB_OPERATION_RESTORE = 3
+MJ_JOB_OPERATION_MIGRATION_IN = 4
+MJ_JOB_OPERATION_MIGRATION_OUT = 5
+MJ_JOB_OPERATION_SNAPSHOT = 6
+MJ_JOB_OPERATION_SNAPSHOT_REVERT = 7
+MJ_JOB_OPERATION_DUMP = 8
+MJ_JOB_OPERATION_BACKUP = 9
+MJ_JOB_OPERATION_SNAPSHOT_DELETE = 10
+MJ_JOB_OPERATION_LAST = 11
+
+#: job_stats' flags (virDomainGetJobStats)
+MJ_JOB_STATS_COMPLETED = 1
+MJ_JOB_STATS_KEEP_COMPLETED = 2
+
 # libvirt's virErrorNumber values
 MJ_ERR_OK = 0
 MJ_ERR_INTERNAL_ERROR = 1
@@ -152,3 +184,26 @@ ERROR_PREFIXES: dict[int, str] = {
 #: how the reference limit's OPERATION_FAILED ends ("domain 'vm' already
 #: has 2147483647 references, the most it can count")
 REFS_LIMIT_TEXT = "references, the most it can count"
+
+# ---- libvirt 11: the async job's life, post-copy, job data -----------------
+
+#: apiFlags is a C unsigned int
+API_FLAGS_LIMIT = 2**32
+#: each async kind's job data operation (qemu's choice)
+OPERATION_OF_ASYNC_JOB = (MJ_JOB_OPERATION_UNKNOWN, MJ_JOB_OPERATION_MIGRATION_OUT,
+                          MJ_JOB_OPERATION_MIGRATION_IN, MJ_JOB_OPERATION_SAVE,
+                          MJ_JOB_OPERATION_DUMP, MJ_JOB_OPERATION_SNAPSHOT,
+                          MJ_JOB_OPERATION_START, MJ_JOB_OPERATION_BACKUP)
+#: the mask a restored async job gets unless told: OUT 0x73, IN 0x42,
+#: BACKUP 0x1f, the others the default (DESTROY is added anyway)
+RESTORED_MASK_OF_ASYNC_JOB = (MJ_DEFAULT_JOB_MASK, MJ_MIGRATION_OUT_RESTORED_JOB_MASK,
+                              MJ_MIGRATION_IN_JOB_MASK, MJ_DEFAULT_JOB_MASK,
+                              MJ_DEFAULT_JOB_MASK, MJ_DEFAULT_JOB_MASK,
+                              MJ_DEFAULT_JOB_MASK, MJ_BACKUP_JOB_MASK)
+#: job states that make a migration post-copy (besides the resume range and
+#: async_paused)
+POSTCOPY_STATES = (MJ_JOB_STATE_POSTCOPY, MJ_JOB_STATE_POSTCOPY_PAUSED,
+                   MJ_JOB_STATE_POSTCOPY_RECOVER)
+#: virDomainJobStatusToType: the job info type of each job state
+INFO_TYPE_OF_STATE = (MJ_JOB_INFO_NONE,) + (MJ_JOB_INFO_UNBOUNDED,) * 7 + (
+    MJ_JOB_INFO_COMPLETED, MJ_JOB_INFO_FAILED, MJ_JOB_INFO_CANCELLED)

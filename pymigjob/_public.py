@@ -9,6 +9,8 @@ from .enums import (
     AsyncJob,
     ErrorCode,
     Job,
+    JobOperation,
+    JobState,
     JobType,
     Phase,
     job_mask,
@@ -32,11 +34,12 @@ from .errors import (
     XmlError,
 )
 from .guards import JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard
+from .jobdata import JobData
 from .persist.status import JobStatus
 
 __all__ = [
     "DEFAULT_JOB_MASK", "ArgumentUnsupported", "AsyncJob", "Error", "ErrorCode", "InternalError", "InvalidArgument",
-    "Job", "JobAsyncGuard", "JobGuard", "JobInfo", "JobStatus", "JobTimeout", "JobType",
+    "Job", "JobAsyncGuard", "JobData", "JobOperation", "JobState", "JobGuard", "JobInfo", "JobStatus", "JobTimeout", "JobType",
     "MigrationGuard", "NestedJobGuard", "NoDomain", "NoMemory", "OperationAborted",
     "OperationFailed", "OperationInvalid", "OperationUnsupported", "Phase", "QueueFull",
     "SystemFailure", "XmlError", "job_mask",

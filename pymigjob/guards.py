@@ -15,7 +15,7 @@ import logging
 from types import TracebackType
 from typing import Any, Awaitable, Callable, Protocol
 
-from ._args import api_bytes, enum_value, kind_type
+from ._args import api_bytes, enum_value, error_text, kind_type
 from .enums import AsyncJob, Phase
 from .errors import InternalError, add_note
 
@@ -49,9 +49,14 @@ class GuardedDomain(Protocol):
 
     def check_migration_job(self, async_job: int) -> None: ...
 
-    def migration_job_continue(self) -> Any: ...
+    def migration_job_continue(self, cleanup: Any = ...) -> Any: ...
 
-    def migration_job_finish(self) -> int: ...
+    def migration_job_finish(self, error: str | None = ...) -> int: ...
+
+    @property
+    def postcopy(self) -> bool: ...
+
+    def mark_postcopy_failed(self) -> None: ...
 
 
 def exit_failed(body: BaseException, failure: BaseException, call: str) -> None:
@@ -148,7 +153,11 @@ class MigrationGuard:
     (`dom.migration_phase`): check_migration_job + start_phase.  On a clean
     exit the job is parked with migration_job_continue, unless `finish()`
     ended it; on an exception the whole async job is finished, as libvirt's
-    error paths do, and refs are back where they were before the block.
+    error paths do, and refs are back where they were before the block --
+    the job data records the failure (FAILED with the exception's text, or
+    CANCELED after an abort).  Except in post-copy (``dom.postcopy``): the
+    guest then lives on both hosts, so, as libvirt, the job is not finished
+    but marked post-copy failed and parked for a resume.
     """
 
     __slots__ = ("domain", "async_job", "_phase", "_api", "_first", "_timeout",
@@ -204,7 +213,17 @@ class MigrationGuard:
         if exc is None:
             self.domain.migration_job_continue()
             return
-        _end(self.domain.migration_job_finish, exc, "migration_job_finish()")
+        _end(lambda: self._failed(exc), exc, "migration_job_finish()")
+
+    def _failed(self, exc: BaseException) -> None:
+        """The block raised `exc`: finish the job, or, in post-copy, park it
+        as post-copy failed (mark_postcopy_failed, migration_job_continue)."""
+        dom = self.domain
+        if dom.postcopy:
+            dom.mark_postcopy_failed()
+            dom.migration_job_continue()
+        else:
+            dom.migration_job_finish(error_text(exc))
 
     @property
     def phase(self) -> int:

@@ -238,6 +238,12 @@ static void stress_failed(stress_arg *a, const char *what)
         a->n_fail_ok++;
         return;
     }
+    /* a second migration is refused at once (qemuMigrationJobIsAllowed) */
+    if (code == MJ_ERR_OPERATION_INVALID &&
+        strstr(msg, "another migration job is already running") == msg) {
+        a->n_fail_ok++;
+        return;
+    }
     if (a->limited && code == MJ_ERR_OPERATION_FAILED &&
         strstr(msg, "due to max_queued limit") != NULL) {
         a->n_fail_ok++;

@@ -163,3 +163,17 @@ def waiter_cell(waiter: Any = NULL) -> Any:
 
 #: the benchmarks' floor: a C function that does nothing (csrc/testing.h)
 noop = lib.mj_noop
+
+
+def job_stats(p: Any, flags: int) -> tuple[Any, ...] | None:
+    """mj_domain_job_stats: the record's fields (state, operation, started,
+    stopped, elapsed, delta or None, error or None), or None."""
+    out = ffi.new("mj_job_data *")
+    rc = lib.mj_domain_job_stats(p, flags, out)
+    if rc < 0:
+        raise last_error()
+    if rc == 0:
+        return None
+    return (out.state, out.operation, out.started, out.stopped, out.elapsed,
+            out.delta if out.has_delta else None,
+            ffi.string(out.error).decode("utf-8", "replace") if out.has_error else None)

@@ -18,10 +18,11 @@ from typing import Any, Callable
 
 from .. import _args
 from .._base import DomainBase, JobInfo, Tracked
-from ..enums import AsyncJob, Job, JobType, Phase
+from ..enums import AsyncJob, Job, JobOperation, JobType, Phase
 from ..errors import NoDomain
 from ..guards import JobGuard, exit_failed
 from . import aio as _aio
+from .asyncjob import AsyncJobCalls
 from .binding import ASYNC_JOB_OK as _ASYNC_JOB_OK
 from .binding import JOB_OK as _JOB_OK
 from .binding import (
@@ -115,11 +116,11 @@ class QuickJobGuard:
             exit_failed(exc, failure, "end_job()")  # the block's exception goes on
 
 
-class Domain(DomainBase):
+class Domain(AsyncJobCalls, DomainBase):
     """A handle on a domain.  Handles never count in `refs`; a handle whose
     domain has died (refs reached 0) raises NoDomain when used."""
 
-    __slots__ = ("_p", "_name", "_quick_guards", "__weakref__")
+    __slots__ = ("_p", "_name", "_quick_guards", "_cleanups", "__weakref__")
 
     def __init__(self, pointer: Any, name: str) -> None:
         """`pointer` is binding.new_domain's: its destructor drops this
@@ -269,17 +270,28 @@ class Domain(DomainBase):
         return refs
 
     def begin_async_job(self, async_job: AsyncJob | int, api: str | None = None,
-                        timeout: float | None = None) -> None:
+                        timeout: float | None = None, flags: int = 0, *,
+                        operation: JobOperation | int | None = None) -> None:
+        """BeginAsyncJob with libvirt's apiFlags (`flags`, kept until the job
+        ends) and the job data's operation (None: the kind's own)."""
         if async_job.__class__ not in _ASYNC_JOB_OK:
             _args.kind_type(async_job, AsyncJob, "async_job")
         c_api = _c_api(api)
         c_to = -1.0 if timeout is None else _args.timeout(timeout)
+        c_flags = flags if flags.__class__ is int and 0 <= flags < 2**32 \
+            else _args.api_flags(flags)
+        c_op = -1 if operation is None else _args.enum_value(JobOperation, operation,
+                                                               "operation")
         _args.c_int_kind(async_job, AsyncJob, "async_job")
-        _run_begin(lib.mj_begin_async_job, self._p, ASYNC_SLOT, async_job, c_api, c_to,
-                   WAIT_SLICE)
+        _run_begin(lib.mj_begin_async_job_flags, self._p, ASYNC_SLOT, async_job, c_api,
+                   c_to, WAIT_SLICE, c_flags, c_op)
 
-    def end_async_job(self) -> int:
-        refs = lib.mj_end_async_job(self._p)
+    def end_async_job(self, error: str | None = None) -> int:
+        """EndAsyncJob; `error` makes the completed job data FAILED
+        (CANCELED after an abort request)."""
+        text = _args.error_arg(error)
+        refs = lib.mj_end_async_job_error(self._p,
+                                          NULL if text is None else text.encode())
         if refs < 0:
             raise last_error()
         return refs
@@ -307,16 +319,20 @@ class Domain(DomainBase):
     # ---- the seed's migration helpers --------------------------------------
 
     def migration_job_start(self, async_job: AsyncJob | int, mask: int | None = None,
-                            api: str | None = None, timeout: float | None = None) -> None:
+                            api: str | None = None, timeout: float | None = None,
+                            flags: int = 0) -> None:
+        """qemuMigrationJobStart: a migration kind fails at once, before any
+        wait, while a migration async job is active (one C call)."""
         if async_job.__class__ not in _ASYNC_JOB_OK:
             _args.kind_type(async_job, AsyncJob, "async_job")
         c_api = _c_api(api)
         c_to = -1.0 if timeout is None else _args.timeout(timeout)
         if mask is not None:
             mask = _args.mask(mask, "an int or None")
+        c_flags = _args.api_flags(flags)
         _args.c_int_kind(async_job, AsyncJob, "async_job")
-        _run_begin(lib.mj_migration_job_start, self._p, ASYNC_SLOT, async_job, c_api, c_to,
-                   WAIT_SLICE, mask is not None, mask or 0)
+        _run_begin(lib.mj_migration_job_start_flags, self._p, ASYNC_SLOT, async_job, c_api,
+                   c_to, WAIT_SLICE, mask is not None, mask or 0, c_flags)
 
     def migration_job_set_phase(self, phase: int, api: str | None = None) -> bool:
         return self._enter_phase(lib.mj_migration_job_set_phase, phase, api)
@@ -359,7 +375,11 @@ class Domain(DomainBase):
             raise last_error()
         return bool(rc)
 
-    def migration_job_continue(self) -> int:
+    def migration_job_continue(self, cleanup: Any = None) -> int:
+        """qemuMigrationJobContinue: register `cleanup` (once; run by
+        run_cleanups), park the job, give back a reference."""
+        _args.cleanup(cleanup)
+        self._register_cleanup(cleanup)
         refs = lib.mj_migration_job_continue(self._p)
         if refs < 0:
             raise last_error()
@@ -379,11 +399,9 @@ class Domain(DomainBase):
         if lib.mj_check_migration_job(self._p, async_job) < 0:
             raise last_error()
 
-    def migration_job_finish(self) -> int:
-        refs = lib.mj_migration_job_finish(self._p)
-        if refs < 0:
-            raise last_error()
-        return refs
+    def migration_job_finish(self, error: str | None = None) -> int:
+        """qemuMigrationJobFinish = end_async_job (`error` as there)."""
+        return self.end_async_job(error)
 
     # ---- abort ------------------------------------------------------------
 

@@ -96,10 +96,12 @@ class _Waiter:
     how to wake it while it is queued."""
 
     __slots__ = ("slot", "job", "api", "thread", "set_mask", "mask", "info_type",
-                 "deadline", "state", "fail_code", "fail_text", "cond", "loop", "fut")
+                 "deadline", "state", "fail_code", "fail_text", "cond", "loop", "fut",
+                 "api_flags", "operation", "migration_start")
 
     def __init__(self, slot: int, job: int, api: str | None, set_mask: bool, mask: int,
-                 info_type: int, deadline: float) -> None:
+                 info_type: int, deadline: float, api_flags: int = 0, operation: int = -1,
+                 migration_start: bool = False) -> None:
         self.slot = slot
         self.job = job
         self.api = api
@@ -116,6 +118,29 @@ class _Waiter:
         # weakly (a queued waiter must not keep a dropped loop alive)
         self.loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
         self.fut: weakref.ref[asyncio.Future[None]] | None = None
+        # libvirt 11 (pymigjob/pure/asyncjob.py): apiFlags and the job data
+        # operation on grant (-1: the kind's); a migration start is refused
+        # while a migration runs
+        self.api_flags = api_flags
+        self.operation = operation
+        self.migration_start = migration_start
+
+
+class Record:
+    """One job data record (C's mj_job_record): the async job's state,
+    operation, wall clock start (ms) and stop, the monotonic origin of its
+    elapsed time, its end (0 while running) and error."""
+
+    __slots__ = ("operation", "state", "started", "stopped", "origin", "ended", "error")
+
+    def __init__(self, operation: int, state: int, started: int, origin: float) -> None:
+        self.operation = operation
+        self.state = state
+        self.started = started if started > 0 else time.time_ns() // 1_000_000
+        self.stopped = 0
+        self.origin = origin
+        self.ended = 0.0
+        self.error: str | None = None
 
 
 #: the waiter of a begin that takes its job at once: _take_locked writes its
@@ -140,6 +165,8 @@ class Core:
         "_async_job", "_async_owner", "_async_owner_api", "_async_grant", "_phase", "_mask",
         "_async_started", "_info_type", "_abort_requested",
         "_jobs_queued", "_queue", "__weakref__",
+        # libvirt 11 (pymigjob/pure/asyncjob.py)
+        "_api_flags", "_async_paused", "_current", "_completed",
     )
 
     def __init__(self, name: str, default_timeout: float = 30.0, max_queued: int = 0,
@@ -170,6 +197,10 @@ class Core:
         self._jobs_queued = 0               # holders and waiters
         # the FIFO queue: a dict used as an ordered set of waiters
         self._queue: dict[_Waiter, None] = {}
+        self._api_flags = 0                 # the async job's apiFlags
+        self._async_paused = False          # post-copy failed
+        self._current: Record | None = None     # job data while an async job runs
+        self._completed: Record | None = None   # the last ended async job's
 
     def _timeout(self, timeout: object) -> float:
         return self._default_timeout if timeout is None else _args.timeout(timeout)
@@ -221,18 +252,22 @@ class Core:
         return cls(f"cannot acquire state change lock{suffix}")
 
     def _take_locked(self, slot: int, job: int, thread: int, api: str | None,
-                     set_mask: bool, mask: int, info_type: int, w: _Waiter, add: int) -> None:
+                     set_mask: bool, mask: int, info_type: int, w: _Waiter, add: int,
+                     api_flags: int = 0, operation: int = -1) -> None:
         """Hand the job to a begin, in one assignment statement together with
         w's state (see _enqueue_locked); `add` is 1 when the begin's reference
         and place in jobs_queued are counted here, 0 when it had them queued."""
         if slot == _ASYNC_SLOT:
             mask = mask | _DESTROY_BIT if set_mask else _DEFAULT_MASK
             now = _monotonic()
+            record = Record(operation if operation >= 0 else T.OPERATION_OF_ASYNC_JOB[job],
+                            T.MJ_JOB_STATE_ACTIVE, 0, now)
             (self._refs, self._jobs_queued, self._async_job, self._async_owner,
              self._async_owner_api, self._phase, self._mask, self._async_started,
-             self._info_type, self._abort_requested, self._async_grant, w.state) = (
+             self._info_type, self._abort_requested, self._async_grant,
+             self._api_flags, self._async_paused, self._current, w.state) = (
                 self._refs + add, self._jobs_queued + add, job, thread, api, _NONE, mask,
-                now, info_type, False, w, _GRANTED)
+                now, info_type, False, w, api_flags, False, record, _GRANTED)
         else:
             active = _NESTED if slot == _NESTED_SLOT else job
             (self._refs, self._jobs_queued, self._active, self._owner, self._owner_api,
@@ -289,7 +324,7 @@ class Core:
                 self._unref_locked()
                 continue
             self._take_locked(w.slot, w.job, w.thread, w.api, w.set_mask, w.mask,
-                              w.info_type, w, 0)
+                              w.info_type, w, 0, w.api_flags, w.operation)
 
     def _fail_waiters_locked(self, code: int) -> None:
         queue = self._queue
@@ -328,6 +363,9 @@ class Core:
         self._async_started = 0.0
         self._info_type = _INFO_NONE
         self._abort_requested = False
+        self._api_flags = 0
+        self._async_paused = False
+        self._current = None
         self._jobs_queued -= 1
         self._dispatch(api)
 
@@ -376,7 +414,7 @@ class Core:
             raise err
         return False
 
-    def _admit_locked(self, slot: int, job: int) -> None:
+    def _admit_locked(self, slot: int, job: int, migration_start: bool = False) -> None:
         """Whatever refuses a begin before it takes anything."""
         if self._refs <= 0:
             raise self._dead()
@@ -384,6 +422,8 @@ class Core:
             raise self._dead()
         if self._cancel_reason is not None:
             raise OperationAborted(f"job wait cancelled: {self._cancel_reason}")
+        if migration_start:
+            self._migration_allowed_locked()
         if slot == _NESTED_SLOT and self._async_job != job:
             raise InternalError(f"unexpected async job {job} type expected {self._async_job}")
         if (self._max_queued and slot != _ASYNC_SLOT
@@ -402,10 +442,10 @@ class Core:
         KeyboardInterrupt lands before or after the change, and w.state
         always tells _abandon_locked what to undo."""
         if not admitted:
-            self._admit_locked(w.slot, w.job)
+            self._admit_locked(w.slot, w.job, w.migration_start)
         if self._may_start(w.slot, w.job):
             self._take_locked(w.slot, w.job, w.thread, w.api, w.set_mask, w.mask,
-                              w.info_type, w, 1)
+                              w.info_type, w, 1, w.api_flags, w.operation)
             return True
         self._refs, self._jobs_queued, self._queue[w], w.state = (
             self._refs + 1, self._jobs_queued + 1, None, _QUEUED)
@@ -413,7 +453,8 @@ class Core:
 
     def _begin(self, slot: int, job: int, api: str | None, timeout: float,
                set_mask: bool = False, mask: int = 0, info_type: int = _INFO_NONE,
-               then_abort: bool = False) -> None:
+               then_abort: bool = False, api_flags: int = 0, operation: int = -1,
+               migration_start: bool = False) -> None:
         """Begin and, if need be, wait (in slices) until held, failed or timed
         out.  `then_abort`: an AbortJob's ABORT job, applied and ended the
         moment this thread sees it granted (the caller never holds it).
@@ -422,13 +463,14 @@ class Core:
             if not then_abort:
                 # uncontended: no waiter needed (an interrupt after the take
                 # is one just after the call returned)
-                self._admit_locked(slot, job)
+                self._admit_locked(slot, job, migration_start)
                 if self._may_start(slot, job):
                     self._take_locked(slot, job, _get_ident(), api, set_mask, mask, info_type,
-                                      _NOBODY, 1)
+                                      _NOBODY, 1, api_flags, operation)
                     return
             self._wait_locked(_Waiter(slot, job, api, set_mask, mask, info_type,
-                                      _monotonic() + timeout), then_abort, not then_abort)
+                                      _monotonic() + timeout, api_flags, operation,
+                                      migration_start), then_abort, not then_abort)
 
     def _wait_locked(self, w: _Waiter, then_abort: bool, admitted: bool) -> None:
         try:
@@ -472,3 +514,9 @@ class Core:
             if self._cancel_reason is None:
                 self._cancel_reason = reason
             self._fail_waiters_locked(T.MJ_ERR_OPERATION_ABORTED)
+
+    def _migration_allowed_locked(self) -> None:
+        """qemuMigrationJobIsAllowed (asyncjob.c's)."""
+        if self._async_job in T.MIGRATION_JOBS:
+            raise OperationInvalid(
+                f"another migration job is already running for domain '{self._name}'")

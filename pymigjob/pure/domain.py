@@ -10,9 +10,10 @@ import logging
 from .. import _args
 from .. import _constants as T
 from .._base import DomainBase, JobInfo, Tracked
-from ..enums import AsyncJob, Job, JobType, Phase
+from ..enums import AsyncJob, Job, JobOperation, JobType, Phase
 from ..errors import InternalError, InvalidArgument, OperationAborted, OperationInvalid
 from . import aio as _aio
+from .asyncjob import AsyncJobCalls
 from .core import (
     _ABORT,
     _ASYNC,
@@ -36,12 +37,14 @@ from .core import (
 
 log = logging.getLogger("pymigjob")
 
+_POSTCOPY_FAILED = T.MJ_PHASE_POSTCOPY_FAILED
 
-class Domain(DomainBase, Core):
+
+class Domain(AsyncJobCalls, DomainBase, Core):
     """A handle on a domain.  Handles never count in `refs`; a handle whose
     domain has died (refs reached 0) raises NoDomain when used."""
 
-    __slots__ = ()
+    __slots__ = ("_cleanups",)
 
     @property
     def refs(self) -> int:
@@ -100,7 +103,8 @@ class Domain(DomainBase, Core):
     def job_info(self) -> JobInfo:
         with self._lock:
             self._check_alive()
-            info_type, async_job, started = self._info_type, self._async_job, self._async_started
+            info_type, async_job, started = (self._info_type_locked(), self._async_job,
+                                             self._async_started)
         return JobInfo(JobType(info_type), _monotonic() - started if async_job else 0.0)
 
     @property
@@ -148,18 +152,30 @@ class Domain(DomainBase, Core):
         return left
 
     def begin_async_job(self, async_job: AsyncJob | int, api: str | None = None,
-                        timeout: float | None = None) -> None:
-        self._begin(_ASYNC_SLOT, *self._async_args(async_job, api, timeout, True))
+                        timeout: float | None = None, flags: int = 0, *,
+                        operation: JobOperation | int | None = None) -> None:
+        _args.kind_type(async_job, AsyncJob, "async_job")
+        api = _args.api(api)
+        seconds = self._timeout(timeout)
+        api_flags = _args.api_flags(flags)
+        op = -1 if operation is None else _args.enum_value(JobOperation, operation,
+                                                            "operation")
+        async_job = _kind_range(async_job, _ASYNC_LAST, AsyncJob,  # type: ignore[arg-type]
+                                "async job")
+        if async_job == _NONE:
+            raise InternalError("Attempt to start invalid job")
+        self._begin(_ASYNC_SLOT, async_job, api, seconds, api_flags=api_flags, operation=op)
 
-    def end_async_job(self) -> int:
-        return self._end_async_job()
+    def end_async_job(self, error: str | None = None) -> int:
+        return self._end_async_job(_args.error_arg(error))
 
-    def _end_async_job(self) -> int:
-        """EndAsyncJob (also migration_job_finish's)."""
+    def _end_async_job(self, error: str | None) -> int:
+        """EndAsyncJob (also migration_job_finish's), with its job data's outcome."""
         with self._lock:
             self._check_alive()
             if self._async_job == _NONE:
                 raise OperationInvalid("no job is active on the domain")
+            self._complete_locked(error)
             self._release_async_locked()
             left = self._unref_locked()
         return left
@@ -185,11 +201,14 @@ class Domain(DomainBase, Core):
             return self._unref_locked()
 
     def migration_job_start(self, async_job: AsyncJob | int, mask: int | None = None,
-                            api: str | None = None, timeout: float | None = None) -> None:
+                            api: str | None = None, timeout: float | None = None,
+                            flags: int = 0) -> None:
         """qemuMigrationJobStart: the async job and, with its grant, the
-        mask (MIGRATION_IN: DESTROY only; other kinds: the outgoing one) and
-        job info UNBOUNDED."""
-        self._begin(_ASYNC_SLOT, *self._start_args(async_job, mask, api, timeout))
+        mask (MIGRATION_IN: 0x42; other kinds: the outgoing one); a
+        migration kind fails at once while a migration runs."""
+        args = self._start_args(async_job, mask, api, timeout, flags)
+        self._begin(_ASYNC_SLOT, *args[:6], api_flags=args[6],
+                    migration_start=args[0] in T.MIGRATION_JOBS)
 
     def _set_phase(self, phase: int, api: str | None, take_ref: bool) -> bool:
         """qemuMigrationJobSetPhase (StartPhase first takes a reference)."""
@@ -263,9 +282,12 @@ class Domain(DomainBase, Core):
             owner = self._async_owner_api if self._async_job else self._owner_api
             return self._active, self._async_job, self._phase, owner
 
-    def migration_job_continue(self) -> int:
-        """qemuMigrationJobContinue: parks the job (no owner thread; the
-        owner API stays) and gives back a reference."""
+    def migration_job_continue(self, cleanup: object = None) -> int:
+        """qemuMigrationJobContinue: registers `cleanup` (once; run by
+        run_cleanups), parks the job (no owner thread; the owner API stays)
+        and gives back a reference."""
+        _args.cleanup(cleanup)
+        self._register_cleanup(cleanup)
         with self._lock:
             self._async_owner = 0
             left = self._unref_locked()
@@ -290,8 +312,8 @@ class Domain(DomainBase, Core):
             raise OperationInvalid(f"domain '{self._name}' is not processing incoming migration")
         raise OperationInvalid(f"domain '{self._name}' is not being migrated")
 
-    def migration_job_finish(self) -> int:
-        return self._end_async_job()
+    def migration_job_finish(self, error: str | None = None) -> int:
+        return self._end_async_job(_args.error_arg(error))
 
     def abort_job(self, api: str | None = None, timeout: float | None = None) -> None:
         """virDomainAbortJob: take an ABORT job, flag the async job, end it.
@@ -303,6 +325,7 @@ class Domain(DomainBase, Core):
         with self._lock:
             self._check_alive()
             if self._async_job != _NONE and self._abort_requested:
+                self._current.state = T.MJ_JOB_STATE_CANCELED  # as libvirt's checkpoint
                 raise OperationAborted(
                     f"{T.ASYNC_JOB_LABELS[self._async_job]}: canceled by client")
 
@@ -348,14 +371,16 @@ class Domain(DomainBase, Core):
             raise InternalError("Attempt to start invalid job")
         return async_job, api, seconds
 
-    def _start_args(self, async_job: object, mask: object, api: object,
-                    timeout: object) -> tuple[int, str | None, float, bool, int, int]:
+    def _start_args(self, async_job: object, mask: object, api: object, timeout: object,
+                    flags: object = 0) -> tuple[int, str | None, float, bool, int, int, int]:
         """migration_job_start's: the job's arguments, with the mask set at
-        its grant (given, or the seed's for the kind) and job info UNBOUNDED."""
+        its grant (given, or the seed's for the kind), job info UNBOUNDED
+        and the apiFlags."""
         _args.kind_type(async_job, AsyncJob, "async_job")
         api = _args.api(api)
         seconds = self._timeout(timeout)
         checked = _args.optional_mask(mask)
+        api_flags = _args.api_flags(flags)
         async_job = _kind_range(async_job, _ASYNC_LAST, AsyncJob,  # type: ignore[arg-type]
                                 "async job")
         if async_job == _NONE:
@@ -363,7 +388,7 @@ class Domain(DomainBase, Core):
         if checked is None:
             checked = (T.MJ_MIGRATION_IN_JOB_MASK if async_job == _MIGRATION_IN
                        else T.MJ_MIGRATION_OUT_JOB_MASK)
-        return async_job, api, seconds, True, checked, _INFO_UNBOUNDED
+        return async_job, api, seconds, True, checked, _INFO_UNBOUNDED, api_flags
 
     # ---- waiting from asyncio (pymigjob.pure.aio) -----------------------------
 
@@ -388,7 +413,9 @@ class Domain(DomainBase, Core):
                                         mask: int | None = None, api: str | None = None,
                                         timeout: float | None = None) -> None:
         """migration_job_start for a coroutine (see begin_job_async)."""
-        await _aio.begin(self, _ASYNC_SLOT, *self._start_args(async_job, mask, api, timeout))
+        args = self._start_args(async_job, mask, api, timeout)
+        await _aio.begin(self, _ASYNC_SLOT, *args[:6], api_flags=args[6],
+                         migration_start=args[0] in T.MIGRATION_JOBS)
 
     async def abort_job_async(self, api: str | None = None,
                               timeout: float | None = None) -> None:
