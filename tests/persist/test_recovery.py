@@ -5,6 +5,7 @@ test_recovery_crash.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 import time
@@ -442,3 +443,50 @@ def test_demo_crash_recover_lists_what_recovery_reads(capsys, monkeypatch, seed)
     listed, recovered = _crash_report(out)
     assert listed == recovered, out
     assert "in flight at the kill (the records on disk after it" in out
+
+
+# ---- restored jobs (libvirt 11) --------------------------------------------------------
+
+def test_a_restored_job_keeps_its_children_while_it_lasts():
+    store = MemoryStore()
+    children = ("<disk dev='vda' migrating='no'/>",
+                "<migParams><param name='max-bandwidth' value='1'/></migParams>")
+    store.save("vm1", JobStatus(J.NONE, OUT, P.PERFORM_RESUME, "performResume", 1700000000000,
+                                0x88101, True, children))
+    d = mj.Driver(store=store)
+    rec = d.recover()["vm1"]
+    assert rec.job_after == "restored"
+    written = store.load_all()["vm1"]
+    want = JobStatus(J.NONE, OUT, P.POSTCOPY_FAILED, "init-vm1", 1700000000000, 0x88101,
+                     True, children)
+    # job_status() is the domain's own, without children (the tracker adds them)
+    assert written == want and d.lookup("vm1").job_status() == dataclasses.replace(want,
+                                                                                  private=())
+    dom = d.lookup("vm1")
+    # a resume runs phases on it: the children stay in every record of that job
+    assert dom.migration_job_start_phase(P.BEGIN_RESUME, api="beginResume")
+    assert store.load_all()["vm1"].private == want.private
+    dom.migration_job_finish()
+    assert store.load_all()["vm1"] == JobStatus()
+    # the next async job of the domain has none
+    dom.begin_async_job(A.SAVE, api="save")
+    assert store.load_all()["vm1"].private == ()
+    dom.end_async_job()
+
+
+def test_restored_jobs_count_and_park():
+    store = MemoryStore()
+    store.save("bk", JobStatus(J.NONE, A.BACKUP, P.NONE, "backup", 5, 0x1))
+    store.save("in", JobStatus(J.NONE, IN, P.FINISH3, "finish3", 6, 0x8000))
+    d = mj.Driver(store=store, max_queued=1)
+    result = d.recover(facts={"in": Facts(postcopy=True, migration="postcopy")})
+    bk, dst = d.lookup("bk"), d.lookup("in")
+    assert (bk.mask, bk.phase, bk.async_paused, bk.api_flags) == (0x1F, P.NONE, False, 1)
+    assert (dst.mask, dst.phase, dst.async_paused) == (0x42, P.POSTCOPY_FAILED, False)
+    for dom in (bk, dst):
+        assert (dom.refs, dom.jobs_queued, dom.async_owner_thread) == (2, 1, 0)
+        assert dom.async_owner_api == f"init-{dom.name}"
+    assert str(result["in"].restore) == "restored parked in postcopy_failed, mask 0x42"
+    # the restored job holds its queue place: max_queued=1 is full for a QUERY
+    with pytest.raises(mj.QueueFull):
+        bk.begin_job(J.QUERY, timeout=0)
