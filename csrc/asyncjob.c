@@ -250,5 +250,5 @@ mj_restore_async_job(mj_domain *d, int async_job, int phase, bool has_mask,
     if (rc < 0)
         return mj_begin_failed(d, true);
     mj_note_grant(d, true, serial);
-    return 0;
+    return mj_begin_granted();
 }

@@ -173,6 +173,9 @@ void mj_dispatch_locked(mj_domain *d);
  * that mj_begin_abandon can give it back), or that it gave it back */
 void mj_note_grant(const mj_domain *d, bool async, uint64_t serial);
 void mj_note_grant_closed(const mj_domain *d, bool async, uint64_t serial);
+/* job.c: what a begin returns when it grants (0; the tests' signal hook
+ * fires here) */
+int mj_begin_granted(void);
 
 /* asyncjob.c: OPERATION_INVALID "another migration job is already running
  * for domain '%s'" when a migration async job is active; caller locks */
@@ -194,7 +197,5 @@ void mj_jobdata_reset_locked(mj_domain *d);
 /* libvirt's virDomainJobStatusToType of the current record (NONE without
  * an async job) */
 int mj_jobdata_info_type_locked(const mj_domain *d);
-/* the abort checkpoint fired: the current record is CANCELED */
-void mj_jobdata_cancelled_locked(mj_domain *d);
 
 #endif /* MIGJOB_INTERNAL_H */

@@ -147,6 +147,8 @@ job_granted(void)
     return 0;
 }
 
+int mj_begin_granted(void) { return job_granted(); }
+
 /* ---- the queue ------------------------------------------------------------ */
 
 static bool
@@ -930,11 +932,9 @@ mj_check_abort(mj_domain *d)
     pthread_mutex_lock(&d->lock);
     if (!mj_domain_alive(d))
         rc = mj_error_no_domain(d);
-    else if (d->async_job != MJ_ASYNC_JOB_NONE && d->abort_requested) {
-        mj_jobdata_cancelled_locked(d);    /* libvirt's checkpoint does so */
+    else if (d->async_job != MJ_ASYNC_JOB_NONE && d->abort_requested)
         rc = mj_error_set(MJ_ERR_OPERATION_ABORTED, "%s: canceled by client",
                           mj_async_job_to_string(d->async_job));
-    }
     pthread_mutex_unlock(&d->lock);
     return rc;
 }

@@ -123,12 +123,6 @@ mj_jobdata_info_type_locked(const mj_domain *d)
     return MJ_JOB_INFO_UNBOUNDED;
 }
 
-void
-mj_jobdata_cancelled_locked(mj_domain *d)
-{
-    d->current.state = MJ_JOB_STATE_CANCELED;
-}
-
 int
 mj_set_job_state(mj_domain *d, int state, const char *error)
 {

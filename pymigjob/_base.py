@@ -68,10 +68,18 @@ class DomainBase:
 
     # ---- cleanups (pymigjob.cleanups): each backend's Domain has the slot -----
 
-    def _register_cleanup(self, cleanup: Any) -> None:
-        """migration_job_continue's `cleanup`, checked by the caller."""
-        if cleanup is not None:
-            cleanups_of(self, True).add(cleanup)  # type: ignore[union-attr]
+    def _register_cleanup(self, cleanup: Any) -> Any:
+        """migration_job_continue's `cleanup` (checked by the caller), before
+        the job is parked, as libvirt does; returns what to give to
+        _unregister_cleanup if the park fails (None: nothing was added)."""
+        if cleanup is not None and cleanups_of(self, True).add(cleanup):  # type: ignore[union-attr]
+            return cleanup
+        return None
+
+    def _unregister_cleanup(self, added: Any) -> None:
+        """The park failed (a dead domain): an error changes nothing."""
+        if added is not None:
+            cleanups_of(self, True).discard(added)  # type: ignore[union-attr]
 
     def run_cleanups(self) -> int:
         """The guest stopped: run every cleanup registered by

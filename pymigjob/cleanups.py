@@ -54,6 +54,14 @@ class Cleanups:
             self._items.append(cleanup)
             return True
 
+    def discard(self, cleanup: Callable[[Any], object]) -> None:
+        """Unregister `cleanup` (the very object add was given)."""
+        with self._lock:
+            for i, item in enumerate(self._items):
+                if item is cleanup:
+                    del self._items[i]
+                    return
+
     def take(self) -> list[Callable[[Any], object]]:
         """Every registered cleanup, oldest first; the list is empty after."""
         with self._lock:

@@ -151,6 +151,13 @@ void test_refs_domain_disappeared(void);
 void test_claim_parked(void);
 void test_claim_parked_not_while_driven(void);
 void test_abort(void);
+/* test_postcopy.c */
+void test_migration_job_is_allowed(void);
+void test_api_flags(void);
+void test_release_and_discard(void);
+void test_restore_async_job(void);
+void test_postcopy_failed_and_resume(void);
+void test_job_data(void);
 
 /* the event-loop calls on a waiter pointer the test tracks itself (the
  * library's calls keep it in a caller-owned cell) */

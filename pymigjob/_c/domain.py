@@ -379,9 +379,10 @@ class Domain(AsyncJobCalls, DomainBase):
         """qemuMigrationJobContinue: register `cleanup` (once; run by
         run_cleanups), park the job, give back a reference."""
         _args.cleanup(cleanup)
-        self._register_cleanup(cleanup)
+        added = self._register_cleanup(cleanup)
         refs = lib.mj_migration_job_continue(self._p)
         if refs < 0:
+            self._unregister_cleanup(added)
             raise last_error()
         return refs
 

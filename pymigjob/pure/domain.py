@@ -287,11 +287,12 @@ class Domain(AsyncJobCalls, DomainBase, Core):
         run_cleanups), parks the job (no owner thread; the owner API stays)
         and gives back a reference."""
         _args.cleanup(cleanup)
-        self._register_cleanup(cleanup)
+        added = self._register_cleanup(cleanup)
         with self._lock:
             self._async_owner = 0
             left = self._unref_locked()
         if left < 0:
+            self._unregister_cleanup(added)
             raise self._dead()
         return left
 
@@ -325,7 +326,6 @@ class Domain(AsyncJobCalls, DomainBase, Core):
         with self._lock:
             self._check_alive()
             if self._async_job != _NONE and self._abort_requested:
-                self._current.state = T.MJ_JOB_STATE_CANCELED  # as libvirt's checkpoint
                 raise OperationAborted(
                     f"{T.ASYNC_JOB_LABELS[self._async_job]}: canceled by client")
 
