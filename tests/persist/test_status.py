@@ -67,10 +67,14 @@ def test_every_combination_round_trips():
         if job == J.ASYNC:
             continue  # its label is 'none' (libvirt), see below
         started = None if async_job == A.NONE else 1234
-        st = JobStatus(job, async_job, phase, owner, started)
-        assert JobStatus.from_xml(st.to_xml()) == st, st
-        assert JobStatus.from_json(st.to_json()) == st, st
-        assert JobStatus.from_xml(st.to_xml().encode()) == st
+        extras = [{}] if async_job == A.NONE else [
+            {}, dict(flags=0xFFFFFFFF, async_paused=True),
+            dict(flags=0x8101, private=("<disk dev='vda' migrating='no'/>", "<snapshotDelete/>"))]
+        for extra in extras:
+            st = JobStatus(job, async_job, phase, owner, started, **extra)
+            assert JobStatus.from_xml(st.to_xml()) == st, st
+            assert JobStatus.from_json(st.to_json()) == st, st
+            assert JobStatus.from_xml(st.to_xml().encode()) == st
 
 
 def test_async_sync_kind_reads_back_as_none():
