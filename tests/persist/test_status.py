@@ -238,3 +238,43 @@ def test_flags_and_paused_need_an_async_job():
             JobStatus(J.DESTROY, **kw)
     # children do not (libvirt writes them from the job's private data)
     assert JobStatus(J.DESTROY, private=("<a/>",)).private == ("<a />",)
+
+
+# ---- any input: a record or libvirt's error, never anything else ------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_VALUES = st.one_of(st.sampled_from(["", "none", "yes", "no", "default", "0x0", "0x10", "-1",
+                                     "12", "migration out", "migration in", "save", "backup",
+                                     "perform3", "postcopy_failed", "destroy", "0xffffffff",
+                                     "0x100000000", " 7", "+0x1"]),
+                    st.text(alphabet=st.characters(blacklist_categories=("Cs",),
+                                                   blacklist_characters="\x00"), max_size=8))
+_ATTRS = ("type", "async", "phase", "flags", "asyncStarted", "asyncPaused", "ownerAPI")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(_ATTRS), _VALUES),
+       st.lists(st.sampled_from(["<disk dev='vda' migrating='yes'/>", "<snapshotDelete/>",
+                                 "<migParams><param name='x' value='1'/></migParams>",
+                                 "<migParams><param/></migParams>",
+                                 "<tempBlockDirtyBitmaps><bitmap name='b'/></tempBlockDirtyBitmaps>"]),
+                max_size=3))
+def test_any_job_element_reads_or_fails_with_an_error(attrs, children):
+    from xml.sax.saxutils import quoteattr
+    text = "<job " + " ".join(f"{k}={quoteattr(v)}" for k, v in attrs.items()) + ">" \
+        + "".join(children) + "</job>"
+    try:
+        status = JobStatus.from_xml(text)
+    except mj.Error as e:
+        assert isinstance(e, (mj.InternalError, mj.XmlError))
+        return
+    written = status.to_xml()
+    assert JobStatus.from_xml(written) == status
+    assert JobStatus.from_xml(written).to_xml() == written
+
+
+def test_documents_with_an_xml_declaration():
+    text = "<?xml version='1.0' encoding='UTF-8'?>\n<job type='none' async='save' flags='0x1'/>"
+    assert JobStatus.from_xml(text.encode()).flags == 1
+    assert JobStatus.from_xml(text).flags == 1
