@@ -202,7 +202,8 @@ def recover(driver: Driver, tracker: Any,
     or resume -- so a crash during recovery leaves the records not yet acted
     on for the next restart.  An exception from `act` stops the recovery
     there and propagates (that domain's record and the ones after it are
-    untouched).  `tracker` is the driver's (pymigjob.persist.tracker.Tracker),
+    untouched); so does one from `facts`, which is asked before `act`.
+    `tracker` is the driver's (pymigjob.persist.tracker.Tracker),
     or None; `table` and `facts` as in the module's text."""
     if tracker is None or tracker.store is None:
         raise OperationInvalid("the driver has no job status store to recover from")
