@@ -37,8 +37,6 @@ from .core import (
 
 log = logging.getLogger("pymigjob")
 
-_POSTCOPY_FAILED = T.MJ_PHASE_POSTCOPY_FAILED
-
 
 class Domain(AsyncJobCalls, DomainBase, Core):
     """A handle on a domain.  Handles never count in `refs`; a handle whose

@@ -128,6 +128,36 @@ def test_interrupt_as_the_grant_returns_leaves_nothing_held(drv, sigint_raises, 
     dom.end_job()
 
 
+#: libvirt 11's calls that take something without waiting, or begin with flags
+TAKERS: dict[str, Callable[[Any], Any]] = {
+    "restore_async_job": lambda d: d.restore_async_job(A.MIGRATION_OUT,
+                                                       mj.Phase.POSTCOPY_FAILED, flags=1),
+    "begin_async_job(flags)": lambda d: d.begin_async_job(A.BACKUP, "b", None, 7,
+                                                          operation=mj.JobOperation.BACKUP),
+    "migration_job_start(flags)": lambda d: d.migration_job_start(A.MIGRATION_IN, flags=3),
+}
+
+
+@pytest.mark.c_core
+@pytest.mark.parametrize("name", list(TAKERS))
+def test_interrupt_as_a_taker_returns_leaves_nothing(drv, sigint_raises, name):
+    """restore_async_job takes a reference and a place in jobs_queued; an
+    interrupt landing as it returns gives both back (and the job)."""
+    dom = drv.add_domain("vm1")
+    before = state(dom) + (dom.api_flags, dom.job_stats(), dom.async_owner_api)
+    _grant_hook(signal.SIGINT)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            TAKERS[name](dom)
+    finally:
+        _grant_hook(0)
+    assert state(dom) + (dom.api_flags, dom.job_stats(), dom.async_owner_api) == before
+    # nothing was completed either: the job never happened for the caller
+    assert dom.job_stats(completed=True) is None
+    TAKERS[name](dom)
+    assert dom.refs == 2
+
+
 @pytest.mark.c_core
 def test_interrupt_as_the_grant_returns_never_touches_an_older_job(drv, sigint_raises):
     """The give-back is this begin's own: a job the thread already held on the

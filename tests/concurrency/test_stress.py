@@ -149,6 +149,13 @@ class Checker:
             self._late(what, took)
             self.count("queue full")
             return False
+        except mj.OperationInvalid as e:
+            # libvirt 11: a second migration is refused at once, without a wait
+            if not e.message.startswith("another migration job is already running"):
+                raise
+            self._late(what, time.monotonic() - t0)
+            self.count("another migration")
+            return False
         except mj.OperationAborted as e:
             if not self.cancelling or not e.message.startswith("job wait cancelled"):
                 raise

@@ -100,7 +100,8 @@ HOSTILE = st.one_of(
     st.dictionaries(st.text(max_size=2), st.integers(), max_size=1),
     st.sampled_from([object(), Weird(), IntLike(1), IntLike(2**70), 1 + 2j, b"\0",
                      bytearray(b"x"), memoryview(b"x"), float, int, Ellipsis]),
-    st.sampled_from(list(J) + list(A) + list(P) + list(mj.JobType)),
+    st.sampled_from(list(J) + list(A) + list(P) + list(mj.JobType) + list(mj.JobState)
+                    + list(mj.JobOperation)),
 )
 PLAUSIBLE = st.one_of(st.integers(-2, 11), st.sampled_from(list(J) + list(A) + list(P)),
                       st.none(), st.sampled_from(["api", "vm1", "x"]),
@@ -113,18 +114,30 @@ DOMAIN_CALLS = {
     "unref": ((), ()),
     "begin_job": (("job",), ("api", "timeout")),
     "end_job": ((), ()),
-    "begin_async_job": (("async_job",), ("api", "timeout")),
-    "end_async_job": ((), ()),
+    "begin_async_job": (("async_job",), ("api", "timeout", "flags", "operation")),
+    "end_async_job": ((), ("error",)),
     "set_async_job_mask": (("mask",), ()),
     "begin_nested_job": (("async_job",), ("api", "timeout")),
     "end_nested_job": ((), ()),
-    "migration_job_start": (("async_job",), ("mask", "api", "timeout")),
+    "migration_job_start": (("async_job",), ("mask", "api", "timeout", "flags")),
     "migration_job_set_phase": (("phase",), ("api",)),
     "migration_job_start_phase": (("phase",), ("api",)),
-    "migration_job_continue": ((), ()),
+    "migration_job_continue": ((), ("cleanup",)),
     "migration_job_is_active": (("async_job",), ()),
     "check_migration_job": (("async_job",), ()),
-    "migration_job_finish": ((), ()),
+    "migration_job_finish": ((), ("error",)),
+    # libvirt 11 (run_cleanups is left out: it runs the callables registered,
+    # which here are whatever hypothesis passed as a cleanup)
+    "migration_job_is_allowed": ((), ()),
+    "release_async_job": ((), ()),
+    "discard_async_job": ((), ()),
+    "restore_async_job": (("async_job", "phase"), ("mask", "flags", "api", "started")),
+    "mark_postcopy_failed": ((), ()),
+    "clear_postcopy_failed": ((), ()),
+    "migration_can_resume": (("async_job", "expected_phase"),
+                             ("postcopy", "change_protection")),
+    "set_job_state": (("state",), ("error",)),
+    "job_stats": ((), ("completed", "keep_completed")),
     "abort_job": ((), ("api", "timeout")),
     "check_abort": ((), ()),
     "job": (("job",), ("api", "timeout")),
@@ -134,7 +147,7 @@ DOMAIN_CALLS = {
 }
 GUARDS = {"job", "nested_job", "migration", "migration_phase"}
 INT_RESULTS = {"ref", "unref", "end_job", "end_async_job", "end_nested_job",
-               "migration_job_continue", "migration_job_finish"}
+               "migration_job_continue", "migration_job_finish", "discard_async_job"}
 BOOL_RESULTS = {"migration_job_set_phase", "migration_job_start_phase",
                 "migration_job_is_active"}
 DRIVER_CALLS = {
@@ -145,14 +158,28 @@ DRIVER_CALLS = {
     "__contains__": ("name",),
 }
 SNAPSHOT = ("active_job", "async_job", "phase", "mask", "jobs_queued", "owner_api",
-            "async_owner_api", "owner_thread", "async_owner_thread", "abort_requested")
+            "async_owner_api", "owner_thread", "async_owner_thread", "abort_requested",
+            "api_flags", "async_paused", "postcopy")
+
+
+def job_data_state(dom, **kw):
+    """A job data record without its clock (elapsed)."""
+    try:
+        data = dom.job_stats(**kw)
+    except mj.OperationUnsupported:  # a destination's current record
+        return "unsupported"
+    if data is None:
+        return None
+    return (data.state, data.operation, data.started, data.stopped, data.delta, data.error)
 
 
 def dom_state(dom) -> tuple:
     base = (dom.name, dom.refs, dom.alive)
     if not dom.alive:
         return base
-    return base + tuple(getattr(dom, p) for p in SNAPSHOT) + (dom.job_info.type,)
+    return base + tuple(getattr(dom, p) for p in SNAPSHOT) + (
+        dom.job_info.type, job_data_state(dom),
+        job_data_state(dom, completed=True, keep_completed=True))
 
 
 def expect_one_more_ref(state: tuple, handles) -> tuple:
@@ -286,6 +313,8 @@ def check_result(name: str, result, dom) -> None:
         assert result is dom
     elif name in ("migration", "migration_phase"):
         assert isinstance(result, mj.MigrationGuard)
+    elif name == "job_stats":
+        assert result is None or isinstance(result, mj.JobData), result
     else:
         assert result is None, (name, result)
 

@@ -101,8 +101,8 @@ def test_begin_end_async_job(dom, kind):
     assert dom.async_owner_api == "asyncApi"
     assert dom.async_owner_thread == threading.get_ident()
     assert dom.owner_api is None
-    # DECISIONS: begin_async_job leaves job info NONE (the caller sets it)
-    assert dom.job_info.type == mj.JobType.NONE
+    # 0.2: job info follows the job data (ACTIVE: UNBOUNDED, libvirt 11's StatusToType)
+    assert dom.job_info.type == mj.JobType.UNBOUNDED
     assert dom.end_async_job() == 1
     fresh(dom)
     assert dom.mask == mj.DEFAULT_JOB_MASK

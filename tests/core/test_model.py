@@ -119,7 +119,12 @@ class JobModel(RuleBasedStateMachine):
         assert call() is None
         return True
 
-    def try_async(self, call):
+    def try_async(self, call, migration=False):
+        if migration and self.async_job in (A.MIGRATION_OUT, A.MIGRATION_IN):
+            # libvirt 11's qemuMigrationJobIsAllowed: refused at once
+            self.expect_error(call, mj.OperationInvalid, "another migration job is "
+                              "already running for domain 'vm1'")
+            return False
         blocker = self.async_api if self.async_job != A.NONE else self.owner_api
         if self.async_job != A.NONE or self.active != J.NONE:
             self.expect_error(call, mj.JobTimeout, self.lock_text(blocker))
@@ -160,13 +165,14 @@ class JobModel(RuleBasedStateMachine):
         if self.try_async(lambda: self.dom.begin_async_job(kind, api=api, timeout=0)):
             self.reset_async()
             self.async_job, self.async_api, self.async_thread = kind, api, self.me
+            self.info = mj.JobType.UNBOUNDED     # the job data: ACTIVE
             self.refs += 1
             self.queued += 1
 
     @rule(kind=st.sampled_from(KINDS), api=apis, mask=st.one_of(st.none(), masks))
     def migration_job_start(self, kind, api, mask):
         call = lambda: self.dom.migration_job_start(kind, mask=mask, api=api, timeout=0)  # noqa: E731
-        if self.try_async(call):
+        if self.try_async(call, kind in (A.MIGRATION_OUT, A.MIGRATION_IN)):
             self.reset_async()
             self.async_job, self.async_api, self.async_thread = kind, api, self.me
             if mask is None:
