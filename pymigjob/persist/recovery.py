@@ -238,7 +238,7 @@ def recover(driver: Driver, tracker: Any,
 def _restore(dom: Any, how: Restore, status: JobStatus, tracker: Any) -> None:
     """Bring the job back parked; its record keeps the recorded children
     (the job's private data, which libvirt swaps back in)."""
-    tracker.keep_private(dom.name, how.async_job, status.private)
+    tracker.keep_private(dom.name, how.async_job, how.started, status.private)
     if how.started is not None:
         remember_start(dom, how.async_job, how.started)
     dom.restore_async_job(how.async_job, how.phase, mask=how.mask, flags=how.flags,

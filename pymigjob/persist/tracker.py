@@ -99,10 +99,10 @@ class Tracker:
         #: domains whose last recorded state holds a DESTROY job: end_job asks
         #: this set (cheaper than asking the core) whether its end is tracked
         self.destroying: set[Domain] = set()
-        #: per domain: (async job, children) of a job recovery restored, kept
-        #: in its records while that async job lasts (libvirt swaps the
-        #: job's private data back in; the library itself has none)
-        self._private: dict[str, tuple[int, tuple[str, ...]]] = {}
+        #: per domain: (async job, its start, children) of a job recovery
+        #: restored, kept in its records while that async job lasts (libvirt
+        #: swaps the job's private data back in; the library itself has none)
+        self._private: dict[str, tuple[int, Optional[int], tuple[str, ...]]] = {}
 
     # ---- write-through ----------------------------------------------------
 
@@ -145,16 +145,21 @@ class Tracker:
         kept = self._private.get(name)
         if kept is None:
             return status
-        if status.async_job != kept[0]:
+        async_job, started, private = kept
+        # the start tells that job from a later one of the same kind (begun
+        # before this write could see the first one end)
+        if status.async_job != async_job or (started is not None and status.started != started):
             del self._private[name]  # that job ended: so did its private data
             return status
-        return dataclasses.replace(status, private=kept[1])
+        return dataclasses.replace(status, private=private)
 
-    def keep_private(self, name: str, async_job: int, private: tuple[str, ...]) -> None:
-        """Recovery restores `name`'s `async_job`: its records keep `private`."""
+    def keep_private(self, name: str, async_job: int, started: Optional[int],
+                     private: tuple[str, ...]) -> None:
+        """Recovery restores `name`'s `async_job` (begun at `started`, ms):
+        its records keep `private`."""
         with self._lock_for(name):
             if private:
-                self._private[name] = (async_job, private)
+                self._private[name] = (async_job, started, private)
             else:
                 self._private.pop(name, None)
 

@@ -490,3 +490,25 @@ def test_restored_jobs_count_and_park():
     # the restored job holds its queue place: max_queued=1 is full for a QUERY
     with pytest.raises(mj.QueueFull):
         bk.begin_job(J.QUERY, timeout=0)
+
+
+def test_a_later_job_of_the_same_kind_has_no_children():
+    """The restored job ends and another backup begins before any record
+    shows the end: the kept children are the first job's only."""
+    store = MemoryStore()
+    store.save("vm1", JobStatus(J.NONE, A.BACKUP, P.NONE, "backup", 1700000000000, 1,
+                                private=("<x/>",)))
+    d = mj.Driver(store=store)
+    d.recover()
+    dom = d.lookup("vm1")
+    assert store.load_all()["vm1"].private == ("<x />",)
+    from pymigjob._base import Tracked
+
+    untracked = super(Tracked, dom)  # the backend's calls, without the write-through
+    untracked.discard_async_job()
+    time.sleep(0.002)
+    untracked.begin_async_job(A.BACKUP, api="backup")
+    # the late write of the first job's end sees the second job
+    d._tracker.changed(dom)
+    assert store.load_all()["vm1"].private == ()
+    dom.end_async_job()
