@@ -44,7 +44,7 @@ from typing import Any, Mapping, Optional, Protocol
 
 from .._args import kind_type as _check_kind_type
 from ..enums import AsyncJob, Job, Phase, phase_to_string
-from ..errors import InternalError
+from ..errors import Error, InternalError
 from . import status_xml
 from .status_xml import async_from as _async_from, job_from as _job_from, \
     phase_from as _phase_from
@@ -250,27 +250,57 @@ def _wall_start(dom: _Timed, async_job: int) -> Optional[int]:
     return max(0, math.floor(start * 1000))
 
 
+#: per domain: (async job, start in ms) of a job recovery restored with the
+#: start its record gave; readings of that job give exactly this start
+_PINS: "weakref.WeakKeyDictionary[Any, tuple[int, int]]" = weakref.WeakKeyDictionary()
+_PIN_SPAN = 1.0  # s: a derived start this far from the pin is another job's
+
+
 def remember_start(dom: _Timed, async_job: int, started_ms: int) -> None:
     """A restored async job's start is the record's: readings of `dom`'s
-    status give exactly `started_ms` (not a millisecond off, as mapping the
-    monotonic clock back could)."""
+    status give exactly `started_ms`, however late and slow the reading
+    (mapping the monotonic clock back drifts by milliseconds under load)."""
     with _STARTS_LOCK:
-        _STARTS[dom] = (async_job, (started_ms + 0.5) / 1000)
+        _PINS[dom] = (async_job, started_ms)
+
+
+def _start_of(dom: _Timed, async_job: int) -> Optional[int]:
+    """The async job's start in ms since the epoch: a restored job's pin;
+    else the job data's wall-clock start where the domain shows it (the
+    incoming side's does not); else derived from job_info."""
+    derived = _wall_start(dom, async_job)
+    with _STARTS_LOCK:
+        pin = _PINS.get(dom)
+    if pin is not None:
+        if pin[0] == async_job and abs(pin[1] - (derived or 0)) < _PIN_SPAN * 1000:
+            return pin[1]
+        with _STARTS_LOCK:
+            _PINS.pop(dom, None)
+    stats = getattr(dom, "job_stats", None)
+    if stats is not None and async_job != AsyncJob.MIGRATION_IN:
+        try:
+            data = stats()
+        except Error:  # the domain died meanwhile: its status read will say so
+            data = None
+        if data is not None and data.started:
+            return int(data.started)
+    return derived
 
 
 def status_of(dom: _Timed, fields: tuple[int, int, int, Optional[str]]) -> JobStatus:
     """The domain's current JobStatus (Domain.job_status), from `fields`, one
     consistent reading of its (active job, async job, phase, owner API of the
-    async job if any, else of the sync job), and its job_info."""
+    async job if any, else of the sync job), and its job data or job_info
+    for the start (see _start_of)."""
     active, async_job, phase, owner = fields
     job = Job.DESTROY if active == Job.DESTROY else Job.NONE
     if async_job == AsyncJob.NONE:
-        started = None
-        phase = 0
         if job == Job.NONE:
             owner = None
+        with _STARTS_LOCK:
+            _PINS.pop(dom, None)  # a restored job, if any, has ended
         return JobStatus(job, AsyncJob.NONE, Phase.NONE, owner)
-    started = _wall_start(dom, async_job)
+    started = _start_of(dom, async_job)
     # api_flags and async_paused (0.2): read after the fields; a change
     # between the two readings is a tracked change of its own, whose write
     # reads both again
