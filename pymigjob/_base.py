@@ -27,7 +27,7 @@ from .enums import AgentJob, Job, JobType
 from .errors import NoDomain, OperationFailed
 from .guards import AgentJobGuard, JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard
 from .persist.abandon import Abandoned, abandon
-from .persist.recovery import Recovery, recover
+from .persist.recovery import LIBVIRT_11, Recovery, recover
 from .persist.status import JobStatus, status_of
 from .persist.tracker import Tracker
 
@@ -417,11 +417,14 @@ class DriverBase(ABC, Generic[D]):
         """The job status store (None without one)."""
         return None if self._tracker is None else self._tracker.store
 
-    def recover(self, act: Any = None) -> dict[str, Recovery]:
+    def recover(self, act: Any = None, *, table: Any = LIBVIRT_11,
+                facts: Any = None) -> dict[str, Recovery]:
         """After a restart: libvirt's decision for every recorded domain (see
-        pymigjob.recovery); restores or clears each job accordingly; act(recovery), if given,
-        runs for each domain before its record changes."""
-        return recover(self, self._tracker, act)
+        pymigjob.recovery; `table` LIBVIRT_11 or LIBVIRT_0_9_4, `facts` what
+        the daemon knows of its guests); restores or clears each job
+        accordingly; act(recovery), if given, runs for each domain before
+        its record changes."""
+        return recover(self, self._tracker, act, table=table, facts=facts)
 
     def abandon(self, name: str) -> Abandoned | None:
         """The client of domain `name`'s parked migration went away: run the
