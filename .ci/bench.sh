@@ -31,6 +31,7 @@ if [ "$rc" -eq 1 ]; then
     echo "== a ratio gate failed: running the gated benchmarks once more"
     run_benchmarks "benchmarks/test_micro.py::test_micro[begin_end]" \
         "benchmarks/test_micro.py::test_micro[with_job]" \
+        benchmarks/test_vs_release.py \
         "benchmarks/test_contention.py::test_contention[64]" \
         benchmarks/test_scale.py
     "$PY" benchmarks/check_ratios.py "$out/bench.json"

@@ -55,8 +55,8 @@ def settings(request: pytest.FixtureRequest) -> BenchSettings:
     return BenchSettings(quick, request.config.getoption("--bench-scale-domains"))
 
 
-_RESULTS: Dict[str, List[Dict[str, Any]]] = {"micro": [], "contention": [], "mix": [],
-                                             "scale": []}
+_RESULTS: Dict[str, List[Dict[str, Any]]] = {"micro": [], "release": [], "contention": [],
+                                             "mix": [], "scale": []}
 
 
 @pytest.fixture
@@ -92,6 +92,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if _RESULTS["micro"]:
         bench.print_micro(_RESULTS["micro"], out)
         tr.write_line("")
+    for r in _RESULTS["release"]:
+        tr.write_line(f"{r['what']}: {r['ratios']} (median ns/op, CPU: {r['ns_per_op']})")
     if _RESULTS["contention"]:
         bench.print_contention(sorted(_RESULTS["contention"], key=lambda r: r["threads"]), out)
         tr.write_line("")

@@ -219,7 +219,7 @@ class Domain(AsyncJobCalls, DomainBase, Core):
                 self._refs += 1             # this API's own, even if refused
             if self._async_job == _NONE:
                 return False
-            if phase >= self._phase or phase >= _POSTCOPY_FAILED:
+            if phase >= self._phase or phase >= T.MJ_PHASE_POSTCOPY_FAILED:
                 # only a phase that is set names its API; a refusal changes nothing
                 self._phase = phase
                 self._async_owner = _get_ident()

@@ -153,7 +153,7 @@ def test_job_async_context_manager(dom):
     (lambda d: d.begin_job_async("query"), TypeError),
     (lambda d: d.begin_job_async(J.QUERY, timeout=-1), ValueError),
     (lambda d: d.begin_async_job_async(A.NONE), mj.InternalError),
-    (lambda d: d.begin_async_job_async(5), ValueError),
+    (lambda d: d.begin_async_job_async(8), ValueError),
 ])
 def test_bad_input(dom, call, exc):
     dom.begin_job(J.QUERY, api="stats")

@@ -76,7 +76,7 @@ def test_migration_job_start_async_sets_the_mask_and_is_persisted(tmp_path):
         t.join()
 
     asyncio.run(main())
-    out_mask = mj.DEFAULT_JOB_MASK | mj.job_mask(J.SUSPEND) | mj.job_mask(J.MIGRATION_OP)
+    out_mask = mj.DEFAULT_JOB_MASK | mj.job_mask(J.SUSPEND, J.MIGRATION_OP, J.MODIFY_MIGRATION_SAFE)
     assert dom.async_job == A.MIGRATION_OUT and dom.mask == out_mask
     assert dom.job_info.type == mj.JobType.UNBOUNDED
     assert dom.job_status().async_job == A.MIGRATION_OUT

@@ -175,9 +175,10 @@ timeouts = mostly(
                      "0", b"0", [0], Fraction(-1, 2), Fraction(10**400), Decimal("0.001")]),
 )
 #: masks: the interesting ones by name (with and without DESTROY), then any
-MASKS = [0, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x11, 0x13, 0x35, 0x37, 2**64 - 1, 2**64 - 3]
+MASKS = [0, 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x11, 0x13, 0x35, 0x37, 0x42, 0x77,
+         2**64 - 1, 2**64 - 3]
 masks = mostly(
-    st.one_of(st.none(), st.sampled_from(MASKS), st.integers(0, 0x7F)),
+    st.one_of(st.none(), st.sampled_from(MASKS), st.integers(0, 0x1FF)),
     st.sampled_from([2**64, -1, -(2**64), 1.0, "0x13", b"1", [1]]),
 )
 NAMES = ["vm1", "vm2", "é"]

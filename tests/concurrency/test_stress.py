@@ -66,7 +66,9 @@ A = mj.AsyncJob
 P = mj.Phase
 SYNC_JOBS = [J.QUERY, J.DESTROY, J.SUSPEND, J.MODIFY, J.ABORT, J.MIGRATION_OP]
 DESTROY_BIT = mj.job_mask(J.DESTROY)
-MIGRATION_OUT_MASK = mj.job_mask(J.QUERY, J.DESTROY, J.ABORT, J.SUSPEND, J.MIGRATION_OP)
+MIGRATION_OUT_MASK = mj.job_mask(J.QUERY, J.DESTROY, J.ABORT, J.SUSPEND, J.MIGRATION_OP,
+                                 J.MODIFY_MIGRATION_SAFE)
+MIGRATION_IN_MASK = mj.job_mask(J.DESTROY, J.MODIFY_MIGRATION_SAFE)
 #: the protocol each migration walks: (kind, first phase, later phases, last)
 PROTOCOLS = [
     (A.MIGRATION_OUT, P.BEGIN3, [P.PERFORM3, P.PERFORM3_DONE], P.CONFIRM3),
@@ -241,7 +243,7 @@ def expected_mask(kind: int, mask: int | None, migration: bool) -> int:
         return mj.DEFAULT_JOB_MASK
     if mask is not None:
         return mask | DESTROY_BIT
-    return DESTROY_BIT if kind == A.MIGRATION_IN else MIGRATION_OUT_MASK
+    return MIGRATION_IN_MASK if kind == A.MIGRATION_IN else MIGRATION_OUT_MASK
 
 
 class Worker(threading.Thread):

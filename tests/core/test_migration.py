@@ -13,7 +13,8 @@ from _mjhelpers import error_records, snapshot
 A = mj.AsyncJob
 P = mj.Phase
 J = mj.Job
-MIGRATION_OUT_MASK = 0x37  # DEFAULT | SUSPEND | MIGRATION_OP
+MIGRATION_OUT_MASK = 0x77  # DEFAULT | SUSPEND | MIGRATION_OP | MODIFY_MIGRATION_SAFE
+MIGRATION_IN_MASK = 0x42  # DESTROY | MODIFY_MIGRATION_SAFE
 DESTROY_ONLY = 0x02
 
 
@@ -22,9 +23,10 @@ DESTROY_ONLY = 0x02
 
 @pytest.mark.parametrize("kind, mask", [
     (A.MIGRATION_OUT, MIGRATION_OUT_MASK),
-    (A.MIGRATION_IN, DESTROY_ONLY),
+    (A.MIGRATION_IN, MIGRATION_IN_MASK),
     (A.SAVE, MIGRATION_OUT_MASK),  # DECISIONS: the seed's "else" branch
     (A.DUMP, MIGRATION_OUT_MASK),
+    (A.BACKUP, MIGRATION_OUT_MASK),
 ])
 def test_migration_job_start(dom, kind, mask):
     assert dom.migration_job_start(kind, api="begin") is None
@@ -77,7 +79,8 @@ def test_migration_out_mask_lets_allowed_jobs_in(dom):
 
 def test_begin_async_job_then_set_mask_matches_migration_start(dom):
     dom.begin_async_job(A.MIGRATION_OUT)
-    dom.set_async_job_mask(mj.job_mask(J.QUERY, J.SUSPEND, J.ABORT, J.MIGRATION_OP))
+    dom.set_async_job_mask(mj.job_mask(J.QUERY, J.SUSPEND, J.ABORT, J.MIGRATION_OP,
+                                       J.MODIFY_MIGRATION_SAFE))
     assert dom.mask == MIGRATION_OUT_MASK
     dom.end_async_job()
 
@@ -358,7 +361,7 @@ def test_is_active_compares_exactly(dom, active, asked):
     assert snapshot(dom) == before
 
 
-@pytest.mark.parametrize("bad", [99, -1, 5, 2**64, "migration out", None, 1.0])
+@pytest.mark.parametrize("bad", [99, -1, 8, 2**64, "migration out", None, 1.0])
 def test_is_active_never_raises(dom, bad):
     # api.md: "bool, never raises" -- a kind that cannot be active is not active
     before = snapshot(dom)

@@ -13,8 +13,8 @@ from _mjhelpers import error_records, snapshot, started
 A = mj.AsyncJob
 P = mj.Phase
 J = mj.Job
-MIGRATION_OUT_MASK = 0x37  # DEFAULT | SUSPEND | MIGRATION_OP
-DESTROY_ONLY = 0x02
+MIGRATION_OUT_MASK = 0x77  # DEFAULT | SUSPEND | MIGRATION_OP | MODIFY_MIGRATION_SAFE
+MIGRATION_IN_MASK = 0x42  # DESTROY | MODIFY_MIGRATION_SAFE
 
 
 
@@ -55,7 +55,7 @@ def test_destination_v3(drv):
     assert dst.refs == 2
     assert dst.migration_job_set_phase(P.PREPARE)
     assert dst.migration_job_continue() == 1
-    assert dst.mask == DESTROY_ONLY
+    assert dst.mask == MIGRATION_IN_MASK
     # Finish3
     dst.check_migration_job(A.MIGRATION_IN)
     assert dst.migration_job_start_phase(P.FINISH3, api="finish3")

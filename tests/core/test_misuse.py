@@ -190,16 +190,16 @@ def test_unexpected_async_job_with_an_async_job(dom):
 
 @pytest.mark.parametrize("call, message, kinds", [
     (lambda d: d.begin_job(99), "invalid job 99", {"job": 99}),
-    (lambda d: d.begin_async_job(7), "invalid async job 7", {"async_job": 7}),
+    (lambda d: d.begin_async_job(12), "invalid async job 12", {"async_job": 12}),
     (lambda d: d.begin_nested_job(-1), "invalid async job -1", {"async_job": -1}),
-    (lambda d: d.migration_job_start(5), "invalid async job 5", {"async_job": 5}),
+    (lambda d: d.migration_job_start(8), "invalid async job 8", {"async_job": 8}),
     (lambda d: d.check_migration_job(9), "invalid async job 9", {"async_job": 9}),
-    (lambda d: d.migration_job_set_phase(10), "invalid migration phase 10", {"phase": 10}),
+    (lambda d: d.migration_job_set_phase(16), "invalid migration phase 16", {"phase": 16}),
     (lambda d: d.migration_job_start_phase(-2), "invalid migration phase -2", {"phase": -2}),
     (lambda d: d.migration_job_claim_parked(9, 3, 4),
      "invalid async job 9 or migration phase 3", {"async_job": 9, "phase": P.PERFORM3}),
-    (lambda d: d.migration_job_claim_parked(1, 3, 12), "invalid migration phase 12",
-     {"phase": 12}),
+    (lambda d: d.migration_job_claim_parked(1, 3, 16), "invalid migration phase 16",
+     {"phase": 16}),
 ], ids=["job", "async", "nested", "mig_start", "check", "set_phase", "start_phase",
         "claim", "claim_new_phase"])
 def test_invalid_kind_numbers_are_explained(dom, call, message, kinds):

@@ -35,9 +35,11 @@ KINDS = [A.MIGRATION_OUT, A.MIGRATION_IN, A.SAVE, A.DUMP]
 ASYNC_LABEL = {A.MIGRATION_OUT: "migration out", A.MIGRATION_IN: "migration in",
                A.SAVE: "save", A.DUMP: "dump"}
 PHASE_LABEL = ["none", "perform2", "begin3", "perform3", "perform3_done",
-               "confirm3_cancelled", "confirm3", "prepare", "finish2", "finish3"]
+               "confirm3_cancelled", "confirm3", "prepare", "finish2", "finish3",
+               "postcopy_failed", "begin_resume", "perform_resume", "confirm_resume",
+               "prepare_resume", "finish_resume"]
 apis = st.sampled_from([None, "a", "b"])
-masks = st.sampled_from([0, 0x01, 0x08, 0x13, 0x37, 0xFF, 2**64 - 1])
+masks = st.sampled_from([0, 0x01, 0x08, 0x13, 0x37, 0x42, 0x77, 0x1FF, 2**64 - 1])
 
 
 def bit(job):
@@ -168,7 +170,7 @@ class JobModel(RuleBasedStateMachine):
             self.reset_async()
             self.async_job, self.async_api, self.async_thread = kind, api, self.me
             if mask is None:
-                mask = 0 if kind == A.MIGRATION_IN else 0x37
+                mask = 0x42 if kind == A.MIGRATION_IN else 0x77
             self.mask = mask | bit(J.DESTROY)
             self.info = mj.JobType.UNBOUNDED
             self.refs += 1
@@ -227,9 +229,11 @@ class JobModel(RuleBasedStateMachine):
     # ---- phases ------------------------------------------------------------------------
 
     def forward(self, data_phase):
-        return max(self.phase, data_phase)
+        """A phase the rule accepts: the resume range from anywhere, any
+        other phase only forwards."""
+        return data_phase if data_phase >= P.POSTCOPY_FAILED else max(self.phase, data_phase)
 
-    @rule(phase=st.integers(0, 9), api=apis, start=st.booleans())
+    @rule(phase=st.integers(0, 15), api=apis, start=st.booleans())
     def phase_forward(self, phase, api, start):
         phase = P(self.forward(phase))
         call = self.dom.migration_job_start_phase if start else self.dom.migration_job_set_phase
@@ -252,7 +256,7 @@ class JobModel(RuleBasedStateMachine):
         """Refused: logged (or InternalError when strict), nothing changes --
         not the owner thread, not the owner API (qemuMigrationJobSetPhase) --
         except start_phase's reference."""
-        phase = P(data.draw(st.integers(0, self.phase - 1)))
+        phase = P(data.draw(st.integers(0, min(self.phase, P.POSTCOPY_FAILED) - 1)))
         method = self.dom.migration_job_start_phase if start else self.dom.migration_job_set_phase
         call = lambda p: method(p, api=api)  # noqa: E731
         text = (f"migration protocol going backwards {PHASE_LABEL[self.phase]} => "

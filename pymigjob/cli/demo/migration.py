@@ -181,9 +181,9 @@ class Migration:
         with d.migration(OUT, Phase.BEGIN3, api="begin3"):
             self.src_phases.append(phase_label(d.async_job, d.phase))
             self.in_phase(d, OUT, "begin3")
-            self.check(d.mask == mj.job_mask(Job.QUERY, Job.DESTROY, Job.SUSPEND,
-                                             Job.ABORT, Job.MIGRATION_OP),
-                       f"begin3: migration-out mask is 0x37, got 0x{d.mask:x}")
+            self.check(d.mask == mj.job_mask(Job.QUERY, Job.DESTROY, Job.SUSPEND, Job.ABORT,
+                                             Job.MIGRATION_OP, Job.MODIFY_MIGRATION_SAFE),
+                       f"begin3: migration-out mask is 0x77, got 0x{d.mask:x}")
             self.log("src", "begin3", f"migration job started: mask {fmt_mask(d.mask)}, "
                                       f"refs {d.refs}")
             _sleep(self.rng, WORK)      # format the domain XML and the cookie
@@ -197,8 +197,8 @@ class Migration:
         with dd.migration(IN, Phase.PREPARE, api="prepare3"):
             self.dst_phases.append(phase_label(dd.async_job, dd.phase))
             self.in_phase(dd, IN, "prepare3")
-            self.check(dd.mask == mj.job_mask(Job.DESTROY),
-                       f"prepare3: migration-in mask is destroy only, got 0x{dd.mask:x}")
+            self.check(dd.mask == mj.job_mask(Job.DESTROY, Job.MODIFY_MIGRATION_SAFE),
+                       f"prepare3: migration-in mask is 0x42, got 0x{dd.mask:x}")
             self.log("dst", "prepare", f"incoming domain defined (refs {defined}); migration-in "
                                        f"job started: mask {fmt_mask(dd.mask)}, refs {dd.refs}; "
                                        f"monitor: QEMU -incoming")
