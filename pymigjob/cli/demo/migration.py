@@ -31,6 +31,7 @@ from .plan import (
     fmt_mask,
     phase_label,
 )
+from .resume import PostcopyResume, StreamBroken
 
 # ---- worker pool ---------------------------------------------------------------
 
@@ -91,7 +92,7 @@ class Pool:
 # ---- one migration ---------------------------------------------------------------
 
 
-class Migration:
+class Migration(PostcopyResume):
     def __init__(self, demo: Any, index: int, name: str, fate: Fate) -> None:
         self.demo = demo
         self.index = index
@@ -158,8 +159,11 @@ class Migration:
         """Checks every phase makes while it runs."""
         self.check(dom.async_job == async_job, f"{api}: async job is {async_job.label}")
         self.check(dom.refs >= 2, f"{api}: refs >= 2 while an API works (list + phase), got {dom.refs}")
-        self.check(dom.job_info.type == mj.JobType.UNBOUNDED,
-                   f"{api}: job info type is UNBOUNDED, got {dom.job_info.type!r}")
+        # libvirt's job info: UNBOUNDED while it runs, CANCELLED once an abort was seen
+        want = mj.JobType.CANCELLED if self.cancel and self.cancel[0] == "aborted" \
+            and dom is self.src else mj.JobType.UNBOUNDED
+        self.check(dom.job_info.type == want,
+                   f"{api}: job info type is {want.name}, got {dom.job_info.type!r}")
         self.check(dom.async_owner_api == api,
                    f"{api}: async owner API is {api!r}, got {dom.async_owner_api!r}")
 
@@ -207,6 +211,15 @@ class Migration:
         return self.perform3
 
     def perform3(self):
+        try:
+            return self._perform3()
+        except StreamBroken as e:
+            self.log("src", "perform3", f"{e}")
+            self.src_phases.append(phase_label(OUT, self.src.phase))
+            self.after_postcopy_failure(self.src, "src", OUT, "perform3")
+            return self.finish3_postcopy_failed
+
+    def _perform3(self):
         d = self.src
         with d.migration_phase(OUT, Phase.PERFORM3, api="perform3") as mig:
             self.src_phases.append(phase_label(d.async_job, d.phase))
@@ -222,6 +235,8 @@ class Migration:
                     _sleep(self.rng, POLL)
                     polls.append(self.monitor(d, OUT, "perform3", check_running=True))
                     progress += self.rng.randint(*PROGRESS)
+                    if self.fate.kind == "postcopy" and progress >= 50:
+                        self.postcopy_breaks(d)
                 done = mig.set_phase(Phase.PERFORM3_DONE)
                 self.check(done is True, "perform3: PERFORM3_DONE accepted")
                 self.src_phases.append(phase_label(d.async_job, d.phase))

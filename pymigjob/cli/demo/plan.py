@@ -101,12 +101,14 @@ class Event:
 
 @dataclasses.dataclass
 class Fate:
-    kind: str           # "complete" | "abort" | "destroy"
+    kind: str           # "complete" | "abort" | "destroy" | "postcopy"
     trigger: str = ""   # "begin3" | "perform3" | "perform3_done"
 
     def describe(self) -> str:
         if self.kind == "complete":
             return "completes"
+        if self.kind == "postcopy":
+            return "post-copy fails in perform3, then resumes"
         where = {
             "begin3": "while parked after begin3",
             "perform3": "during perform3",
@@ -152,6 +154,7 @@ def make_plan(names: Sequence[str], rng: random.Random) -> Dict[str, Fate]:
     n_abort = n // 4 if n >= 4 else (1 if n >= 2 else 0)
     n_destroy = max(1, n // 8) if n >= 3 else 0
     n_late = 1 if n >= 6 else 0
+    n_postcopy = 1 if n >= 4 else 0
     plan = {name: Fate("complete") for name in names}
     it = iter(order)
     for _ in range(n_abort):
@@ -160,5 +163,7 @@ def make_plan(names: Sequence[str], rng: random.Random) -> Dict[str, Fate]:
         plan[next(it)] = Fate("destroy", rng.choice(("begin3", "perform3")))
     for _ in range(n_late):
         plan[next(it)] = Fate("abort", "perform3_done")
+    for _ in range(n_postcopy):
+        plan[next(it)] = Fate("postcopy", "perform3")
     return plan
 

@@ -144,6 +144,9 @@ class Report:
             if mig.outcome in ("aborted", "destroyed"):
                 more(f"{name}: {mig.cancel[1] if mig.cancel else ''} -> confirm3_cancelled, "
                      f"incoming domain removed")
+            elif mig.fate.kind == "postcopy" and mig.outcome == "completed":
+                more(f"{name}: post-copy failed in perform3 (both jobs parked, async_paused) "
+                     f"-> resumed: begin/prepare/perform/finish/confirm_resume, completed")
         late = [e for e in ev if e.kind == "abort" and e.data.get("point") == "perform3_done"]
         for e in late:
             mig = self.migrations[e.domain]

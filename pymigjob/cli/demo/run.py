@@ -208,15 +208,22 @@ class Demo(Clients, Report):
         for name, mig in self.migrations.items():
             self.check(mig.outcome in ("completed", "aborted", "destroyed"),
                        f"{name}: migration ended (outcome {mig.outcome or 'none'})")
+            resumed = mig.fate.kind == "postcopy"
             if mig.outcome == "completed":
                 completed.add(name)
-                self.check(mig.src_phases == ["begin3", "perform3", "perform3_done", "confirm3"],
-                           f"{name}: source phases {mig.src_phases}")
-            elif mig.outcome in ("aborted", "destroyed"):
-                self.check(mig.src_phases == ["begin3", "perform3", "confirm3_cancelled"],
-                           f"{name}: source phases {mig.src_phases}")
+            if resumed:
+                src = ["begin3", "perform3", "postcopy_failed", "begin_resume",
+                       "perform_resume", "confirm_resume"]
+                dst = ["prepare", "finish3", "postcopy_failed", "prepare_resume",
+                       "finish_resume"]
+            elif mig.outcome == "completed":
+                src, dst = ["begin3", "perform3", "perform3_done", "confirm3"], ["prepare",
+                                                                                "finish3"]
+            else:
+                src, dst = ["begin3", "perform3", "confirm3_cancelled"], ["prepare", "finish3"]
             if mig.outcome:
-                self.check(mig.dst_phases == ["prepare", "finish3"],
+                self.check(mig.src_phases == src, f"{name}: source phases {mig.src_phases}")
+                self.check(mig.dst_phases == dst,
                            f"{name}: destination phases {mig.dst_phases}")
             if multi:
                 threads = [t for _, t in mig.calls]
