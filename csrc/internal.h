@@ -261,6 +261,8 @@ void mj_jobdata_start_locked(mj_domain *d, int operation, int state,
 void mj_jobdata_complete_locked(mj_domain *d, char *error);
 /* the async slot is reset: forget the current record and the flags */
 void mj_jobdata_reset_locked(mj_domain *d);
+/* the abort checkpoint fired: the current record is CANCELED */
+void mj_jobdata_cancelled_locked(mj_domain *d);
 /* libvirt's virDomainJobStatusToType of the current record (NONE without
  * an async job) */
 int mj_jobdata_info_type_locked(const mj_domain *d);

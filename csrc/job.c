@@ -714,9 +714,12 @@ mj_check_abort(mj_domain *d)
     pthread_mutex_lock(&d->lock);
     if (!mj_domain_alive(d))
         rc = mj_error_no_domain(d);
-    else if (d->async_job != MJ_ASYNC_JOB_NONE && d->abort_requested)
+    else if (d->async_job != MJ_ASYNC_JOB_NONE && d->abort_requested) {
+        /* libvirt's checkpoint records the cancellation in the job data */
+        mj_jobdata_cancelled_locked(d);
         rc = mj_error_set(MJ_ERR_OPERATION_ABORTED, "%s: canceled by client",
                           mj_async_job_to_string(d->async_job));
+    }
     pthread_mutex_unlock(&d->lock);
     return rc;
 }

@@ -97,6 +97,12 @@ mj_jobdata_reset_locked(mj_domain *d)
     d->async_paused = false;
 }
 
+void
+mj_jobdata_cancelled_locked(mj_domain *d)
+{
+    d->current.state = MJ_JOB_STATE_CANCELED;
+}
+
 int
 mj_jobdata_info_type_locked(const mj_domain *d)
 {

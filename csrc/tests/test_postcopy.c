@@ -366,7 +366,7 @@ void test_job_data(void)
                                      false, 0), 0);
     CHECK_INT(mj_abort_job(d, "abort", 1.0, -1), 0);
     CHECK_INT(mj_check_abort(d), -1);
-    CHECK_INT(mj_domain_job_info_type(d), MJ_JOB_INFO_UNBOUNDED);  /* unchanged */
+    CHECK_INT(mj_domain_job_info_type(d), MJ_JOB_INFO_CANCELLED);  /* the checkpoint's */
     CHECK_INT(mj_end_async_job_error(d, "migration out: canceled by client"), 1);
     CHECK_INT(mj_domain_job_stats(d, MJ_JOB_STATS_COMPLETED, &data), 1);
     CHECK_INT(data.state, MJ_JOB_STATE_CANCELED);

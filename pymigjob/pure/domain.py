@@ -375,6 +375,8 @@ class Domain(AsyncJobCalls, DomainBase, Core):
         with self._lock:
             self._check_alive()
             if self._async_job != _NONE and self._abort_requested:
+                # libvirt's checkpoint records the cancellation in the job data
+                self._current.state = T.MJ_JOB_STATE_CANCELED
                 raise OperationAborted(
                     f"{T.ASYNC_JOB_LABELS[self._async_job]}: canceled by client")
 

@@ -372,6 +372,7 @@ class JobModel(RuleBasedStateMachine):
         if self.abort:
             self.expect_error(self.dom.check_abort, mj.OperationAborted,
                               f"{ASYNC_LABEL[self.async_job]}: canceled by client")
+            self.info = mj.JobType.CANCELLED  # the checkpoint records it (job data)
         else:
             assert self.dom.check_abort() is None
 

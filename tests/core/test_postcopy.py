@@ -325,9 +325,14 @@ def test_guard_records_the_failure(mj, dom):
     with dom.migration(mj.AsyncJob.MIGRATION_OUT, mj.Phase.BEGIN3):
         pass
     dom.abort_job()
+    assert dom.job_info.type == mj.JobType.UNBOUNDED
     with pytest.raises(mj.OperationAborted):
         with dom.migration_phase(mj.AsyncJob.MIGRATION_OUT, mj.Phase.PERFORM3):
-            dom.check_abort()
+            try:
+                dom.check_abort()
+            finally:  # libvirt's checkpoint records the cancellation
+                assert dom.job_info.type == mj.JobType.CANCELLED
+                assert dom.job_stats().state == mj.JobState.CANCELED
     data = dom.job_stats(completed=True)
     assert (data.state, data.error) == (mj.JobState.CANCELED,
                                         "operation aborted: migration out: canceled by client")
