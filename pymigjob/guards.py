@@ -264,9 +264,11 @@ class MigrationGuard:
         """migration_job_set_phase within this API."""
         return self.domain.migration_job_set_phase(phase, api)
 
-    def finish(self) -> int:
-        """End the async job here (the last API); the block will not continue it."""
+    def finish(self, error: str | None = None) -> int:
+        """End the async job here (the last API); the block will not continue
+        it.  `error`: the job failed (its record says FAILED, or CANCELED
+        after an abort request)."""
         if self._done:
             raise RuntimeError("this migration step has already ended")
         self._done = True
-        return self.domain.migration_job_finish()
+        return self.domain.migration_job_finish(error)

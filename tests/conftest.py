@@ -58,6 +58,21 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(params=["c", "pure"])
+def M(request):
+    """The backend's package, the test run over each: pymigjob over the C
+    core, or the pure twin (the C run skips where the C core is not the
+    chosen backend)."""
+    import pymigjob
+    import pymigjob.pure
+
+    if request.param == "pure":
+        return pymigjob.pure
+    if "c_core" not in pymigjob.backend_features:
+        pytest.skip("the C core is not the chosen backend")
+    return pymigjob
+
+
 @pytest.fixture
 def drv():
     """A driver with a short default wait, so a wrong wait fails fast."""

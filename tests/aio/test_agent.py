@@ -8,17 +8,6 @@ import asyncio
 
 import pytest
 
-import pymigjob
-import pymigjob.pure as pure
-
-
-@pytest.fixture(params=["c", "pure"])
-def M(request):
-    if request.param == "pure":
-        return pure
-    if "c_core" not in pymigjob.backend_features:
-        pytest.skip("the C core is not the chosen backend")
-    return pymigjob
 
 
 def test_agent_job_async(M):

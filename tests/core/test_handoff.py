@@ -9,18 +9,7 @@ import time
 
 import pytest
 
-import pymigjob
-import pymigjob.pure as pure
 from _mjhelpers import DEADLINE, started, wait_queued
-
-
-@pytest.fixture(params=["c", "pure"])
-def M(request):
-    if request.param == "pure":
-        return pure
-    if "c_core" not in pymigjob.backend_features:
-        pytest.skip("the C core is not the chosen backend")
-    return pymigjob
 
 
 def test_wider_mask_hands_the_job_over_at_once(M):

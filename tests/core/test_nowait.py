@@ -7,18 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-import pymigjob
-import pymigjob.pure as pure
 from _mjhelpers import DEADLINE, snapshot, started, wait_queued
-
-
-@pytest.fixture(params=["c", "pure"])
-def M(request):
-    if request.param == "pure":
-        return pure
-    if "c_core" not in pymigjob.backend_features:
-        pytest.skip("the C core is not the chosen backend")
-    return pymigjob
 
 
 @pytest.fixture

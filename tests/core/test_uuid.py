@@ -7,20 +7,9 @@ import uuid as uuidlib
 
 import pytest
 
-import pymigjob
-import pymigjob.pure as pure
 from _mjhelpers import DEADLINE, started, wait_queued
 
 U = "0ac1d5d2-36c4-4e39-8f5a-6bb2a0b1c3d4"
-
-
-@pytest.fixture(params=["c", "pure"])
-def M(request):
-    if request.param == "pure":
-        return pure
-    if "c_core" not in pymigjob.backend_features:
-        pytest.skip("the C core is not the chosen backend")
-    return pymigjob
 
 
 def test_uuid_property(M):
