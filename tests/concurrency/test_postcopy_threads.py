@@ -10,17 +10,12 @@ import time
 
 import pytest
 
-import pymigjob
-import pymigjob.pure
-
 pytestmark = pytest.mark.concurrency
 
-IMPLS = {"c": pymigjob, "pure": pymigjob.pure}
-
-
-@pytest.fixture(params=sorted(IMPLS))
-def mj(request):
-    return IMPLS[request.param]
+@pytest.fixture
+def mj(M):
+    """conftest's M: the C-backed package, then the twin."""
+    return M
 
 
 def run_threads(target, n):

@@ -11,15 +11,10 @@ import time
 
 import pytest
 
-import pymigjob
-import pymigjob.pure
-
-IMPLS = {"c": pymigjob, "pure": pymigjob.pure}
-
-
-@pytest.fixture(params=sorted(IMPLS))
-def mj(request):
-    return IMPLS[request.param]
+@pytest.fixture
+def mj(M):
+    """conftest's M: the C-backed package, then the twin."""
+    return M
 
 
 @pytest.fixture
