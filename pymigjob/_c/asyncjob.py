@@ -16,6 +16,8 @@ from .. import _args
 from .. import _constants as K
 from ..enums import AsyncJob, JobState, Phase
 from ..jobdata import JobData, job_data
+from . import aio as _aio
+from .binding import ASYNC_JOB_OK as _ASYNC_JOB_OK
 from .binding import ASYNC_SLOT, NULL, abandon, c_api, job_stats, last_error, lib
 
 _STATS_COMPLETED = K.MJ_JOB_STATS_COMPLETED
@@ -155,3 +157,18 @@ class AsyncJobCalls:
             _STATS_KEEP if _args.flag(keep_completed, "keep_completed") else 0)
         fields = job_stats(self._p, flags)
         return None if fields is None else job_data(*fields)
+
+    # ---- the coroutine begin with apiFlags (Domain.begin_async_job_async) -------
+
+    async def _begin_async_job_flags_async(self, async_job: Any, api: Any, timeout: Any,
+                                           flags: Any) -> bool:
+        """begin_async_job_async with apiFlags: checked in the blocking order
+        (the kind's type, api, timeout, flags, then the kind's range)."""
+        if async_job.__class__ not in _ASYNC_JOB_OK:
+            _args.kind_type(async_job, AsyncJob, "async_job")
+        c_api(api)
+        if timeout is not None:
+            _args.timeout(timeout)
+        c_flags = _args.api_flags(flags)
+        return await _aio.begin(lib.mj_begin_async_job_flags, self._p, async_job, api,
+                                timeout, AsyncJob, "async_job", ASYNC_SLOT, (c_flags, -1))

@@ -535,19 +535,6 @@ class Domain(AsyncJobCalls, DomainBase):
                               AsyncJob, "async_job", ASYNC_SLOT)
         return self._begin_async_job_flags_async(async_job, api, timeout, flags)
 
-    async def _begin_async_job_flags_async(self, async_job: Any, api: Any, timeout: Any,
-                                           flags: Any) -> bool:
-        """begin_async_job_async with apiFlags: checked in the blocking order
-        (the kind's type, api, timeout, flags, then the kind's range)."""
-        if async_job.__class__ not in _ASYNC_JOB_OK:
-            _args.kind_type(async_job, AsyncJob, "async_job")
-        _c_api(api)
-        if timeout is not None:
-            _args.timeout(timeout)
-        c_flags = _args.api_flags(flags)
-        return await _aio.begin(lib.mj_begin_async_job_flags, self._p, async_job, api,
-                                timeout, AsyncJob, "async_job", ASYNC_SLOT, (c_flags, -1))
-
     def begin_agent_job_async(self, agent_job: AgentJob | int, api: str | None = None,
                               timeout: float | None = None) -> _aio.Begin:
         """`await dom.begin_agent_job_async(agent_job)` (see begin_job_async)."""
