@@ -159,8 +159,12 @@ class Migration(PostcopyResume):
         """Checks every phase makes while it runs."""
         self.check(dom.async_job == async_job, f"{api}: async job is {async_job.label}")
         self.check(dom.refs >= 2, f"{api}: refs >= 2 while an API works (list + phase), got {dom.refs}")
-        self.check(dom.job_info.type == mj.JobType.UNBOUNDED,
-                   f"{api}: job info type is UNBOUNDED, got {dom.job_info.type!r}")
+        # libvirt's job info: UNBOUNDED while it runs, CANCELLED once the
+        # source's checkpoint saw the abort
+        want = mj.JobType.CANCELLED if self.cancel and self.cancel[0] == "aborted" \
+            and dom is self.src else mj.JobType.UNBOUNDED
+        self.check(dom.job_info.type == want,
+                   f"{api}: job info type is {want.name}, got {dom.job_info.type!r}")
         self.check(dom.async_owner_api == api,
                    f"{api}: async owner API is {api!r}, got {dom.async_owner_api!r}")
 
