@@ -229,7 +229,8 @@ class Worker(threading.Thread):
         return True
 
     def op_async(self, dom, sh) -> None:
-        kind = self.rng.choice([A.SAVE, A.DUMP, A.MIGRATION_OUT, A.MIGRATION_IN])
+        kind = self.rng.choice([A.SAVE, A.DUMP, A.SNAPSHOT, A.START, A.BACKUP,
+                                A.MIGRATION_OUT, A.MIGRATION_IN])
         via_start = self.rng.random() < 0.5
         mask = self.rng.choice([None, 0, mj.job_mask(J.QUERY, J.SUSPEND)]) if via_start else None
         timeout = self.rng.choice(TIMEOUTS)
@@ -268,7 +269,8 @@ class Worker(threading.Thread):
         before = dom.phase
         if before <= 0:
             return
-        back = self.rng.randrange(0, before)
+        # a seed phase below the current one (the resume range is entered from anywhere)
+        back = self.rng.randrange(0, min(before, P.POSTCOPY_FAILED))
         if sh.strict:
             try:
                 guard.set_phase(back)
