@@ -27,7 +27,10 @@ during the two-thread rounds (/proc/stat minus this child's own, in cores),
 the load average, and the C loop's own scaling in the same rounds (the
 ceiling for this machine at that moment).  A verdict on a ratio is given
 only when the C loop reached 1.8x and others used < 0.25 cores; otherwise
-the table says the cores were not idle.
+the table says the cores were not idle.  For a busy machine it also
+estimates what two threads would reach side by side, from their CPU time
+per pair against one thread's and how much of it they ran together (see
+child); that estimate is reported, never gated.
 """
 
 from __future__ import annotations
@@ -65,6 +68,9 @@ GATES = {
 #: and other processes used less than this many cores meanwhile
 IDLE_C_RATIO = 1.8
 IDLE_OTHERS = 0.25
+#: the least overlap of two threads (share of their CPU time) a round needs
+#: for the side-by-side estimate (see child)
+MIN_OVERLAP = 0.25
 #: pairs between two looks at the clock
 BATCH = 200
 
@@ -291,18 +297,26 @@ def _loops() -> Dict[str, Callable[..., None]]:
             "raw_gc": raw_gc, "quick_raw": quick_raw}
 
 
-def _round(loop: Callable[..., int], doms: List[Any], J: Any, secs: float) -> Tuple[float, Others]:
+def _round(loop: Callable[..., int], doms: List[Any], J: Any,
+           secs: float) -> Tuple[float, Others, float, float]:
     """One round: len(doms) threads (doms[i] is thread i's domain, possibly
-    the same one); returns (pairs per second, what others did meanwhile)."""
+    the same one); returns (pairs per second, what others did meanwhile,
+    the threads' CPU seconds per pair, overlap).  overlap: the share of the
+    threads' CPU time during which both of them ran, at least (2 threads
+    whose CPU time adds up to more than the wall time ran together for the
+    excess); 0 for one thread."""
     k = len(doms)
     start = threading.Barrier(k + 1)
     counts = [0] * k
+    cpu = [0.0] * k
     errors: List[BaseException] = []
 
     def body(i: int) -> None:
         try:
             start.wait()
+            c0 = time.thread_time()
             counts[i] = loop(doms[i], J, time.perf_counter() + secs)
+            cpu[i] = time.thread_time() - c0
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -317,7 +331,9 @@ def _round(loop: Callable[..., int], doms: List[Any], J: Any, secs: float) -> Tu
         wall = time.perf_counter() - t0
     if errors:
         raise errors[0]
-    return sum(counts) / wall, others
+    total = sum(cpu)
+    overlap = 2 * max(0.0, total - wall) / total if k == 2 and total > 0 else 0.0
+    return sum(counts) / wall, others, total / max(1, sum(counts)), min(1.0, overlap)
 
 
 def child(cases: List[str], rounds: int, secs: float, cexe: Optional[str],
@@ -335,7 +351,9 @@ def child(cases: List[str], rounds: int, secs: float, cexe: Optional[str],
     J = mj.Job.MODIFY
     loops = _loops()
     units = [(case, [d1], [d1, d1] if case == "shared" else [d1, d2]) for case in cases]
-    runs: Dict[str, List[Tuple[float, float, float]]] = {c: [] for c in cases}
+    #: per case, per round: (1-thread pairs/s, 2-thread pairs/s, other
+    #: processes' cores, CPU per pair 2 threads / 1 thread, overlap)
+    runs: Dict[str, List[Tuple[float, float, float, float, float]]] = {c: [] for c in cases}
     c_runs: List[Tuple[List[float], float]] = []
     # warm-up (specialisation, caches, lazily made guards), not recorded
     for case, one, two in units:
@@ -346,7 +364,7 @@ def child(cases: List[str], rounds: int, secs: float, cexe: Optional[str],
     t_end = time.perf_counter() + budget
     r = 0
 
-    def idle_count(xs: List[Tuple[float, float, float]]) -> int:
+    def idle_count(xs: List[Tuple[float, float, float, float, float]]) -> int:
         return sum(1 for x in xs if x[2] < IDLE_OTHERS)
 
     while True:
@@ -358,13 +376,13 @@ def child(cases: List[str], rounds: int, secs: float, cexe: Optional[str],
             loop = loops["own" if case == "shared" else case]
             with Others() as others:
                 if r % 2:
-                    b, _ = _round(loop, two, J, secs)
-                    a, _ = _round(loop, one, J, secs)
+                    b, _, cpu2, overlap = _round(loop, two, J, secs)
+                    a, _, cpu1, _ = _round(loop, one, J, secs)
                 else:
-                    a, _ = _round(loop, one, J, secs)
-                    b, _ = _round(loop, two, J, secs)
+                    a, _, cpu1, _ = _round(loop, one, J, secs)
+                    b, _, cpu2, overlap = _round(loop, two, J, secs)
             cores = (others.ticks / _TICK / others.wall) if others.ticks is not None else 9.0
-            runs[case].append((a, b, cores))
+            runs[case].append((a, b, cores, cpu2 / cpu1, overlap))
         if c_todo:
             with Others() as others:
                 out = subprocess.run([cexe, str(secs)], capture_output=True, text=True,
@@ -381,7 +399,7 @@ def child(cases: List[str], rounds: int, secs: float, cexe: Optional[str],
         "gil": gil, "round_s": secs, "rounds_wanted": rounds,
         "loadavg": {"before": load_before, "after": list(os.getloadavg())},
         "pairs_per_s": {}, "ratios": {}, "ratio_rounds": {}, "rounds": {}, "idle_rounds": {},
-        "others_cores": {},
+        "others_cores": {}, "cpu_per_pair_ratio": {}, "overlap": {}, "estimate": {},
     }
     for case, xs in runs.items():
         idle = [x for x in xs if x[2] < IDLE_OTHERS]
@@ -393,6 +411,21 @@ def child(cases: List[str], rounds: int, secs: float, cexe: Optional[str],
         res["pairs_per_s"][f"{case}/2"] = statistics.median(x[1] for x in use)
         res["ratio_rounds"][case] = [round(x[1] / x[0], 3) for x in use]
         res["ratios"][case] = statistics.median(x[1] / x[0] for x in use)
+        # On a busy machine: what running side by side cost each pair.  The
+        # rounds' CPU per pair is a mix of pairs run alone (as with one
+        # thread) and pairs run while the other thread ran too; with the
+        # overlap as that mix's share, the second kind's cost is
+        # cpu1 * (1 + (ratio - 1) / overlap), and two threads that always ran
+        # side by side would reach 2 / (1 + (ratio - 1) / overlap) of one.
+        # An estimate (the overlap is a lower bound, so it leans low), only
+        # from rounds where the threads overlapped for >= MIN_OVERLAP.
+        res["cpu_per_pair_ratio"][case] = statistics.median(x[3] for x in xs)
+        res["overlap"][case] = statistics.median(x[4] for x in xs)
+        est = [2 / (1 + (x[3] - 1) / x[4]) for x in xs if x[4] >= MIN_OVERLAP]
+        res["estimate"][case] = (statistics.median(est), len(est)) if est else None
+    # every round, for a closer look: (1 thread, 2 threads, others' cores,
+    # CPU per pair 2 threads / 1, overlap)
+    res["round_data"] = {case: [[round(v, 4) for v in x] for x in xs] for case, xs in runs.items()}
     if c_runs:
         idle = [c for c in c_runs if c[1] < IDLE_OTHERS]
         use = [c for c, _ in (idle if len(idle) >= min(3, rounds) else c_runs)]
@@ -478,6 +511,16 @@ def print_table(results: List[Tuple[str, Dict[str, Any]]], out: Any = sys.stdout
             one = r["pairs_per_s"].get(f"{'own' if case == 'shared' else case}/1")
             row.append("-" if x is None else f"{x:.2f}x ({_fmt_k(one)}/s)")
         rows.append(row)
+    for case in cases:
+        if case == "noop2":
+            continue
+        row = [f"  side by side, estimated: {case}"]
+        for _, r in results:
+            est = r.get("estimate", {}).get(case)
+            row.append("-" if not est else
+                       f"{est[0]:.2f}x (cpu {r['cpu_per_pair_ratio'][case]:.2f}, "
+                       f"ov {r['overlap'][case]:.2f}, n={est[1]})")
+        rows.append(row)
     rows.append(["C loop: own domains"] + [
         f"{r['c']['ratios']['own']:.2f}x ({_fmt_k(r['c']['pairs_per_s']['1'])}/s)"
         if "c" in r else "-" for _, r in results])
@@ -499,7 +542,11 @@ def print_table(results: List[Tuple[str, Dict[str, Any]]], out: Any = sys.stdout
     for row in rows:
         print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)), file=out)
     print("(ratios: median over rounds of 2-thread / 1-thread pairs per second measured "
-          "next to each other; in brackets the 1-thread median)", file=out)
+          "next to each other; in brackets the 1-thread median.  'side by side, "
+          "estimated': what 2 threads would reach if they always ran at once, from "
+          "the CPU time per pair 2 threads / 1 (cpu) and the share of it the two "
+          f"threads ran together (ov, rounds with ov >= {MIN_OVERLAP}); an estimate "
+          "for busy machines, never gated)", file=out)
     for label, r in results:
         v = r["verdict"]
         judged = [f"{c} {x['ratio']:.2f}x {'>=' if x['met'] else '<'} {x['target']}"
