@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import _args
+from .. import _args, _ft
 from ..enums import AsyncJob, Job, Phase
 from ..errors import error_from
 
@@ -163,3 +163,8 @@ def waiter_cell(waiter: Any = NULL) -> Any:
 
 #: the benchmarks' floor: a C function that does nothing (csrc/testing.h)
 noop = lib.mj_noop
+
+
+# free-threaded builds: deferred reference counts for this module's shared
+# objects, the cffi functions and tables (see _ft; nothing elsewhere)
+_ft.defer_globals(globals())

@@ -16,7 +16,7 @@ import logging
 from types import TracebackType
 from typing import Any, Callable
 
-from .. import _args
+from .. import _args, _ft
 from .._base import DomainBase, JobInfo, Tracked
 from ..enums import AsyncJob, Job, JobType, Phase
 from ..errors import NoDomain
@@ -61,6 +61,23 @@ _QUICK_BEGIN = {
     for kind in (Job.QUERY, Job.DESTROY, Job.SUSPEND, Job.MODIFY, Job.ABORT,
                  Job.MIGRATION_OP)
 }
+
+# ---- free-threaded builds (see _ft) ------------------------------------------
+# Two cores that change one object's reference count take turns on its cache
+# line, so begin_job's paths hand the interpreter only objects with no count
+# to change: immortal small ints, and deferred objects loaded from a tuple or
+# a global (a dict lookup's result is counted, whatever it is).  A Job member
+# or a plain int -> its int (_JOB_INT, immortal) -> _QUICK_JOBS[int], the
+# one-argument begin.  Floats are never immortal in imported code and cannot
+# be deferred, so with an API name the "no timeout" goes as the int -1 and
+# the first wait slice as the int 0 (on free-threaded builds only): the
+# begin returns WAITING at once instead of after one slice, and
+# binding.settle waits in slices as before; the semantics are the same.
+_JOB_INT = {m: m._value_ for m in Job}
+_QUICK_JOBS = tuple(_QUICK_BEGIN.get(Job(v)) for v in range(max(Job) + 1))
+_FIRST_WAIT: float = 0 if _ft.FREE_THREADED else WAIT_SLICE
+#: free-threaded builds defer each handle's pointer (Domain.__init__)
+_DEFER_POINTER: bool = _ft.FREE_THREADED
 
 
 def _run_begin(begin: Callable[..., int], p: Any, slot: bool, *args: Any) -> None:
@@ -127,6 +144,15 @@ class Domain(DomainBase):
         self._p = pointer
         self._name = name
         self._quick_guards: dict[int, QuickJobGuard] | None = None
+        if _DEFER_POINTER:
+            # every call loads self._p, and the reference counts of two
+            # handles' pointers that the allocator put side by side share a
+            # cache line: two threads on their own domains took turns on it.
+            # Deferred, no load counts it.  The cost: a dropped handle's
+            # pointer, and its pin on the C domain's memory, goes at the next
+            # run of the cyclic collector instead of at once (refs, and so
+            # the domain's life, are not affected)
+            _ft.defer((pointer,))
 
     # ---- read-only state --------------------------------------------------
 
@@ -236,7 +262,8 @@ class Domain(DomainBase):
     def begin_job(self, job: Job | int, api: str | None = None,
                   timeout: float | None = None) -> None:
         if api is None and timeout is None and job.__class__ in _JOB_OK:
-            quick = _QUICK_BEGIN.get(job)
+            value = _JOB_INT.get(job)  # (see _JOB_INT: no dict.get of a function)
+            quick = None if value is None else _QUICK_JOBS[value]
             if quick is not None:  # the hot path: one C call of one argument
                 p = self._p
                 try:
@@ -251,11 +278,11 @@ class Domain(DomainBase):
         if job.__class__ not in _JOB_OK:
             _args.kind_type(job, Job, "job")
         c_api = _c_api(api)
-        c_to = -1.0 if timeout is None else _args.timeout(timeout)
+        c_to = -1 if timeout is None else _args.timeout(timeout)  # (see _JOB_INT)
         _args.c_int_kind(job, Job, "job")
         p = self._p
         try:
-            rc = _begin_job(p, job, c_api, c_to, WAIT_SLICE)
+            rc = _begin_job(p, job, c_api, c_to, _FIRST_WAIT)
             if rc:
                 settle(rc)
         except BaseException:
@@ -458,3 +485,8 @@ class TrackedDomain(Tracked, Domain):
     """A domain of a driver with a tracker (see pymigjob._base.Tracked)."""
 
     __slots__ = ("_track",)
+
+
+# free-threaded builds: deferred reference counts for this module's cffi
+# functions and tables (see _ft; nothing elsewhere)
+_ft.defer_globals(globals())
