@@ -29,7 +29,9 @@
 #   scaling  benchmarks/scaling.py --gate: 2 threads vs 1, GIL on and off
 #            (and $PYTHON, .ci/run's venv, beside them), a gate judged only
 #            on rounds where two cores were idle.
-# FT_STEPS (default "races tsan bench scaling") picks among them.
+# FT_STEPS (default "races tsan bench scaling") picks among them.  Cost on the
+# shared 2-core machine, busy: races 35 s, tsan 52 s, bench 82 s, scaling 67 s
+# (FT_SCALING_BUDGET=20 s per child, three children: a busy machine uses it all).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
