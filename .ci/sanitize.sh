@@ -17,7 +17,8 @@
 # Which tests: -m "concurrency" over tests/: the stress, lifetime and signal
 # suites and every other test marked @pytest.mark.concurrency, plus every
 # test of the threaded suites named in SANITIZE_THREADED_FILES (default:
-# test_wakeups.py test_fairness.py test_threads.py test_lifetime.py and
+# test_wakeups.py test_fairness.py test_threads.py test_lifetime.py, the agent,
+# hand-off and uuid tests (test_agent.py test_handoff.py test_uuid.py) and
 # tests/aio/test_*.py, test_abort.py; .ci/pytest_threaded_files.py marks them).
 # SANITIZE_MARK overrides the marker expression (empty: no filter) and
 # SANITIZE_TESTS the paths, e.g. SANITIZE_MARK= SANITIZE_TESTS=tests/concurrency/test_threads.py.
@@ -39,7 +40,7 @@ case "$WHICH" in
 esac
 MARK="${SANITIZE_MARK-concurrency}"   # set but empty: no marker filter
 TESTS="${SANITIZE_TESTS:-tests}"        # what to collect
-export SANITIZE_THREADED_FILES="${SANITIZE_THREADED_FILES-test_wakeups.py test_fairness.py test_threads.py test_lifetime.py test_notifier.py test_cancel.py test_queue.py test_basics.py test_abort.py}"
+export SANITIZE_THREADED_FILES="${SANITIZE_THREADED_FILES-test_wakeups.py test_fairness.py test_threads.py test_lifetime.py test_notifier.py test_cancel.py test_queue.py test_basics.py test_abort.py test_agent.py test_handoff.py test_uuid.py}"
 LOG_DIR="${SANITIZE_LOG_DIR:-$ROOT/.ci/logs/sanitize}"
 
 # ---- tools -----------------------------------------------------------------

@@ -113,7 +113,11 @@ domain_free(mj_domain *d)
     pthread_mutex_destroy(&d->lock);
     free(d->owner_api);
     free(d->async_owner_api);
+    free(d->agent_owner_api);
     free(d->cancel_reason);
+    free(d->current.error);
+    free(d->completed.error);
+    free(d->uuid);
     free(d->name);
     free(d);
 }
@@ -134,9 +138,52 @@ mj_domain_unpin(mj_domain *d)
 int
 mj_error_no_domain(const mj_domain *d)
 {
+    if (d->uuid)
+        return mj_error_set(MJ_ERR_NO_DOMAIN, "no domain with matching uuid "
+                            "'%s' (%s)", d->uuid, d->name);
     return mj_error_set(MJ_ERR_NO_DOMAIN, "no domain with matching name '%s'",
                         d->name);
 }
+
+/* libvirt's textual uuid: 8-4-4-4-12 hex digits; true and the lower case
+ * copy in out[37] when `text` is one */
+static bool
+domain_uuid_parse(const char *text, char out[37])
+{
+    static const char hex[] = "0123456789abcdef";
+
+    for (int i = 0; i < 36; i++) {
+        char c = text[i];
+
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (c != '-')
+                return false;
+        } else if (c >= 'A' && c <= 'F') {
+            c = hex[c - 'A' + 10];
+        } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return false;          /* the NUL of a short text stops here */
+        }
+        out[i] = c;
+    }
+    out[36] = '\0';
+    return text[36] == '\0';
+}
+
+int
+mj_domain_set_uuid(mj_domain *d, const char *uuid)
+{
+    char copy[37];
+
+    if (!uuid || !domain_uuid_parse(uuid, copy))
+        return mj_error_set(MJ_ERR_INVALID_ARG, "invalid uuid '%.64s'",
+                            uuid ? uuid : "(null)");
+    free(d->uuid);
+    if (!(d->uuid = strdup(copy)))
+        return mj_error_no_memory();
+    return 0;
+}
+
+const char *mj_domain_uuid(const mj_domain *d) { return d->uuid; }
 
 /* the new count; 0 when the domain is dead (a dead domain stays dead);
  * -1 when refs is already MJ_REFS_MAX */
@@ -311,11 +358,31 @@ domain_read_u64(mj_domain *d, const uint64_t *field)
 
 int mj_domain_active_job(mj_domain *d) { return domain_read_int(d, &d->active); }
 int mj_domain_async_job(mj_domain *d) { return domain_read_int(d, &d->async_job); }
+int mj_domain_agent_job(mj_domain *d) { return domain_read_int(d, &d->agent_active); }
 int mj_domain_phase(mj_domain *d) { return domain_read_int(d, &d->phase); }
 int mj_domain_jobs_queued(mj_domain *d) { return domain_read_int(d, &d->jobs_queued); }
-int mj_domain_job_info_type(mj_domain *d) { return domain_read_int(d, &d->info_type); }
+
+/* libvirt 11: the type follows the job data (virDomainJobStatusToType) */
+int
+mj_domain_job_info_type(mj_domain *d)
+{
+    int value;
+
+    if (!mj_domain_alive(d))
+        return mj_error_no_domain(d);
+    pthread_mutex_lock(&d->lock);
+    value = mj_jobdata_info_type_locked(d);
+    pthread_mutex_unlock(&d->lock);
+    return value;
+}
 uint64_t mj_domain_mask(mj_domain *d) { return domain_read_u64(d, &d->mask); }
 uint64_t mj_domain_owner_thread(mj_domain *d) { return domain_read_u64(d, &d->owner); }
+
+uint64_t
+mj_domain_agent_owner_thread(mj_domain *d)
+{
+    return domain_read_u64(d, &d->agent_owner);
+}
 
 uint64_t
 mj_domain_async_owner_thread(mj_domain *d)
@@ -361,7 +428,7 @@ mj_domain_snapshot(mj_domain *d, mj_job_snapshot *out)
     out->phase = d->phase;
     out->mask = d->mask;
     out->jobs_queued = d->jobs_queued;
-    out->job_info_type = d->info_type;
+    out->job_info_type = mj_jobdata_info_type_locked(d);
     out->job_elapsed = d->async_job ? (double)(now - d->async_started) / 1e9 : 0.0;
     out->abort_requested = d->abort_requested;
     out->owner_thread = d->owner;
@@ -376,6 +443,7 @@ mj_domain_snapshot(mj_domain *d, mj_job_snapshot *out)
 
 static _Thread_local char domain_owner_api_copy[MJ_NAME_MAX + 1];
 static _Thread_local char domain_async_owner_api_copy[MJ_NAME_MAX + 1];
+static _Thread_local char domain_agent_owner_api_copy[MJ_NAME_MAX + 1];
 
 static const char *
 domain_copy_api(mj_domain *d, char *const *field, char *buf)
@@ -405,4 +473,10 @@ const char *
 mj_domain_async_owner_api(mj_domain *d)
 {
     return domain_copy_api(d, &d->async_owner_api, domain_async_owner_api_copy);
+}
+
+const char *
+mj_domain_agent_owner_api(mj_domain *d)
+{
+    return domain_copy_api(d, &d->agent_owner_api, domain_agent_owner_api_copy);
 }

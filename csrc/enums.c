@@ -61,6 +61,21 @@ static const char *const enums_job_info_type[] = {
 };
 ENUMS_TABLE_CHECK(enums_job_info_type, MJ_JOB_INFO_LAST);
 
+static const char *const enums_agent_job[] = { "none", "query", "modify" };
+ENUMS_TABLE_CHECK(enums_agent_job, MJ_AGENT_JOB_LAST);
+
+const char *
+mj_agent_job_to_string(int agent_job)
+{
+    return enums_to_string(enums_agent_job, MJ_AGENT_JOB_LAST, agent_job);
+}
+
+int
+mj_agent_job_from_string(const char *text)
+{
+    return enums_from_string(enums_agent_job, MJ_AGENT_JOB_LAST, text);
+}
+
 const char *
 mj_job_to_string(int job)
 {

@@ -7,6 +7,7 @@
  */
 #include "internal.h"  /* first: it sets _POSIX_C_SOURCE */
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -127,4 +128,12 @@ int
 mj_error_invalid_job(void)
 {
     return mj_error_set(MJ_ERR_INTERNAL_ERROR, "Attempt to start invalid job");
+}
+
+int
+mj_error_check_wait_for(double wait_for)
+{
+    if (isnan(wait_for))
+        return mj_error_set(MJ_ERR_INVALID_ARG, "wait_for must be a number");
+    return 0;
 }

@@ -92,6 +92,15 @@ typedef enum {
     MJ_PHASE_LAST
 } mj_phase;
 
+/* virDomainAgentJob: the third slot, for guest agent calls; independent of
+ * the sync slot (neither waits for the other) and of the async mask */
+typedef enum {
+    MJ_AGENT_JOB_NONE = 0,
+    MJ_AGENT_JOB_QUERY,    /* does not change the guest's state */
+    MJ_AGENT_JOB_MODIFY,   /* may change it */
+    MJ_AGENT_JOB_LAST
+} mj_agent_job;
+
 /* virDomainJobType: the type reported by job info */
 typedef enum {
     MJ_JOB_INFO_NONE = 0,
@@ -138,6 +147,9 @@ typedef enum {
 
 /* return value of a begin that is still waiting (see mj_pending_wait) */
 #define MJ_WAITING 1
+/* return value of a nowait begin that would have had to wait: nothing
+ * changed and no error is set */
+#define MJ_BUSY 2
 
 /* ---- enum <-> string (libvirt's VIR_ENUM_IMPL tables) ------------------ */
 
@@ -152,6 +164,8 @@ int mj_job_from_string(const char *text);
 int mj_async_job_from_string(const char *text);
 int mj_phase_from_string(const char *text);
 int mj_job_info_type_from_string(const char *text);
+const char *mj_agent_job_to_string(int agent_job);
+int mj_agent_job_from_string(const char *text);
 /* qemuDomainAsyncJobPhaseToString / FromString: migration jobs use the
  * phase table, every other async job only knows "none".
  * from_string: NULL -> 0, unknown -> -1. */
@@ -250,6 +264,22 @@ int mj_domain_abort_requested(mj_domain *d);
 uint64_t mj_domain_owner_thread(mj_domain *d);
 /* pthread_self() of the thread driving the async job; 0 when none (parked) */
 uint64_t mj_domain_async_owner_thread(mj_domain *d);
+/* the mj_agent_job in the agent slot (MJ_AGENT_JOB_NONE when free) */
+int mj_domain_agent_job(mj_domain *d);
+/* pthread_self() of the agent job's holder; 0 when none */
+uint64_t mj_domain_agent_owner_thread(mj_domain *d);
+/* the agent job's owner API, as mj_domain_owner_api */
+const char *mj_domain_agent_owner_api(mj_domain *d);
+
+/* Give d a uuid, before anybody else uses d: libvirt's textual form, 32
+ * hex digits as 8-4-4-4-12 with dashes (either case; stored lower case).
+ * Waiters failed by the domain's removal, and every NO_DOMAIN it reports,
+ * then read "no domain with matching uuid '<uuid>' (<name>)".  0, or -1
+ * with INVALID_ARG "invalid uuid '...'" (nothing changed). */
+int mj_domain_set_uuid(mj_domain *d, const char *uuid);
+/* the uuid, lower case, or NULL when none was set */
+const char *mj_domain_uuid(const mj_domain *d);
+
 /* every job field at one instant (one lock) */
 typedef struct {
     int refs;
@@ -320,10 +350,27 @@ int mj_begin_async_job(mj_domain *d, int async_job, const char *api,
 int mj_begin_nested_job(mj_domain *d, int async_job, const char *api,
                         double timeout, double wait_for);
 
+/* virDomainObjBeginJobNowait: begin_job, but 0 when granted, MJ_BUSY
+ * (nothing changed, no error) when it would have had to wait, -1 on the
+ * errors of mj_begin_job (a full queue included) */
+int mj_begin_job_nowait(mj_domain *d, int job, const char *api);
+/* begin the agent job `agent_job` (QUERY or MODIFY): waits only for the
+ * agent slot, never for the sync slot or the async mask; counts in
+ * jobs_queued and max_queued; a timeout names "(held by agent=<api>)" */
+int mj_begin_agent_job(mj_domain *d, int agent_job, const char *api,
+                       double timeout, double wait_for);
+/* the same without waiting: 0, MJ_BUSY or -1 (see mj_begin_job_nowait) */
+int mj_begin_agent_job_nowait(mj_domain *d, int agent_job, const char *api);
+/* the agent begins in one argument, as the sync ones above */
+int mj_begin_agent_query_job(mj_domain *d);
+int mj_begin_agent_modify_job(mj_domain *d);
+
 /* Ends return refs left, or -1: OPERATION_INVALID when nothing to end */
 int mj_end_job(mj_domain *d);          /* any sync job, nested included */
 int mj_end_nested_job(mj_domain *d);   /* only ASYNC_NESTED */
 int mj_end_async_job(mj_domain *d);
+/* "no agent job is active on the domain"; never saves status */
+int mj_end_agent_job(mj_domain *d);
 
 /* the async job allows `mask` | DESTROY from now on (waiters it lets
  * through are served); 0, also without an async job (nothing done), or -1
@@ -362,12 +409,17 @@ int mj_pending_count(void);
  * pending waiter leaves the queue, a failure needs nothing.  A note closes
  * once given back, once its job is ended from this thread, or once its
  * waiter is resolved, cancelled or detached; the newest 64 are kept.
- * `async` picks the slot: the async job's, or the sync one (nested jobs
- * included).  For begins whose result may be lost this way, call it from
+ * `slot` (an mj_slot) picks the slot: the sync one (nested jobs
+ * included), the async job's, or the agent job's.  For begins whose result may be lost this way, call it from
  * the caller's exception path only: never after the begin's result was
  * seen, nor for a begin that never ran.
  */
-void mj_begin_abandon(mj_domain *d, bool async);
+typedef enum {
+    MJ_SLOT_SYNC = 0,     /* sync and nested jobs */
+    MJ_SLOT_ASYNC = 1,
+    MJ_SLOT_AGENT = 2
+} mj_slot;
+void mj_begin_abandon(mj_domain *d, int slot);
 
 /* ---- waiting from an event loop ----------------------------------------- */
 
@@ -471,6 +523,139 @@ int mj_abort_apply(mj_domain *d);
  * "<async job>: canceled by client" when abort was requested (NO_DOMAIN
  * when dead) */
 int mj_check_abort(mj_domain *d);
+
+/* ---- libvirt 11: the async job's life, post-copy, job data --------------- */
+
+/* virDomainJobStatus (libvirt's numbers, POSTCOPY_RECOVER included) */
+typedef enum {
+    MJ_JOB_STATE_NONE = 0,
+    MJ_JOB_STATE_ACTIVE,
+    MJ_JOB_STATE_MIGRATING,
+    MJ_JOB_STATE_HYPERVISOR_COMPLETED,
+    MJ_JOB_STATE_PAUSED,
+    MJ_JOB_STATE_POSTCOPY,
+    MJ_JOB_STATE_POSTCOPY_PAUSED,
+    MJ_JOB_STATE_POSTCOPY_RECOVER,
+    MJ_JOB_STATE_COMPLETED,
+    MJ_JOB_STATE_FAILED,
+    MJ_JOB_STATE_CANCELED,
+    MJ_JOB_STATE_LAST
+} mj_job_state;
+
+/* virDomainJobOperation */
+typedef enum {
+    MJ_JOB_OPERATION_UNKNOWN = 0,
+    MJ_JOB_OPERATION_START,
+    MJ_JOB_OPERATION_SAVE,
+    MJ_JOB_OPERATION_RESTORE,
+    MJ_JOB_OPERATION_MIGRATION_IN,
+    MJ_JOB_OPERATION_MIGRATION_OUT,
+    MJ_JOB_OPERATION_SNAPSHOT,
+    MJ_JOB_OPERATION_SNAPSHOT_REVERT,
+    MJ_JOB_OPERATION_DUMP,
+    MJ_JOB_OPERATION_BACKUP,
+    MJ_JOB_OPERATION_SNAPSHOT_DELETE,
+    MJ_JOB_OPERATION_LAST
+} mj_job_operation;
+
+/* mj_begin_async_job with libvirt's apiFlags (kept until the async job
+ * ends) and the job data's operation (-1: the kind's own, e.g. MIGRATION_OUT
+ * for MJ_ASYNC_JOB_MIGRATION_OUT).  Same returns as mj_begin_async_job. */
+int mj_begin_async_job_flags(mj_domain *d, int async_job, const char *api,
+                             double timeout, double wait_for,
+                             unsigned int api_flags, int operation);
+/* mj_migration_job_start with apiFlags.  A migration kind (IN, OUT) fails
+ * at once, before any wait, while a migration async job is active
+ * (mj_migration_job_is_allowed's error). */
+int mj_migration_job_start_flags(mj_domain *d, int async_job, const char *api,
+                                 double timeout, double wait_for, bool has_mask,
+                                 uint64_t mask, unsigned int api_flags);
+/* qemuMigrationJobIsAllowed: 0, or -1 with OPERATION_INVALID "another
+ * migration job is already running for domain '%s'" while the async job is
+ * MIGRATION_IN or MIGRATION_OUT (NO_DOMAIN when dead) */
+int mj_migration_job_is_allowed(mj_domain *d);
+/* the async job's apiFlags (0 without one); -1 when dead */
+int64_t mj_domain_api_flags(mj_domain *d);
+/* 1 while post-copy has failed (asyncPaused), else 0; -1 when dead */
+int mj_domain_async_paused(mj_domain *d);
+/* 1 while the async job is a post-copy migration -- its phase in the
+ * resume range, post-copy failed, or a POSTCOPY* job state set by the
+ * daemon -- else 0; -1 when dead */
+int mj_domain_postcopy(mj_domain *d);
+
+/* Post-copy failed: phase POSTCOPY_FAILED (from any phase), asyncPaused set,
+ * the job parked (no owner thread; owner API kept); refs unchanged.  0, or
+ * -1: OPERATION_INVALID without a migration async job, NO_DOMAIN. */
+int mj_mark_postcopy_failed(mj_domain *d);
+/* asyncPaused cleared (a post-copy recovery started); nothing without an
+ * async job.  0, or -1 when dead. */
+int mj_clear_postcopy_failed(mj_domain *d);
+/* qemuMigrationAnyCanResume's checks, in its order: 0, or -1 with
+ * ARGUMENT_UNSUPPORTED (no post-copy; a source resume before PERFORM_RESUME
+ * without change protection) or OPERATION_INVALID (not active, driven by
+ * another thread, not post-copy, post-copy not failed, already resuming). */
+int mj_migration_can_resume(mj_domain *d, int async_job, int expected_phase,
+                            bool postcopy, bool change_protection);
+
+/* qemuDomainObjReleaseAsyncJob: park the async job (no owner thread, the
+ * owner API kept); refs unchanged.  0, or -1: OPERATION_INVALID "no job is
+ * active on the domain", NO_DOMAIN. */
+int mj_release_async_job(mj_domain *d);
+/* qemuDomainObjDiscardAsyncJob: end the async job (and a nested job of it)
+ * without a completed record; gives back their references and queue
+ * places and serves the waiters this lets in.  Refs left, or -1
+ * (OPERATION_INVALID without an async job, NO_DOMAIN). */
+int mj_discard_async_job(mj_domain *d);
+/* qemuDomainObjRestoreAsyncJob, after a restart: the async job `async_job`
+ * in `phase`, parked, holding the reference and queue place a begin takes
+ * (no wait: OPERATION_INVALID when an async job is active).  mask: the
+ * kind's restored mask unless has_mask (OUT 0x73, IN 0x42, BACKUP 0x1f,
+ * else the default), DESTROY always added; api NULL: "init-<name>";
+ * started_ms: the job's start in ms since the epoch (0: now); operation and
+ * state -1: the kind's operation, PAUSED for migrations else ACTIVE.
+ * Serves the waiters the new mask lets in.  0 or -1; an interrupted caller
+ * gives it back with mj_begin_abandon(d, true). */
+int mj_restore_async_job(mj_domain *d, int async_job, int phase, bool has_mask,
+                         uint64_t mask, unsigned int api_flags, const char *api,
+                         int64_t started_ms, int operation, int state);
+
+/* job data (virDomainJobData): the daemon's own progress, kept with the
+ * async job; -1 with INVALID_ARG for a state out of range,
+ * OPERATION_INVALID without an async job.  error (may be NULL) replaces
+ * the job's error text. */
+int mj_set_job_state(mj_domain *d, int state, const char *error);
+/* mj_set_job_state, and in the same step: with `stopped`, the record's
+ * stopped time becomes now (the vCPUs stopped); with `has_delta`, its
+ * delta becomes `delta` seconds (the destination's received - sent; finite,
+ * else INVALID_ARG) */
+int mj_set_job_data(mj_domain *d, int state, const char *error, bool stopped,
+                    bool has_delta, double delta);
+/* EndAsyncJob with an outcome: the completed record becomes FAILED with
+ * `error` (CANCELED after an abort request), or, without one, keeps a
+ * FAILED/CANCELED state set meanwhile, else COMPLETED.  As mj_end_async_job
+ * (which is this with NULL); mj_migration_job_finish is mj_end_async_job. */
+int mj_end_async_job_error(mj_domain *d, const char *error);
+
+/* one job data record, copied out */
+typedef struct {
+    int state;               /* mj_job_state */
+    int operation;           /* mj_job_operation */
+    int64_t started;         /* ms since the epoch (CLOCK_REALTIME); 0 unset */
+    int64_t stopped;         /* ms since the epoch; 0 unset */
+    double elapsed;          /* seconds, CLOCK_MONOTONIC */
+    bool has_delta;
+    double delta;            /* seconds, when has_delta */
+    bool has_error;
+    char error[MJ_NAME_MAX + 1];
+} mj_job_data;
+#define MJ_JOB_STATS_COMPLETED 1
+#define MJ_JOB_STATS_KEEP_COMPLETED 2
+/* virDomainGetJobStats: without COMPLETED, the running async job's record
+ * (OPERATION_UNSUPPORTED "migration statistics are available only on the
+ * source host" for MIGRATION_IN; nothing in state NONE); with it, the last ended async job's, only
+ * while none runs, deleted once read unless KEEP_COMPLETED.  1 when *out
+ * was filled, 0 when there is nothing to report, -1 on error. */
+int mj_domain_job_stats(mj_domain *d, unsigned int flags, mj_job_data *out);
 
 #ifdef __cplusplus
 }

@@ -36,17 +36,34 @@ mj_migration_job_start(mj_domain *d, int async_job, const char *api,
                        double timeout, double wait_for,
                        bool has_mask, uint64_t mask)
 {
+    return mj_migration_job_start_flags(d, async_job, api, timeout, wait_for,
+                                        has_mask, mask, 0);
+}
+
+int
+mj_migration_job_start_flags(mj_domain *d, int async_job, const char *api,
+                             double timeout, double wait_for, bool has_mask,
+                             uint64_t mask, unsigned int api_flags)
+{
+    job_request req = {
+        .kind = SLOT_ASYNC, .job = async_job,
+        .set_mask = true, .info_type = MJ_JOB_INFO_UNBOUNDED,
+        .api_flags = api_flags, .operation = -1,
+        /* qemuMigrationJobIsAllowed, before any wait: a second migration
+         * fails at once instead of at its deadline */
+        .migration_start = async_job == MJ_ASYNC_JOB_MIGRATION_IN ||
+                           async_job == MJ_ASYNC_JOB_MIGRATION_OUT,
+    };
+
     if (mj_error_check_range(async_job, MJ_ASYNC_JOB_LAST, "async job") < 0)
-        return mj_begin_failed(d, true);
+        return mj_begin_failed(d, MJ_SLOT_ASYNC);
     if (async_job == MJ_ASYNC_JOB_NONE) {
         mj_error_invalid_job();
-        return mj_begin_failed(d, true);
+        return mj_begin_failed(d, MJ_SLOT_ASYNC);
     }
-    if (!has_mask)
-        mask = migration_default_mask((mj_async_job)async_job);
     /* the mask is installed with the grant, so nobody sees the default */
-    return mj_begin(d, SLOT_ASYNC, async_job, api, timeout, wait_for,
-                    true, mask, MJ_JOB_INFO_UNBOUNDED);
+    req.mask = has_mask ? mask : migration_default_mask((mj_async_job)async_job);
+    return mj_begin_req(d, &req, api, timeout, wait_for);
 }
 
 /* the caller drives the async job in `phase` now; *copy (the API name, or

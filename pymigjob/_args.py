@@ -11,13 +11,14 @@ core's check, not an argument's: the C core makes it, the twin mirrors it
 
 from __future__ import annotations
 
+import uuid as _uuid
 from enum import Enum
 from numbers import Real
 import threading
 from typing import Any, NoReturn
 
 from . import _ft
-from ._constants import C_INT_MAX, C_INT_MIN, MASK_LIMIT, MJ_NAME_MAX
+from ._constants import API_FLAGS_LIMIT, C_INT_MAX, C_INT_MIN, MASK_LIMIT, MJ_NAME_MAX
 
 # ---- names -------------------------------------------------------------------
 
@@ -254,6 +255,101 @@ def park_timeout(value: object) -> float | None:
         return float(value)
     except OverflowError:
         raise ValueError(f"park_timeout {value!r} is too large") from None
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def uuid(value: object) -> str | None:
+    """A domain's uuid: None, a ``uuid.UUID``, or a str in libvirt's textual
+    form, 32 hex digits as 8-4-4-4-12 with dashes, either case; returned lower
+    case (how libvirt prints one).  Other types are TypeError, other texts
+    ValueError."""
+    if value is None:
+        return None
+    if isinstance(value, _uuid.UUID):
+        return str(value)
+    if not isinstance(value, str):
+        raise TypeError(f"uuid must be a str or uuid.UUID, not {type(value).__name__}")
+    text = value.lower()
+    parts = text.split("-")
+    if (len(text) != 36 or [len(p) for p in parts] != [8, 4, 4, 4, 12]
+            or not _HEX.issuperset("".join(parts))):
+        raise ValueError(f"invalid uuid {value[:64]!r}: expected 8-4-4-4-12 hex digits")
+    return text
+
+
+def flag(value: object, what: str) -> bool:
+    """A switch such as ``nowait``: a bool (an int is refused: ``nowait=5``
+    is a mistake, not a wish)."""
+    if value.__class__ is not bool:
+        raise TypeError(f"{what} must be a bool, not {type(value).__name__}")
+    return value  # type: ignore[return-value]
+
+
+# ---- libvirt 11: the async job's life, post-copy, job data -----------------------
+
+
+def api_flags(value: object) -> int:
+    """libvirt's apiFlags: an int, 0 <= flags < 2**32 (a C unsigned int)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"flags must be an int, not {type(value).__name__}")
+    if not 0 <= value < API_FLAGS_LIMIT:
+        raise ValueError(f"flags must be in [0, 2**32), not {value!r}")
+    return int(value)
+
+
+def started(value: object) -> int:
+    """restore_async_job(started=...): ms since the epoch, an int in
+    [0, 2**63); None (and 0) mean now.  Returns 0 for None."""
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"started must be an int (ms since the epoch) or None, "
+                        f"not {type(value).__name__}")
+    if not 0 <= value < 2**63:
+        raise ValueError(f"started must be in [0, 2**63), not {value!r}")
+    return int(value)
+
+
+def delta(value: object) -> float | None:
+    """set_job_state(delta=...): None, or a finite real number of seconds
+    (negative too: clock skew)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"delta must be a number of seconds or None, "
+                        f"not {type(value).__name__}")
+    try:
+        result = float(value)
+    except OverflowError:
+        raise ValueError(f"delta {value!r} is too large") from None
+    if result != result or result in (float("inf"), float("-inf")):
+        raise ValueError(f"delta must be finite, not {value!r}")
+    return result
+
+
+def error_arg(value: object) -> str | None:
+    """An optional error text (a job's failure): a name's rules."""
+    return None if value is None else name(value, "error")
+
+
+
+def error_text(exc: BaseException) -> str:
+    """The text a failed job records for `exc`: str(exc) (its type's name
+    when empty), without NUL, cut to MJ_NAME_MAX bytes of UTF-8."""
+    try:
+        text = str(exc) or type(exc).__name__
+    except Exception:  # a broken __str__
+        text = type(exc).__name__
+    data = text.replace("\0", " ").encode("utf-8", "replace")[:MJ_NAME_MAX]
+    return data.decode("utf-8", "ignore")
+
+
+def cleanup(value: object) -> None:
+    """migration_job_continue(cleanup=...): None or a callable."""
+    if value is not None and not callable(value):
+        raise TypeError(f"cleanup must be callable or None, not {type(value).__name__}")
 
 
 # free-threaded builds: deferred reference counts for this module's shared

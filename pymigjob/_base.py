@@ -21,11 +21,13 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from . import _args
-from .enums import Job, JobType
+from .cleanups import cleanups_of
+from .cleanups import run as _run_cleanups
+from .enums import AgentJob, Job, JobType
 from .errors import NoDomain, OperationFailed
-from .guards import JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard
+from .guards import AgentJobGuard, JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard
 from .persist.abandon import Abandoned, abandon
-from .persist.recovery import Recovery, recover
+from .persist.recovery import LIBVIRT_11, Recovery, recover
 from .persist.status import JobStatus, status_of
 from .persist.tracker import Tracker
 
@@ -64,6 +66,37 @@ class DomainBase:
         """The job state libvirt persists (pymigjob.persist.status.JobStatus)."""
         return status_of(self, self._job_fields())
 
+    # ---- cleanups (pymigjob.cleanups): each backend's Domain has the slot -----
+
+    def _register_cleanup(self, cleanup: Any) -> Any:
+        """migration_job_continue's `cleanup` (checked by the caller), before
+        the job is parked, as libvirt does; returns what to give to
+        _unregister_cleanup if the park fails (None: nothing was added)."""
+        if cleanup is not None and cleanups_of(self, True).add(cleanup):  # type: ignore[union-attr]
+            return cleanup
+        return None
+
+    def _unregister_cleanup(self, added: Any) -> None:
+        """The park failed (a dead domain): an error changes nothing."""
+        if added is not None:
+            cleanups_of(self, True).discard(added)  # type: ignore[union-attr]
+
+    def remove_cleanup(self, cleanup: Any) -> bool:
+        """qemuDomainCleanupRemove: unregister `cleanup` (a migration API
+        does so on entry, so that a step it replaces cannot run); True when
+        it was registered."""
+        _args.cleanup(cleanup)
+        found = cleanups_of(self, False)
+        return found is not None and cleanup is not None and found.discard(cleanup, True)
+
+    def run_cleanups(self) -> int:
+        """The guest stopped: run every cleanup registered by
+        migration_job_continue, newest first, each once, with this domain
+        as argument; one that raises does not stop the others (see
+        pymigjob.cleanups.run).  Returns how many ran."""
+        found = cleanups_of(self, False)
+        return _run_cleanups(self, [] if found is None else found.take())
+
     # ---- context managers ---------------------------------------------------
 
     def job(self, job: Job | int, api: str | None = None,
@@ -93,6 +126,11 @@ class DomainBase:
         """`async with dom.job_async(Job.MODIFY):` -- begin_job_async ... end_job."""
         return JobAsyncGuard(self, job, api, timeout)  # type: ignore[arg-type]
 
+    def agent(self, agent_job: AgentJob | int, api: str | None = None,
+              timeout: float | None = None) -> AgentJobGuard:
+        """`with dom.agent(AgentJob.QUERY):` -- begin_agent_job ... end_agent_job."""
+        return AgentJobGuard(self, agent_job, api, timeout)  # type: ignore[arg-type]
+
 
 class Tracked:
     """The persistence hooks of a domain whose driver has a tracker
@@ -118,10 +156,11 @@ class Tracked:
         return JobGuard(self, job, api, timeout)  # type: ignore[arg-type]
 
     def begin_job(self, job: Job | int, api: str | None = None,
-                  timeout: float | None = None) -> None:
-        super().begin_job(job, api, timeout)  # type: ignore[misc]
-        if job == _DESTROY:
+                  timeout: float | None = None, nowait: bool = False) -> bool:
+        held: bool = super().begin_job(job, api, timeout, nowait)  # type: ignore[misc]
+        if held and job == _DESTROY:
             self._track.changed(self)
+        return held
 
     def end_job(self) -> int:
         # the domain's last record holds a DESTROY job: its end is tracked
@@ -132,19 +171,24 @@ class Tracked:
         return refs
 
     def begin_async_job(self, async_job: int, api: str | None = None,
-                        timeout: float | None = None) -> None:
-        super().begin_async_job(async_job, api, timeout)  # type: ignore[misc]
+                        timeout: float | None = None, flags: int = 0, *,
+                        operation: int | None = None) -> bool:
+        super().begin_async_job(async_job, api, timeout, flags,  # type: ignore[misc]
+                                operation=operation)
         self._track.changed(self)
+        return True
 
-    def end_async_job(self) -> int:
-        refs: int = super().end_async_job()  # type: ignore[misc]
+    def end_async_job(self, error: str | None = None) -> int:
+        refs: int = super().end_async_job(error)  # type: ignore[misc]
         self._track.changed(self)
         return refs
 
     def migration_job_start(self, async_job: int, mask: int | None = None,
-                            api: str | None = None, timeout: float | None = None) -> None:
-        super().migration_job_start(async_job, mask, api, timeout)  # type: ignore[misc]
+                            api: str | None = None, timeout: float | None = None,
+                            flags: int = 0) -> bool:
+        super().migration_job_start(async_job, mask, api, timeout, flags)  # type: ignore[misc]
         self._track.changed(self)
+        return True
 
     def migration_job_set_phase(self, phase: int, api: str | None = None) -> bool:
         return self._phase_call(super().migration_job_set_phase, phase, api)  # type: ignore[misc]
@@ -173,33 +217,61 @@ class Tracked:
             self._track.changed(self)
         return claimed
 
-    def migration_job_continue(self) -> int:
-        refs: int = super().migration_job_continue()  # type: ignore[misc]
+    def migration_job_continue(self, cleanup: Any = None) -> int:
+        refs: int = super().migration_job_continue(cleanup)  # type: ignore[misc]
         self._track.parked(self)
         return refs
 
-    def migration_job_finish(self) -> int:
-        refs: int = super().migration_job_finish()  # type: ignore[misc]
+    def migration_job_finish(self, error: str | None = None) -> int:
+        refs: int = super().migration_job_finish(error)  # type: ignore[misc]
         self._track.changed(self)
         return refs
 
+    # libvirt 11: restore, discard and the post-copy marks are saved (as
+    # libvirt saves status there); release parks
+
+    def restore_async_job(self, async_job: int, phase: int, **kw: Any) -> None:
+        super().restore_async_job(async_job, phase, **kw)  # type: ignore[misc]
+        self._track.changed(self)
+
+    def discard_async_job(self) -> int:
+        refs: int = super().discard_async_job()  # type: ignore[misc]
+        self._track.changed(self)
+        return refs
+
+    def release_async_job(self) -> None:
+        super().release_async_job()  # type: ignore[misc]
+        self._track.parked(self)
+
+    def mark_postcopy_failed(self) -> None:
+        super().mark_postcopy_failed()  # type: ignore[misc]
+        self._track.changed(self)  # no park clock: the job waits for a resume
+
+    def clear_postcopy_failed(self) -> None:
+        super().clear_postcopy_failed()  # type: ignore[misc]
+        self._track.changed(self)
+
     async def begin_job_async(self, job: Job | int, api: str | None = None,
-                              timeout: float | None = None) -> None:
+                              timeout: float | None = None) -> bool:
         await super().begin_job_async(job, api, timeout)  # type: ignore[misc]
         if job == _DESTROY:
             self._track.changed(self)  # blocking: the record is durable on return
+        return True
 
     async def begin_async_job_async(self, async_job: int, api: str | None = None,
-                                    timeout: float | None = None) -> None:
-        await super().begin_async_job_async(async_job, api, timeout)  # type: ignore[misc]
+                                    timeout: float | None = None, flags: int = 0) -> bool:
+        await super().begin_async_job_async(async_job, api, timeout, flags)  # type: ignore[misc]
         self._track.changed(self)
+        return True
 
     async def migration_job_start_async(self, async_job: int, mask: int | None = None,
                                         api: str | None = None,
-                                        timeout: float | None = None) -> None:
+                                        timeout: float | None = None,
+                                        flags: int = 0) -> bool:
         await super().migration_job_start_async(  # type: ignore[misc]
-            async_job, mask, api, timeout)
+            async_job, mask, api, timeout, flags)
         self._track.changed(self)
+        return True
 
 
 class _Listed(Protocol):
@@ -243,8 +315,9 @@ class DriverBase(ABC, Generic[D]):
         and _cancel take it; empty if it is empty."""
 
     @abstractmethod
-    def _new_domain(self, name: str, checked: Any) -> D:
-        """A new domain with this driver's settings (refs 1)."""
+    def _new_domain(self, name: str, checked: Any, uuid: str | None = None) -> D:
+        """A new domain with this driver's settings (refs 1); `uuid` is
+        checked (_args.uuid)."""
 
     @abstractmethod
     def _remove(self, dom: D) -> int:
@@ -268,18 +341,22 @@ class DriverBase(ABC, Generic[D]):
     def strict_phases(self) -> bool:
         return self._strict
 
-    def add_domain(self, name: str) -> D:
-        """Create a domain (refs 1: the list's reference)."""
+    def add_domain(self, name: str, uuid: str | None = None) -> D:
+        """Create a domain (refs 1: the list's reference).  With a `uuid`
+        (libvirt's textual form), the NoDomain errors the domain raises once
+        removed or dead name it: "no domain with matching uuid '<uuid>'
+        (<name>)"."""
         checked = self._check_name(name, "name")
         if not checked:
             raise ValueError("a domain needs a non-empty name")
+        uuid = _args.uuid(uuid)
         with self._lock:
             if self._listed(name) is not None:
                 raise OperationFailed(f"domain '{name}' already exists")
             dead = self._domains.get(name)
             if dead is not None and self._tracker is not None:
                 self._tracker.removed(name, dead)  # a dead one's record goes with it
-            dom = self._new_domain(name, checked)
+            dom = self._new_domain(name, checked, uuid)
             self._domains[name] = dom
             if self._tracker is not None:
                 self._tracker.added(name, dom)
@@ -340,11 +417,14 @@ class DriverBase(ABC, Generic[D]):
         """The job status store (None without one)."""
         return None if self._tracker is None else self._tracker.store
 
-    def recover(self, act: Any = None) -> dict[str, Recovery]:
+    def recover(self, act: Any = None, *, table: Any = LIBVIRT_11,
+                facts: Any = None) -> dict[str, Recovery]:
         """After a restart: libvirt's decision for every recorded domain (see
-        pymigjob.recovery); restores or clears each job accordingly; act(recovery), if given,
-        runs for each domain before its record changes."""
-        return recover(self, self._tracker, act)
+        pymigjob.recovery; `table` LIBVIRT_11 or LIBVIRT_0_9_4, `facts` what
+        the daemon knows of its guests); restores or clears each job
+        accordingly; act(recovery), if given, runs for each domain before
+        its record changes."""
+        return recover(self, self._tracker, act, table=table, facts=facts)
 
     def abandon(self, name: str) -> Abandoned | None:
         """The client of domain `name`'s parked migration went away: run the

@@ -52,6 +52,12 @@ MJ_PHASE_PREPARE_RESUME = 14
 MJ_PHASE_FINISH_RESUME = 15
 MJ_PHASE_LAST = 16
 
+#: the agent slot's kinds (virDomainAgentJob)
+MJ_AGENT_JOB_NONE = 0
+MJ_AGENT_JOB_QUERY = 1
+MJ_AGENT_JOB_MODIFY = 2
+MJ_AGENT_JOB_LAST = 3
+
 MJ_JOB_INFO_NONE = 0
 MJ_JOB_INFO_BOUNDED = 1
 MJ_JOB_INFO_UNBOUNDED = 2
@@ -59,6 +65,38 @@ MJ_JOB_INFO_COMPLETED = 3
 MJ_JOB_INFO_FAILED = 4
 MJ_JOB_INFO_CANCELLED = 5
 MJ_JOB_INFO_LAST = 6
+
+# libvirt 11's job data: virDomainJobStatus (POSTCOPY_RECOVER included) and
+# virDomainJobOperation
+MJ_JOB_STATE_NONE = 0
+MJ_JOB_STATE_ACTIVE = 1
+MJ_JOB_STATE_MIGRATING = 2
+MJ_JOB_STATE_HYPERVISOR_COMPLETED = 3
+MJ_JOB_STATE_PAUSED = 4
+MJ_JOB_STATE_POSTCOPY = 5
+MJ_JOB_STATE_POSTCOPY_PAUSED = 6
+MJ_JOB_STATE_POSTCOPY_RECOVER = 7
+MJ_JOB_STATE_COMPLETED = 8
+MJ_JOB_STATE_FAILED = 9
+MJ_JOB_STATE_CANCELED = 10
+MJ_JOB_STATE_LAST = 11
+
+MJ_JOB_OPERATION_UNKNOWN = 0
+MJ_JOB_OPERATION_START = 1
+MJ_JOB_OPERATION_SAVE = 2
+MJ_JOB_OPERATION_RESTORE = 3
+MJ_JOB_OPERATION_MIGRATION_IN = 4
+MJ_JOB_OPERATION_MIGRATION_OUT = 5
+MJ_JOB_OPERATION_SNAPSHOT = 6
+MJ_JOB_OPERATION_SNAPSHOT_REVERT = 7
+MJ_JOB_OPERATION_DUMP = 8
+MJ_JOB_OPERATION_BACKUP = 9
+MJ_JOB_OPERATION_SNAPSHOT_DELETE = 10
+MJ_JOB_OPERATION_LAST = 11
+
+#: job_stats' flags (virDomainGetJobStats)
+MJ_JOB_STATS_COMPLETED = 1
+MJ_JOB_STATS_KEEP_COMPLETED = 2
 
 # libvirt's virErrorNumber values
 MJ_ERR_OK = 0
@@ -83,6 +121,10 @@ MJ_REFS_MAX = 2**31 - 1
 MJ_NAME_MAX = 1024
 #: seconds one wait may block before Python gets to run signal handlers
 MJ_WAIT_SLICE = 0.05
+#: a nowait begin's result in C when it would have had to wait
+MJ_BUSY = 2
+#: the slots, as mj_begin_abandon names them (nested jobs are in the sync slot)
+MJ_SLOT_SYNC, MJ_SLOT_ASYNC, MJ_SLOT_AGENT = 0, 1, 2
 #: the range of a C int: kinds are C ints in the core
 C_INT_MIN, C_INT_MAX = -(2**31), 2**31 - 1
 #: masks are uint64_t: 0 <= mask < MASK_LIMIT
@@ -119,6 +161,7 @@ JOB_LABELS = ("none", "query", "destroy", "suspend", "modify", "abort",
               "migration operation", "modify migration safe", "none", "async nested")
 ASYNC_JOB_LABELS = ("none", "migration out", "migration in", "save", "dump",
                     "snapshot", "start", "backup")
+AGENT_JOB_LABELS = ("none", "query", "modify")
 #: the seed's table, with the spelling libvirt committed ("perform2")
 PHASE_LABELS = ("none", "perform2", "begin3", "perform3", "perform3_done",
                 "confirm3_cancelled", "confirm3", "prepare", "finish2", "finish3",
@@ -152,3 +195,26 @@ ERROR_PREFIXES: dict[int, str] = {
 #: how the reference limit's OPERATION_FAILED ends ("domain 'vm' already
 #: has 2147483647 references, the most it can count")
 REFS_LIMIT_TEXT = "references, the most it can count"
+
+# ---- libvirt 11: the async job's life, post-copy, job data -----------------
+
+#: apiFlags is a C unsigned int
+API_FLAGS_LIMIT = 2**32
+#: each async kind's job data operation (qemu's choice)
+OPERATION_OF_ASYNC_JOB = (MJ_JOB_OPERATION_UNKNOWN, MJ_JOB_OPERATION_MIGRATION_OUT,
+                          MJ_JOB_OPERATION_MIGRATION_IN, MJ_JOB_OPERATION_SAVE,
+                          MJ_JOB_OPERATION_DUMP, MJ_JOB_OPERATION_SNAPSHOT,
+                          MJ_JOB_OPERATION_START, MJ_JOB_OPERATION_BACKUP)
+#: the mask a restored async job gets unless told: OUT 0x73, IN 0x42,
+#: BACKUP 0x1f, the others the default (DESTROY is added anyway)
+RESTORED_MASK_OF_ASYNC_JOB = (MJ_DEFAULT_JOB_MASK, MJ_MIGRATION_OUT_RESTORED_JOB_MASK,
+                              MJ_MIGRATION_IN_JOB_MASK, MJ_DEFAULT_JOB_MASK,
+                              MJ_DEFAULT_JOB_MASK, MJ_DEFAULT_JOB_MASK,
+                              MJ_DEFAULT_JOB_MASK, MJ_BACKUP_JOB_MASK)
+#: job states that make a migration post-copy (besides the resume range and
+#: async_paused)
+POSTCOPY_STATES = (MJ_JOB_STATE_POSTCOPY, MJ_JOB_STATE_POSTCOPY_PAUSED,
+                   MJ_JOB_STATE_POSTCOPY_RECOVER)
+#: virDomainJobStatusToType: the job info type of each job state
+INFO_TYPE_OF_STATE = (MJ_JOB_INFO_NONE,) + (MJ_JOB_INFO_UNBOUNDED,) * 7 + (
+    MJ_JOB_INFO_COMPLETED, MJ_JOB_INFO_FAILED, MJ_JOB_INFO_CANCELLED)

@@ -21,6 +21,22 @@ types the collector does not track (floats, large ints, bytes, cffi's
 NULL) cannot be deferred: hot paths avoid those, with small-int literals
 (immortal) or per-thread objects instead.
 
+What the hot paths do with it (pymigjob/_c/domain.py, begin_job): a Job
+member or a plain int goes to its int (``_JOB_INT``, an immortal small
+int), and that int indexes ``_QUICK_JOBS``, a tuple of the one-argument
+begins: a tuple item is loaded without a count, a dict lookup's result is
+counted whatever it is.  With an API name, the "no timeout" goes as the int
+-1 and, on free-threaded builds, the first wait slice as the int 0: the C
+begin returns WAITING at once instead of after one slice, and
+binding.settle waits in slices as before; the semantics are the same.  The
+API names' encodings are cached per thread (pymigjob/_args.py), so that
+each bytes object handed to C is its thread's own.  Each handle's ffi.gc
+pointer is deferred (Domain.__init__): every call loads it, and two
+handles' pointers that the allocator put side by side share a cache line.
+The cost: a dropped handle's pointer, and its pin on the C domain's
+memory, goes at the next run of the cyclic collector instead of at once
+(refs, and so the domain's life, are not affected).
+
 On GIL builds (and before 3.14) everything here does nothing.  The
 reference counts are an optimisation only: nothing here is needed for
 correctness.

@@ -6,9 +6,12 @@ Driver."""
 from ._base import JobInfo
 from .enums import (
     DEFAULT_JOB_MASK,
+    AgentJob,
     AsyncJob,
     ErrorCode,
     Job,
+    JobOperation,
+    JobState,
     JobType,
     Phase,
     job_mask,
@@ -31,12 +34,13 @@ from .errors import (
     SystemFailure,
     XmlError,
 )
-from .guards import JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard
+from .guards import AgentJobGuard, JobAsyncGuard, JobGuard, MigrationGuard, NestedJobGuard
+from .jobdata import JobData
 from .persist.status import JobStatus
 
 __all__ = [
-    "DEFAULT_JOB_MASK", "ArgumentUnsupported", "AsyncJob", "Error", "ErrorCode", "InternalError", "InvalidArgument",
-    "Job", "JobAsyncGuard", "JobGuard", "JobInfo", "JobStatus", "JobTimeout", "JobType",
+    "DEFAULT_JOB_MASK", "AgentJob", "AgentJobGuard", "ArgumentUnsupported", "AsyncJob", "Error", "ErrorCode", "InternalError", "InvalidArgument",
+    "Job", "JobAsyncGuard", "JobData", "JobOperation", "JobState", "JobGuard", "JobInfo", "JobStatus", "JobTimeout", "JobType",
     "MigrationGuard", "NestedJobGuard", "NoDomain", "NoMemory", "OperationAborted",
     "OperationFailed", "OperationInvalid", "OperationUnsupported", "Phase", "QueueFull",
     "SystemFailure", "XmlError", "job_mask",

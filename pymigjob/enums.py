@@ -57,6 +57,14 @@ class AsyncJob(_Labelled):
     BACKUP = K.MJ_ASYNC_JOB_BACKUP
 
 
+class AgentJob(_Labelled):
+    """Agent job kinds: the third slot, for guest agent calls (libvirt 11)."""
+
+    NONE = K.MJ_AGENT_JOB_NONE
+    QUERY = K.MJ_AGENT_JOB_QUERY
+    MODIFY = K.MJ_AGENT_JOB_MODIFY
+
+
 class Phase(_Labelled):
     """Migration phases: the seed's ten, then libvirt 11's resume range."""
 
@@ -89,6 +97,38 @@ class JobType(_Labelled):
     CANCELLED = K.MJ_JOB_INFO_CANCELLED
 
 
+class JobState(IntEnum):
+    """libvirt's virDomainJobStatus: the async job's progress (job data)."""
+
+    NONE = K.MJ_JOB_STATE_NONE
+    ACTIVE = K.MJ_JOB_STATE_ACTIVE
+    MIGRATING = K.MJ_JOB_STATE_MIGRATING
+    HYPERVISOR_COMPLETED = K.MJ_JOB_STATE_HYPERVISOR_COMPLETED
+    PAUSED = K.MJ_JOB_STATE_PAUSED
+    POSTCOPY = K.MJ_JOB_STATE_POSTCOPY
+    POSTCOPY_PAUSED = K.MJ_JOB_STATE_POSTCOPY_PAUSED
+    POSTCOPY_RECOVER = K.MJ_JOB_STATE_POSTCOPY_RECOVER
+    COMPLETED = K.MJ_JOB_STATE_COMPLETED
+    FAILED = K.MJ_JOB_STATE_FAILED
+    CANCELED = K.MJ_JOB_STATE_CANCELED
+
+
+class JobOperation(IntEnum):
+    """libvirt's virDomainJobOperation."""
+
+    UNKNOWN = K.MJ_JOB_OPERATION_UNKNOWN
+    START = K.MJ_JOB_OPERATION_START
+    SAVE = K.MJ_JOB_OPERATION_SAVE
+    RESTORE = K.MJ_JOB_OPERATION_RESTORE
+    MIGRATION_IN = K.MJ_JOB_OPERATION_MIGRATION_IN
+    MIGRATION_OUT = K.MJ_JOB_OPERATION_MIGRATION_OUT
+    SNAPSHOT = K.MJ_JOB_OPERATION_SNAPSHOT
+    SNAPSHOT_REVERT = K.MJ_JOB_OPERATION_SNAPSHOT_REVERT
+    DUMP = K.MJ_JOB_OPERATION_DUMP
+    BACKUP = K.MJ_JOB_OPERATION_BACKUP
+    SNAPSHOT_DELETE = K.MJ_JOB_OPERATION_SNAPSHOT_DELETE
+
+
 class ErrorCode(IntEnum):
     """libvirt's virErrorNumber values that pymigjob reports."""
 
@@ -114,7 +154,7 @@ class ErrorCode(IntEnum):
 # per class: members of different IntEnums with one value compare equal
 _LABELS: dict[type[_Labelled], tuple[str, ...]] = {
     Job: K.JOB_LABELS, AsyncJob: K.ASYNC_JOB_LABELS, Phase: K.PHASE_LABELS,
-    JobType: K.JOB_INFO_LABELS,
+    JobType: K.JOB_INFO_LABELS, AgentJob: K.AGENT_JOB_LABELS,
 }
 _BY_LABEL: dict[type[_Labelled], dict[str, _Labelled]] = {}
 for _cls, _labels in _LABELS.items():
@@ -168,5 +208,6 @@ def phase_from_string(async_job: int, text: str | None) -> int:
 # free-threaded builds: every member is shared by every thread that names it
 # (Job.MODIFY in each worker's loop): deferred reference counts for them and
 # this module's tables (see _ft; nothing elsewhere)
-_ft.defer(m for cls in (Job, AsyncJob, Phase, JobType, ErrorCode) for m in cls)
+_ft.defer(m for cls in (Job, AsyncJob, AgentJob, Phase, JobType, JobState, JobOperation, ErrorCode)
+          for m in cls)
 _ft.defer_globals(globals())

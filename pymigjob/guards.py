@@ -15,7 +15,7 @@ import logging
 from types import TracebackType
 from typing import Any, Awaitable, Callable, Protocol
 
-from ._args import api_bytes, enum_value, kind_type
+from ._args import api_bytes, enum_value, error_text, kind_type
 from .enums import AsyncJob, Phase
 from .errors import InternalError, add_note
 
@@ -28,20 +28,26 @@ class GuardedDomain(Protocol):
     @property
     def phase(self) -> int: ...
 
-    def begin_job(self, job: int, api: str | None = ..., timeout: float | None = ...) -> None: ...
+    def begin_job(self, job: int, api: str | None = ..., timeout: float | None = ...,
+                  nowait: bool = ...) -> bool: ...
 
     def end_job(self) -> int: ...
 
     def begin_nested_job(self, async_job: int, api: str | None = ...,
-                         timeout: float | None = ...) -> None: ...
+                         timeout: float | None = ...) -> bool: ...
 
     def end_nested_job(self) -> int: ...
 
+    def begin_agent_job(self, agent_job: int, api: str | None = ...,
+                        timeout: float | None = ..., nowait: bool = ...) -> bool: ...
+
+    def end_agent_job(self) -> int: ...
+
     def begin_job_async(self, job: int, api: str | None = ...,
-                        timeout: float | None = ...) -> Awaitable[None]: ...
+                        timeout: float | None = ...) -> Awaitable[bool]: ...
 
     def migration_job_start(self, async_job: int, mask: int | None = ...,
-                            api: str | None = ..., timeout: float | None = ...) -> None: ...
+                            api: str | None = ..., timeout: float | None = ...) -> bool: ...
 
     def migration_job_set_phase(self, phase: int, api: str | None = ...) -> bool: ...
 
@@ -49,9 +55,14 @@ class GuardedDomain(Protocol):
 
     def check_migration_job(self, async_job: int) -> None: ...
 
-    def migration_job_continue(self) -> Any: ...
+    def migration_job_continue(self, cleanup: Any = ...) -> Any: ...
 
-    def migration_job_finish(self) -> int: ...
+    def migration_job_finish(self, error: str | None = ...) -> int: ...
+
+    @property
+    def postcopy(self) -> bool: ...
+
+    def mark_postcopy_failed(self) -> None: ...
 
 
 def exit_failed(body: BaseException, failure: BaseException, call: str) -> None:
@@ -127,6 +138,21 @@ class NestedJobGuard(JobGuard):
             exit_failed(exc, failure, "end_nested_job()")
 
 
+class AgentJobGuard(JobGuard):
+    """`with dom.agent(AgentJob.QUERY):` -- begin_agent_job ... end_agent_job,
+    around a guest agent call."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> GuardedDomain:
+        self._dom.begin_agent_job(self._job, self._api, self._timeout)
+        return self._dom
+
+    def __exit__(self, exc_type: type[BaseException] | None,
+                 exc: BaseException | None, tb: TracebackType | None) -> None:
+        _end(self._dom.end_agent_job, exc, "end_agent_job()")
+
+
 class JobAsyncGuard(_BeginArgs):
     """``async with dom.job_async(Job.MODIFY):`` -- begin_job_async ... end_job."""
 
@@ -148,7 +174,11 @@ class MigrationGuard:
     (`dom.migration_phase`): check_migration_job + start_phase.  On a clean
     exit the job is parked with migration_job_continue, unless `finish()`
     ended it; on an exception the whole async job is finished, as libvirt's
-    error paths do, and refs are back where they were before the block.
+    error paths do, and refs are back where they were before the block --
+    the job data records the failure (FAILED with the exception's text, or
+    CANCELED after an abort).  Except in post-copy (``dom.postcopy``): the
+    guest then lives on both hosts, so, as libvirt, the job is not finished
+    but marked post-copy failed and parked for a resume.
     """
 
     __slots__ = ("domain", "async_job", "_phase", "_api", "_first", "_timeout",
@@ -204,7 +234,27 @@ class MigrationGuard:
         if exc is None:
             self.domain.migration_job_continue()
             return
-        _end(self.domain.migration_job_finish, exc, "migration_job_finish()")
+        dom = self.domain
+        if self._postcopy():
+            _end(lambda: self._park_failed(dom), exc,
+                 "mark_postcopy_failed() + migration_job_continue()")
+        else:
+            _end(lambda: dom.migration_job_finish(error_text(exc)), exc,
+                 "migration_job_finish()")
+
+    def _postcopy(self) -> bool:
+        """Is the job post-copy?  A domain that cannot say (it died) is not:
+        the finish then fails and is noted as before."""
+        try:
+            return bool(self.domain.postcopy)
+        except Exception:
+            return False
+
+    @staticmethod
+    def _park_failed(dom: GuardedDomain) -> None:
+        """Post-copy failed in this step: the job waits, parked, for a resume."""
+        dom.mark_postcopy_failed()
+        dom.migration_job_continue()
 
     @property
     def phase(self) -> int:
@@ -214,9 +264,11 @@ class MigrationGuard:
         """migration_job_set_phase within this API."""
         return self.domain.migration_job_set_phase(phase, api)
 
-    def finish(self) -> int:
-        """End the async job here (the last API); the block will not continue it."""
+    def finish(self, error: str | None = None) -> int:
+        """End the async job here (the last API); the block will not continue
+        it.  `error`: the job failed (its record says FAILED, or CANCELED
+        after an abort request)."""
         if self._done:
             raise RuntimeError("this migration step has already ended")
         self._done = True
-        return self.domain.migration_job_finish()
+        return self.domain.migration_job_finish(error)

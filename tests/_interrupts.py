@@ -8,7 +8,7 @@ import sys
 from typing import Any, Callable, Collection
 
 from _mjhelpers import Holder
-from pymigjob import AsyncJob as A, Job as J
+from pymigjob import AgentJob as AG, AsyncJob as A, Job as J
 
 #: long enough that no begin under test times out by itself
 LONG_WAIT = 30.0
@@ -22,6 +22,12 @@ BEGINS: dict[str, Callable[[Any], Any]] = {
     "begin_nested_job": lambda d: d.begin_nested_job(A.NONE, timeout=LONG_WAIT),
     "abort_job": lambda d: d.abort_job(timeout=LONG_WAIT),
 }
+#: the begins that wait for the agent slot: blocked behind an agent job
+AGENT_BEGINS: dict[str, Callable[[Any], Any]] = {
+    "begin_agent_job": lambda d: d.begin_agent_job(AG.QUERY, api="g", timeout=LONG_WAIT),
+    "agent() guard": lambda d: d.agent(AG.MODIFY).__enter__(),
+}
+BEGINS.update(AGENT_BEGINS)
 
 
 def _ours(frame) -> bool:
@@ -95,7 +101,8 @@ def run_traced(tracer, loop, awaitable) -> bool:
 def interrupted_blocked_begins(dom, call: Callable[[Any], Any], wait_loop: str,
                                state: Callable[[], tuple], idle: tuple,
                                clean: Callable[[], None] | None = None) -> list:
-    """call(dom), blocked behind a MODIFY job held by another thread,
+    """call(dom), blocked behind a MODIFY job held by another thread (an
+    agent MODIFY job for AGENT_BEGINS),
     interrupted at event 1, 2, ... of pymigjob's code until the injection
     lands in `wait_loop` (the function that waits) a second time at the same
     place: every line has been covered.  After each interrupt state() must be
@@ -103,7 +110,8 @@ def interrupted_blocked_begins(dom, call: Callable[[Any], Any], wait_loop: str,
     recorded as (where, state) and clean(), if given, mends it.  Returns the
     leaks."""
     leaks = []
-    with Holder(dom, J.MODIFY, timeout=LONG_WAIT) as h:
+    agent = any(call is c for c in AGENT_BEGINS.values())
+    with Holder(dom, AG.MODIFY if agent else J.MODIFY, timeout=LONG_WAIT, agent=agent) as h:
         seen = set()
         for n in range(1, 400):
             tracer, count = inject_at(n)
@@ -159,7 +167,7 @@ def interrupted_coroutine_begins(dom, frames: Collection[str],
                 dom.end_job()
                 run_traced(tracer, loop, asyncio.wait([box[0]]))
             if where[1] is None:
-                assert box[0].result() is None and dom.active_job == J.QUERY
+                assert box[0].result() is True and dom.active_job == J.QUERY
                 dom.end_job()
                 return leaks, held_after, seen  # a whole begin has been covered
             seen.add(where[1])

@@ -27,6 +27,10 @@ SNAPSHOT_PROPS = (
     "owner_thread",
     "async_owner_thread",
     "abort_requested",
+    "agent_job",
+    "agent_owner_api",
+    "agent_owner_thread",
+    "uuid",
 )
 
 
@@ -95,21 +99,25 @@ def started(fn: Callable[..., Any], *args: Any, **kw: Any) -> Worker:
 
 
 class Holder:
-    """A thread that takes a sync job, holds it until ``release()``, ends it."""
+    """A thread that takes a sync job (an agent job with ``agent=True``),
+    holds it until ``release()``, ends it."""
 
     def __init__(self, dom, job=mj.Job.QUERY, api: str | None = None,
-                 timeout: float = DEADLINE) -> None:
+                 timeout: float = DEADLINE, agent: bool = False) -> None:
         self.dom = dom
         self.acquired = threading.Event()
         self._release = threading.Event()
         self.ident = 0
 
-        def body():
-            dom.begin_job(job, api=api, timeout=timeout)
+        def body():  # agent: `job` is an AgentJob, held in the agent slot
+            if agent:
+                dom.begin_agent_job(job, api=api, timeout=timeout)
+            else:
+                dom.begin_job(job, api=api, timeout=timeout)
             self.ident = threading.get_ident()
             self.acquired.set()
             self._release.wait(DEADLINE * 3)
-            return dom.end_job()
+            return dom.end_agent_job() if agent else dom.end_job()
 
         self.worker = Worker(body, name=f"holder-{job!r}")
 

@@ -5,7 +5,8 @@
  * Each input builds two domains (max_queued and strict_phases from the
  * first bytes) and runs up to 256 operations, one per byte pair: every
  * begin (with wait_for = 0, so a begin that cannot start leaves a pending
- * waiter on this thread, exactly as the Python layer's first slice does),
+ * waiter on this thread, exactly as the Python layer's first slice does;
+ * agent begins and nowait begins included),
  * pending_wait / pending_cancel, the notifier calls (detach, take, poll,
  * cancel), every end, masks, phases, continue/finish, abort, ref/unref,
  * remove, cancel_waiters and every accessor.  Single-threaded, so the
@@ -52,16 +53,17 @@ typedef struct {
     bool dead;
     bool sync_mine;   /* this input holds the sync slot and knows it */
     bool async_mine;  /* same for the async slot */
+    bool agent_mine;  /* and the agent slot */
 } dom_t;
 
-/* a waiter: which domain, whether a grant gives the sync slot, and whether
- * it is an AbortJob's (a grant applies the abort and ends it) */
-typedef struct { int dom; bool sync; bool abort; mj_waiter *w; } waiter_t;
+/* a waiter: which domain, the slot a grant gives it (an mj_slot), and
+ * whether it is an AbortJob's (a grant applies the abort and ends it) */
+typedef struct { int dom; int slot; bool abort; mj_waiter *w; } waiter_t;
 
 /* the previous operation, when it was a begin: what mj_begin_abandon
  * right after it must give back (as for a caller interrupted the instant
  * the begin returned) */
-static struct { bool valid; int dom; bool sync; bool abort; int rc; } last_begin;
+static struct { bool valid; int dom; int slot; bool abort; int rc; } last_begin;
 
 static dom_t doms[NDOM];
 static waiter_t pending[MAXW];     /* this thread's pending waiters, bottom first */
@@ -128,13 +130,26 @@ give_back(int i, int n)
         doms[i].dead = true;
 }
 
-/* a begin's result: held (+1), waiting (+1, pending), or nothing */
 static void
-after_begin(int i, int rc, bool sync)
+mine(int i, int slot, bool held)
 {
-    CHECK(rc == 0 || rc == -1 || rc == MJ_WAITING, "begin returned %d", rc);
+    if (slot == MJ_SLOT_SYNC)
+        doms[i].sync_mine = held;
+    else if (slot == MJ_SLOT_ASYNC)
+        doms[i].async_mine = held;
+    else
+        doms[i].agent_mine = held;
+}
+
+/* a begin's result: held (+1), waiting (+1, pending), or nothing (failed,
+ * or a nowait begin that was busy) */
+static void
+after_begin(int i, int rc, int slot)
+{
+    CHECK(rc == 0 || rc == -1 || rc == MJ_WAITING || rc == MJ_BUSY,
+          "begin returned %d", rc);
     failed(rc);
-    if (rc == -1)
+    if (rc == -1 || rc == MJ_BUSY)
         return;
     CHECK(lax || !doms[i].dead, "a begin on a dead domain succeeded");
     doms[i].model++;
@@ -142,22 +157,20 @@ after_begin(int i, int rc, bool sync)
         CHECK(npending < MAXW, "too many waiters");
         pending[npending].dom = i;
         pending[npending].abort = false;
-        pending[npending++].sync = sync;
-    } else if (sync) {
-        doms[i].sync_mine = true;
+        pending[npending++].slot = slot;
     } else {
-        doms[i].async_mine = true;
+        mine(i, slot, true);
     }
     CHECK(mj_pending_count() == npending, "pending count %d, model %d",
           mj_pending_count(), npending);
 }
 
 static void
-note_begin(int i, int rc, bool sync, bool abort)
+note_begin(int i, int rc, int slot, bool abort)
 {
     last_begin.valid = true;
     last_begin.dom = i;
-    last_begin.sync = sync;
+    last_begin.slot = slot;
     last_begin.abort = abort;
     last_begin.rc = rc;
 }
@@ -208,7 +221,15 @@ check_domain(int i)
     int phase = mj_domain_phase(d);
     uint64_t mask = mj_domain_mask(d);
     int queued = mj_domain_jobs_queued(d);
-    int holders = (active != MJ_JOB_NONE) + (async_job != MJ_ASYNC_JOB_NONE);
+    int agent = mj_domain_agent_job(d);
+    int holders = (active != MJ_JOB_NONE) + (async_job != MJ_ASYNC_JOB_NONE) +
+                  (agent != MJ_AGENT_JOB_NONE);
+
+    CHECK(agent >= 0 && agent < MJ_AGENT_JOB_LAST, "agent %d", agent);
+    if (agent == MJ_AGENT_JOB_NONE) {
+        CHECK(mj_domain_agent_owner_thread(d) == 0, "agent owner without an agent job");
+        CHECK(mj_domain_agent_owner_api(d) == NULL, "agent owner API without an agent job");
+    }
 
     CHECK(active >= 0 && active < MJ_JOB_LAST && active != MJ_JOB_ASYNC, "active %d", active);
     CHECK(async_job >= 0 && async_job < MJ_ASYNC_JOB_LAST, "async %d", async_job);
@@ -225,6 +246,9 @@ check_domain(int i)
         CHECK(mj_domain_async_owner_api(d) == NULL, "async owner API without an async job");
         CHECK(mj_domain_job_info_type(d) == MJ_JOB_INFO_NONE, "job info without an async job");
         CHECK(mj_domain_job_elapsed(d) == 0.0, "elapsed without an async job");
+        CHECK(mj_domain_api_flags(d) == 0, "apiFlags without an async job");
+        CHECK(mj_domain_async_paused(d) == 0 && mj_domain_postcopy(d) == 0,
+              "post-copy without an async job");
     } else {
         CHECK(mask & MJ_JOB_MASK(MJ_JOB_DESTROY), "mask %#llx lacks DESTROY",
               (unsigned long long)mask);
@@ -252,10 +276,8 @@ resolved(waiter_t w, int rc)
 {
     if (rc < 0 || w.abort)
         give_back(w.dom, 1);
-    else if (w.sync)
-        doms[w.dom].sync_mine = true;
     else
-        doms[w.dom].async_mine = true;
+        mine(w.dom, w.slot, true);
 }
 
 /* may this input end the sync / async job now?  Only one it collected
@@ -272,6 +294,13 @@ may_end_async(int i)
 {
     return lax || doms[i].dead || doms[i].async_mine ||
            mj_domain_async_job(doms[i].d) == MJ_ASYNC_JOB_NONE;
+}
+
+static bool
+may_end_agent(int i)
+{
+    return lax || doms[i].dead || doms[i].agent_mine ||
+           mj_domain_agent_job(doms[i].d) == MJ_AGENT_JOB_NONE;
 }
 
 static void
@@ -303,27 +332,27 @@ run_op(input *in)
     bool after_a_begin = last_begin.valid;
 
     last_begin.valid = false;
-    switch (op % 35) {
+    switch (op % 40) {
     case 0: case 1: case 2:
         rc = mj_begin_job(d, job, api, to, 0.0);
-        after_begin(i, rc, true);
-        note_begin(i, rc, true, false);
+        after_begin(i, rc, MJ_SLOT_SYNC);
+        note_begin(i, rc, MJ_SLOT_SYNC, false);
         break;
     case 3:
         rc = mj_begin_async_job(d, (int)(arg % 7) - 1, api, to, 0.0);
-        after_begin(i, rc, false);
-        note_begin(i, rc, false, false);
+        after_begin(i, rc, MJ_SLOT_ASYNC);
+        note_begin(i, rc, MJ_SLOT_ASYNC, false);
         break;
     case 4: case 5:
         rc = mj_begin_nested_job(d, (int)(arg % 7) - 1, api, to, 0.0);
-        after_begin(i, rc, true);
-        note_begin(i, rc, true, false);
+        after_begin(i, rc, MJ_SLOT_SYNC);
+        note_begin(i, rc, MJ_SLOT_SYNC, false);
         break;
     case 6: {
         uint64_t mask = (uint64_t)next(in) << 56 | next(in);
         rc = mj_migration_job_start(d, (int)(arg % 7) - 1, api, to, 0.0, arg & 1, mask);
-        after_begin(i, rc, false);
-        note_begin(i, rc, false, false);
+        after_begin(i, rc, MJ_SLOT_ASYNC);
+        note_begin(i, rc, MJ_SLOT_ASYNC, false);
         break;
     }
     case 7: case 8:
@@ -390,10 +419,10 @@ run_op(input *in)
         CHECK(rc == 0 || rc == -1 || rc == MJ_WAITING, "abort returned %d", rc);
         failed(rc);
         if (rc == MJ_WAITING) {
-            after_begin(i, rc, true);
+            after_begin(i, rc, MJ_SLOT_SYNC);
             pending[npending - 1].abort = true;
         }
-        note_begin(i, rc, true, true);
+        note_begin(i, rc, MJ_SLOT_SYNC, true);
         break;
     case 19: {
         bool holds = !doms[i].dead && mj_domain_active_job(d) == MJ_JOB_ABORT;
@@ -422,9 +451,9 @@ run_op(input *in)
             waiter_t w = pending[--npending];
 
             resolved(w, rc);
-            note_begin(w.dom, rc, w.sync, w.abort);
+            note_begin(w.dom, rc, w.slot, w.abort);
         } else {
-            note_begin(pending[npending - 1].dom, rc, pending[npending - 1].sync,
+            note_begin(pending[npending - 1].dom, rc, pending[npending - 1].slot,
                        pending[npending - 1].abort);
         }
         break;
@@ -432,16 +461,13 @@ run_op(input *in)
         if (!after_a_begin)
             break;
         i = last_begin.dom;
-        mj_begin_abandon(doms[i].d, !last_begin.sync);
+        mj_begin_abandon(doms[i].d, last_begin.slot);
         if (last_begin.rc == MJ_WAITING) {
             CHECK(npending && pending[npending - 1].dom == i, "abandon: no waiter");
             give_back(pending[--npending].dom, 1);
         } else if (last_begin.rc == 0 && !last_begin.abort) {
             give_back(i, 1);
-            if (last_begin.sync)
-                doms[i].sync_mine = false;
-            else
-                doms[i].async_mine = false;
+            mine(i, last_begin.slot, false);
         }
         CHECK(mj_pending_count() == npending, "pending count %d, model %d",
               mj_pending_count(), npending);
@@ -520,6 +546,112 @@ run_op(input *in)
         }
         break;
     }
+    case 34: case 35:
+        rc = mj_begin_agent_job(d, (int)(arg % 5) - 1, api, to, 0.0);
+        after_begin(i, rc, MJ_SLOT_AGENT);
+        note_begin(i, rc, MJ_SLOT_AGENT, false);
+        break;
+    case 36:
+        rc = mj_begin_agent_job_nowait(d, (int)(arg % 5) - 1, api);
+        CHECK(rc != MJ_WAITING, "a nowait begin waits");
+        after_begin(i, rc, MJ_SLOT_AGENT);
+        note_begin(i, rc, MJ_SLOT_AGENT, false);
+        break;
+    case 37:
+        rc = mj_begin_job_nowait(d, job, api);
+        CHECK(rc != MJ_WAITING, "a nowait begin waits");
+        after_begin(i, rc, MJ_SLOT_SYNC);
+        note_begin(i, rc, MJ_SLOT_SYNC, false);
+        break;
+    case 38:
+        if (may_end_agent(i)) {
+            rc = mj_end_agent_job(d);
+            after_end(i, rc);
+            if (rc >= 0)
+                doms[i].agent_mine = false;
+        }
+        break;
+    case 39: {                  /* libvirt 11: the async job's life, post-copy, job data */
+        uint8_t b = next(in);   /* the sub-operation's own argument */
+        int kind = (int)(b % 7) - 1, phase = (int)(b >> 3) % 18 - 1;
+        mj_job_data data;
+        switch (arg % 8) {
+        case 0:
+            failed(mj_release_async_job(d));
+            break;
+        case 1: {                           /* discard: the async job and a nested one */
+            bool nested = !doms[i].dead && mj_domain_active_job(d) == MJ_JOB_ASYNC_NESTED;
+            if (!may_end_async(i) || (nested && !may_end_sync(i)))
+                break;
+            rc = mj_discard_async_job(d);
+            failed(rc);
+            if (rc >= 0) {
+                give_back(i, 1);            /* the first may kill the domain */
+                if (nested)
+                    give_back(i, 1);
+                mine(i, MJ_SLOT_ASYNC, false);
+                if (nested)
+                    mine(i, MJ_SLOT_SYNC, false);
+                CHECK(lax || rc == (doms[i].dead ? 0 : doms[i].model),
+                      "discard returned refs %d, model %d", rc, doms[i].model);
+            }
+            break;
+        }
+        case 2: {                           /* restore: a begin's reference */
+            uint64_t mask = (uint64_t)next(in) << 56 | next(in);
+            int64_t started = b & 0x40 ? -1 : (int64_t)next(in) << 33;
+            rc = mj_restore_async_job(d, kind, phase, b & 1, mask, b, api, started,
+                                      arg & 0x10 ? -1 : (int)(b % 13) - 1,
+                                      arg & 0x20 ? -1 : (int)(b % 12) - 1);
+            failed(rc);
+            CHECK(rc == 0 || rc == -1, "restore returned %d", rc);
+            if (rc == 0) {
+                CHECK(lax || !doms[i].dead, "a restore on a dead domain succeeded");
+                doms[i].model++;
+                mine(i, MJ_SLOT_ASYNC, true);
+                CHECK(mj_domain_async_owner_thread(d) == 0, "a restored job has an owner");
+            }
+            note_begin(i, rc, MJ_SLOT_ASYNC, false);
+            break;
+        }
+        case 3:
+            rc = mj_mark_postcopy_failed(d);
+            failed(rc);
+            if (rc == 0)
+                CHECK(mj_domain_phase(d) == MJ_PHASE_POSTCOPY_FAILED &&
+                      mj_domain_async_paused(d) == 1 && mj_domain_postcopy(d) == 1,
+                      "mark_postcopy_failed");
+            break;
+        case 4:
+            failed(b & 1 ? mj_clear_postcopy_failed(d)
+                         : mj_migration_can_resume(d, kind, phase, b & 0x40, b & 0x80));
+            break;
+        case 5:
+            failed(mj_set_job_state(d, (int)(b % 13) - 1, b & 0x80 ? api : NULL));
+            rc = mj_domain_job_stats(d, (b >> 4) % 5, &data);
+            failed(rc);
+            CHECK(rc >= -1 && rc <= 1, "job_stats returned %d", rc);
+            if (rc == 1)
+                CHECK(data.elapsed >= 0.0 && data.state >= 0 &&
+                      data.state < MJ_JOB_STATE_LAST, "job data");
+            break;
+        case 6:
+            if (may_end_async(i)) {
+                rc = mj_end_async_job_error(d, api);
+                after_end(i, rc);
+                if (rc >= 0)
+                    mine(i, MJ_SLOT_ASYNC, false);
+            }
+            break;
+        default:
+            rc = mj_begin_async_job_flags(d, kind, api, to, 0.0, b,
+                                          (int)(b >> 3) % 13 - 1);
+            after_begin(i, rc, MJ_SLOT_ASYNC);
+            note_begin(i, rc, MJ_SLOT_ASYNC, false);
+            break;
+        }
+        break;
+    }
     default:
         break;                              /* check_domain reads everything */
     }
@@ -527,7 +659,7 @@ run_op(input *in)
         mj_domain *t = doms[i].d;
         fprintf(stderr, "op %2d dom %d arg %3d (job/kind %d, timeout %g, api %s): "
                 "refs %d model %d active %d async %d phase %d queued %d pending %d "
-                "detached %d\n", op % 35, i, arg, job, to,
+                "detached %d\n", op % 40, i, arg, job, to,
                 api ? (strlen(api) > 8 ? "<long>" : api) : "NULL",
                 mj_domain_refs(t), doms[i].model,
                 doms[i].dead ? -1 : mj_domain_active_job(t),
@@ -565,6 +697,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(doms[i].d, "mj_domain_new: %s", mj_last_error_message());
         doms[i].model = 1;
         doms[i].dead = doms[i].sync_mine = doms[i].async_mine = false;
+        doms[i].agent_mine = false;
     }
     CHECK(mj_domain_new("", 1.0, 0, false) == NULL, "a domain without a name");
     CHECK(mj_domain_new(long_bad, 1.0, 0, false) == NULL, "a name too long");
@@ -593,6 +726,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         while (mj_end_job(doms[i].d) >= 0)
             ;
         while (mj_end_async_job(doms[i].d) >= 0)
+            ;
+        while (mj_end_agent_job(doms[i].d) >= 0)
             ;
         while (mj_domain_unref(doms[i].d) >= 0)
             ;

@@ -87,6 +87,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 MJ_PHASE_LAST, text, number);
     check_table("job_info_type", mj_job_info_type_to_string,
                 mj_job_info_type_from_string, MJ_JOB_INFO_LAST, text, number);
+    check_table("agent_job", mj_agent_job_to_string, mj_agent_job_from_string,
+                MJ_AGENT_JOB_LAST, text, number);
 
     bool migration = async_job == MJ_ASYNC_JOB_MIGRATION_OUT ||
                      async_job == MJ_ASYNC_JOB_MIGRATION_IN;

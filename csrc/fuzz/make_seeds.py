@@ -7,13 +7,14 @@ import os
 import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-NOPS = 35
+NOPS = 40
 OPS = dict(begin=0, begin_async=3, nested=4, start=6, end=7, end_nested=9, end_async=10,
            mask=11, set_phase=12, start_phase=14, cont=15, finish=16, check=17, abort=18,
            abort_apply=19, check_abort=20, wait=21, cancel=23, ref=24, unref=25,
            remove=26, cancel_waiters=27, detach=28, poll=29, wcancel=31, take=32,
-           unclaimed=33, read=34)
+           unclaimed=33, agent=34, agent_nowait=36, nowait=37, end_agent=38, read=39)
 JOB = dict(query=1, destroy=2, suspend=3, modify=4, abort=5, migop=6)
+AGENT = dict(query=1, modify=2)
 ASYNC = dict(out=1, inn=2, save=3, dump=4)
 PHASE = dict(none=0, perform2=1, begin3=2, perform3=3, perform3_done=4, confirm3=6,
              prepare=7, finish2=8, finish3=9)
@@ -66,6 +67,12 @@ JOBS = {
     + op("mask", value=3) + op("begin", value=JOB["query"], timeout=0)
     + phase("start_phase", "prepare") + phase("set_phase", "perform2") + op("cont")
     + op("unref") + op("finish"),
+    "agent_slot": bytes([0x00]) + op("begin", value=JOB["modify"])
+    + op("agent", value=AGENT["modify"], mod=5) + op("agent", value=AGENT["query"], mod=5)
+    + op("nowait", value=JOB["query"]) + op("agent_nowait", value=AGENT["query"], mod=5)
+    + op("unclaimed") + op("end_agent") + op("wait") + op("end") + op("end_agent")
+    + kind("start", "inn") + op("agent", value=AGENT["query"], mod=5) + op("end_agent")
+    + op("finish"),
 }
 
 PARSERS = {

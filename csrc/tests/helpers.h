@@ -10,10 +10,12 @@
  *   test_migration.c  the seed's migration helpers, phases, claim_parked, abort
  *   test_notify.c     notifiers (event-loop waiters)
  *   test_stress.c     races, stress and chaos runs
+ *   test_agent.c      the agent slot, nowait begins, the hand-off on a
+ *                     wider mask, uuids
  *   test_review.c     the defects review found: expired waiters, abandon,
  *                     the error stack, the refs limit
  * Static helpers in a test file carry its prefix (dom_, job_, wait_, mig_,
- * notify_, stress_, main_).
+ * notify_, stress_, agent_, main_).
  */
 #ifndef MJ_TEST_HELPERS_H
 #define MJ_TEST_HELPERS_H
@@ -151,6 +153,13 @@ void test_refs_domain_disappeared(void);
 void test_claim_parked(void);
 void test_claim_parked_not_while_driven(void);
 void test_abort(void);
+/* test_postcopy.c */
+void test_migration_job_is_allowed(void);
+void test_api_flags(void);
+void test_release_and_discard(void);
+void test_restore_async_job(void);
+void test_postcopy_failed_and_resume(void);
+void test_job_data(void);
 
 /* the event-loop calls on a waiter pointer the test tracks itself (the
  * library's calls keep it in a caller-owned cell) */
@@ -168,6 +177,16 @@ void test_expired_waiter_passed_over(void);
 void test_abandon_gives_back_its_own(void);
 void test_errors_are_a_stack(void);
 void test_refs_limit(void);
+
+/* test_agent.c */
+void test_agent_slot(void);
+void test_agent_ignores_mask(void);
+void test_agent_fifo_across_slots(void);
+void test_nowait(void);
+void test_agent_max_queued(void);
+void test_mask_widening_hands_off(void);
+void test_uuid(void);
+void test_handoff_for_others(void);
 
 /* test_notify.c */
 void test_notifier_basics(void);

@@ -56,10 +56,11 @@ void test_masks(void)
     CHECK_HEX(mj_domain_mask(d), MJ_DEFAULT_JOB_MASK);
     job_check_allowed_set(d, 0x3f, NULL);
 
-    /* begin_async_job: default mask, job info NONE */
+    /* begin_async_job: default mask; job info follows the job data
+     * (ACTIVE: UNBOUNDED, as libvirt 11's StatusToType) */
     CHECK_INT(mj_begin_async_job(d, MJ_ASYNC_JOB_SAVE, "save", 1.0, -1), 0);
     CHECK_HEX(mj_domain_mask(d), MJ_DEFAULT_JOB_MASK);
-    CHECK_INT(mj_domain_job_info_type(d), MJ_JOB_INFO_NONE);
+    CHECK_INT(mj_domain_job_info_type(d), MJ_JOB_INFO_UNBOUNDED);
     job_check_allowed_set(d, MJ_DEFAULT_JOB_MASK, "save");
     /* DESTROY is always added */
     CHECK_INT(mj_set_async_job_mask(d, 0), 0);
@@ -124,7 +125,13 @@ void test_masks(void)
     CHECK_INT(mj_begin_async_job(d, MJ_ASYNC_JOB_SAVE, "save", 0.05, -1), -1);
     CHECK_ERR(MJ_ERR_OPERATION_TIMEOUT,
               "cannot acquire state change lock (held by monitor=perform3)");
+    /* a second migration fails at once (qemuMigrationJobIsAllowed) */
     CHECK_INT(mj_migration_job_start(d, MJ_ASYNC_JOB_MIGRATION_OUT, "x", 0.05,
+                                     -1, false, 0), -1);
+    CHECK_ERR(MJ_ERR_OPERATION_INVALID, "another migration job is already "
+              "running for domain 'vm-mask'");
+    /* a SAVE through migration_job_start still waits */
+    CHECK_INT(mj_migration_job_start(d, MJ_ASYNC_JOB_SAVE, "x", 0.05,
                                      -1, false, 0), -1);
     CHECK_ERR(MJ_ERR_OPERATION_TIMEOUT,
               "cannot acquire state change lock (held by monitor=perform3)");

@@ -199,6 +199,7 @@ void test_nested_interleaving(void)
 typedef struct {
     mj_domain *ds[STRESS_MAX_DOMS];
     atomic_int *holders_of[STRESS_MAX_DOMS];   /* per domain */
+    atomic_int *agent_holders_of[STRESS_MAX_DOMS];
     int nd;
     int id;
     double until;
@@ -208,8 +209,10 @@ typedef struct {
     /* the domain of the current operation */
     mj_domain *d;
     atomic_int *holders;
+    atomic_int *agent_holders;
     mj_notifier *notifier;  /* this thread's event loop */
     long n_sync, n_async, n_nested, n_sliced, n_notified, n_abort, n_fail_ok;
+    long n_agent, n_nowait_busy;
 } stress_arg;
 
 #define VIOLATION(a, ...)                                                  \
@@ -235,6 +238,12 @@ static void stress_failed(stress_arg *a, const char *what)
     const char *msg = mj_last_error_message();
     if (code == MJ_ERR_OPERATION_TIMEOUT &&
         strncmp(msg, "cannot acquire state change lock", 32) == 0) {
+        a->n_fail_ok++;
+        return;
+    }
+    /* a second migration is refused at once (qemuMigrationJobIsAllowed) */
+    if (code == MJ_ERR_OPERATION_INVALID &&
+        strstr(msg, "another migration job is already running") == msg) {
         a->n_fail_ok++;
         return;
     }
@@ -287,6 +296,55 @@ static void stress_end_sync(stress_arg *a, int k)
         VIOLATION(a, "end_job of %s returned %d: %d \"%s\"",
                   mj_job_to_string(k), r, mj_last_error_code(),
                   mj_last_error_message());
+}
+
+/* an agent job (maybe nowait) or a nowait sync job: one agent holder at
+ * a time, the state agreeing with the grant, and a busy nowait changes
+ * nothing it could see */
+static void stress_agent(stress_arg *a, unsigned *seed)
+{
+    int k = 1 + rand_r(seed) % 2;
+    bool nowait = rand_r(seed) % 3 == 0;
+    int rc = nowait ? mj_begin_agent_job_nowait(a->d, k, "stress-agent")
+                    : mj_begin_agent_job(a->d, k, "stress-agent",
+                                         0.01 * (rand_r(seed) % 10), -1);
+
+    if (rc == MJ_BUSY) {
+        a->n_nowait_busy++;
+        return;
+    }
+    if (rc != 0) {
+        stress_failed(a, nowait ? "begin_agent_job_nowait" : "begin_agent_job");
+        return;
+    }
+    a->n_agent++;
+    if (atomic_fetch_add(a->agent_holders, 1) != 0)
+        VIOLATION(a, "two agent jobs at once");
+    if (mj_domain_agent_job(a->d) != k)
+        VIOLATION(a, "holding agent job %d but agent_job is %d", k,
+                  mj_domain_agent_job(a->d));
+    if (mj_domain_agent_owner_thread(a->d) != self_id())
+        VIOLATION(a, "holding agent job %d but not its owner thread", k);
+    if (rand_r(seed) % 4 == 0)
+        sleep_s(0.0001);
+    /* a sync job meanwhile, without waiting: the slots are independent */
+    if (rand_r(seed) % 2 == 0) {
+        int sk = stress_sync_kinds[rand_r(seed) % 6];
+        int src = mj_begin_job_nowait(a->d, sk, "stress-nowait");
+        if (src == 0) {
+            stress_sync_held(a, sk, true);
+            stress_end_sync(a, sk);
+        } else if (src == MJ_BUSY) {
+            a->n_nowait_busy++;
+        } else {
+            stress_failed(a, "begin_job_nowait");
+        }
+    }
+    atomic_fetch_sub(a->agent_holders, 1);
+    rc = mj_end_agent_job(a->d);
+    if (rc < (a->chaos ? 0 : 1))
+        VIOLATION(a, "end_agent_job returned %d: %d \"%s\"", rc,
+                  mj_last_error_code(), mj_last_error_message());
 }
 
 static void stress_async(stress_arg *a, unsigned *seed)
@@ -489,6 +547,7 @@ static void *stress_main(void *arg)
         int di = a->nd > 1 ? rand_r(&seed) % a->nd : 0;
         a->d = a->ds[di];
         a->holders = a->holders_of[di];
+        a->agent_holders = a->agent_holders_of[di];
         int op = rand_r(&seed) % 100;
         if (op < 40) {
             int k = stress_sync_kinds[rand_r(&seed) % 6];
@@ -518,6 +577,8 @@ static void *stress_main(void *arg)
                 else
                     stress_failed(a, "abort_job");
             }
+        } else if (op < 90) {
+            stress_agent(a, &seed);
         } else {
             int r = mj_domain_ref(a->d);
             if (r < 0 && stress_chaos_error(a))
@@ -551,6 +612,7 @@ static void *stress_main(void *arg)
 
 typedef struct {
     long n_sync, n_async, n_nested, n_sliced, n_notified, n_abort, n_fail;
+    long n_agent, n_nowait_busy;
 } stress_totals;
 
 /* run `threads` threads of random operations over ds[0..nd) */
@@ -562,15 +624,19 @@ stress_run_threads(mj_domain **ds, int nd, int threads, double seconds,
     pthread_t *th = calloc((size_t)threads, sizeof(*th));
     stress_arg *args = calloc((size_t)threads, sizeof(*args));
     atomic_int holders[STRESS_MAX_DOMS];
+    atomic_int agent_holders[STRESS_MAX_DOMS];
     stress_totals t = { 0 };
     double start = now_s();
-    for (int i = 0; i < nd; i++)
+    for (int i = 0; i < nd; i++) {
         atomic_init(&holders[i], 0);
+        atomic_init(&agent_holders[i], 0);
+    }
     for (int i = 0; i < threads; i++) {
         args[i].nd = nd;
         for (int j = 0; j < nd; j++) {
             args[i].ds[j] = ds[j];
             args[i].holders_of[j] = &holders[j];
+            args[i].agent_holders_of[j] = &agent_holders[j];
         }
         args[i].id = i;
         args[i].until = start + seconds;
@@ -590,6 +656,8 @@ stress_run_threads(mj_domain **ds, int nd, int threads, double seconds,
         t.n_notified += args[i].n_notified;
         t.n_abort += args[i].n_abort;
         t.n_fail += args[i].n_fail_ok;
+        t.n_agent += args[i].n_agent;
+        t.n_nowait_busy += args[i].n_nowait_busy;
     }
     free(th);
     free(args);
@@ -600,9 +668,10 @@ static void stress_print_totals(const char *name, int threads, double seconds,
                                 stress_totals t)
 {
     fprintf(stderr, "    %s: %d threads %.1fs: %ld sync, %ld async, %ld nested, "
-            "%ld sliced (%ld via notifier), %ld aborts, %ld expected "
-            "failures\n", name, threads, seconds, t.n_sync, t.n_async,
-            t.n_nested, t.n_sliced, t.n_notified, t.n_abort, t.n_fail);
+            "%ld sliced (%ld via notifier), %ld aborts, %ld agent, %ld nowait "
+            "busy, %ld expected failures\n", name, threads, seconds, t.n_sync,
+            t.n_async, t.n_nested, t.n_sliced, t.n_notified, t.n_abort,
+            t.n_agent, t.n_nowait_busy, t.n_fail);
 }
 
 static void stress_check_at_rest(mj_domain *d)
@@ -611,6 +680,7 @@ static void stress_check_at_rest(mj_domain *d)
     CHECK_INT(mj_domain_jobs_queued(d), 0);
     CHECK_INT(mj_domain_active_job(d), MJ_JOB_NONE);
     CHECK_INT(mj_domain_async_job(d), MJ_ASYNC_JOB_NONE);
+    CHECK_INT(mj_domain_agent_job(d), MJ_AGENT_JOB_NONE);
     CHECK_INT(mj_domain_owner_thread(d), 0);
     CHECK_INT(mj_domain_async_owner_thread(d), 0);
     CHECK(!mj_domain_abort_requested(d));
@@ -632,6 +702,7 @@ static void stress_run(const char *name, int threads, double seconds,
     CHECK(t.n_async > 0);
     CHECK(t.n_nested > 0);
     CHECK(t.n_sliced > 0);
+    CHECK(t.n_agent > 0);
     /* everything given back */
     stress_check_at_rest(d);
     /* and the domain still works */

@@ -47,8 +47,8 @@ from .binding import (
 
 __all__ = ["NOTIFIER_IDLE", "Begin", "begin"]
 
-#: what Domain.begin_job_async & co return
-Begin = Coroutine[Any, Any, None]
+#: what Domain.begin_job_async & co return: True once the job is held
+Begin = Coroutine[Any, Any, bool]
 
 #: seconds a loop keeps its notifier (one eventfd and its reader) after the
 #: last waiter went; 0 releases it at once
@@ -277,12 +277,13 @@ def _notifier_for(loop: asyncio.AbstractEventLoop) -> _LoopNotifier:
 
 
 async def begin(fn: Any, p: Any, kind: int, api: str | None, timeout: float | None,
-                kind_cls: type | None, what: str, slot: bool,
-                tail: tuple[Any, ...] = ()) -> None:
+                kind_cls: type | None, what: str, slot: int,
+                tail: tuple[Any, ...] = ()) -> bool:
     """The body of Domain.begin_job_async & co: ``fn`` is the C begin on the
     domain ``p``, called as ``fn(p, kind, api, timeout, wait_for, *tail)``
     (without ``kind`` when ``kind_cls`` is None: AbortJob), which leaves its
-    job in ``slot`` (sync or async).
+    job in ``slot`` (binding's SYNC_SLOT, ASYNC_SLOT or AGENT_SLOT).  True
+    once the job is held.
 
     Called with ``wait_for=0`` it either settles at once (held: the
     coroutine never suspends; or an error) or leaves a pending waiter, which
@@ -336,3 +337,4 @@ async def begin(fn: Any, p: Any, kind: int, api: str | None, timeout: float | No
         if wait is not None:
             wait.fut = None
             notifier.forget(wait, key)  # type: ignore[union-attr]
+    return True

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import _args, _ft
-from ..enums import AsyncJob, Job, Phase
+from ..enums import AgentJob, AsyncJob, Job, Phase
 from ..errors import error_from
 
 try:
@@ -29,13 +29,16 @@ except ImportError as exc:  # pragma: no cover - depends on the install
 
 NULL: Any = ffi.NULL
 WAITING: int = lib.MJ_WAITING
+#: a nowait begin that would have had to wait (nothing changed, no error)
+BUSY: int = lib.MJ_BUSY
 #: how long one C wait may block before Python gets to run signal handlers
 WAIT_SLICE: float = lib.MJ_WAIT_SLICE
 
 
 _ERROR_MAX: int = lib.MJ_ERROR_MAX
-#: a begin left something in the sync slot (nested jobs too) or the async one
-SYNC_SLOT, ASYNC_SLOT = False, True
+#: the slot a begin left something in: the sync one (nested jobs too), the
+#: async one, the agent one (mj_slot)
+SYNC_SLOT, ASYNC_SLOT, AGENT_SLOT = lib.MJ_SLOT_SYNC, lib.MJ_SLOT_ASYNC, lib.MJ_SLOT_AGENT
 _take_error = lib.mj_error_take
 #: give back what this thread's newest begin on a domain left in a slot
 abandon = lib.mj_begin_abandon
@@ -78,8 +81,10 @@ def c_timeout(timeout: object) -> float:
 JOB_OK = frozenset({int, Job})
 ASYNC_JOB_OK = frozenset({int, AsyncJob})
 PHASE_OK = frozenset({int, Phase})
+AGENT_JOB_OK = frozenset({int, AgentJob})
 #: the set for each kind's enum (the coroutine begins name the enum)
-KIND_OK: dict[type, frozenset[type]] = {Job: JOB_OK, AsyncJob: ASYNC_JOB_OK, Phase: PHASE_OK}
+KIND_OK: dict[type, frozenset[type]] = {Job: JOB_OK, AsyncJob: ASYNC_JOB_OK, Phase: PHASE_OK,
+                                        AgentJob: AGENT_JOB_OK}
 
 #: c_args' default: the call takes no mask
 NO_MASK: Any = object()
@@ -131,14 +136,18 @@ def settle(rc: int) -> None:
 # ---- the structs and cells the core writes into ----------------------------------
 
 
-def new_domain(name: bytes, timeout: float, max_queued: int, strict: bool) -> Any:
-    """mj_domain_new, as a pointer whose destructor drops the handle's pin: a
-    C-level destructor, which no signal can interrupt halfway (a Python
-    __del__ could be, leaking the pin)."""
+def new_domain(name: bytes, timeout: float, max_queued: int, strict: bool,
+               uuid: str | None = None) -> Any:
+    """mj_domain_new (and mj_domain_set_uuid), as a pointer whose destructor
+    drops the handle's pin: a C-level destructor, which no signal can
+    interrupt halfway (a Python __del__ could be, leaking the pin)."""
     p = lib.mj_domain_new(name, timeout, max_queued, strict)
     if p == NULL:
         raise last_error()
-    return ffi.gc(p, lib.mj_domain_unpin)
+    p = ffi.gc(p, lib.mj_domain_unpin)
+    if uuid is not None and lib.mj_domain_set_uuid(p, uuid.encode("ascii")) < 0:
+        raise last_error()
+    return p
 
 
 def job_fields(p: Any) -> tuple[int, int, int, str | None]:
@@ -163,6 +172,21 @@ def waiter_cell(waiter: Any = NULL) -> Any:
 
 #: the benchmarks' floor: a C function that does nothing (csrc/testing.h)
 noop = lib.mj_noop
+
+
+
+def job_stats(p: Any, flags: int) -> tuple[Any, ...] | None:
+    """mj_domain_job_stats: the record's fields (state, operation, started,
+    stopped, elapsed, delta or None, error or None), or None."""
+    out = ffi.new("mj_job_data *")
+    rc = lib.mj_domain_job_stats(p, flags, out)
+    if rc < 0:
+        raise last_error()
+    if rc == 0:
+        return None
+    return (out.state, out.operation, out.started, out.stopped, out.elapsed,
+            out.delta if out.has_delta else None,
+            ffi.string(out.error).decode("utf-8", "replace") if out.has_error else None)
 
 
 # free-threaded builds: deferred reference counts for this module's shared

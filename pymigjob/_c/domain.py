@@ -18,20 +18,22 @@ from typing import Any, Callable
 
 from .. import _args, _ft
 from .._base import DomainBase, JobInfo, Tracked
-from ..enums import AsyncJob, Job, JobType, Phase
+from ..enums import AgentJob, AsyncJob, Job, JobOperation, JobType, Phase
 from ..errors import NoDomain
 from ..guards import JobGuard, exit_failed
 from . import aio as _aio
+from .asyncjob import AsyncJobCalls
+from .binding import AGENT_JOB_OK as _AGENT_JOB_OK
 from .binding import ASYNC_JOB_OK as _ASYNC_JOB_OK
 from .binding import JOB_OK as _JOB_OK
 from .binding import (
+    AGENT_SLOT,
     ASYNC_SLOT,
     NULL,
     SYNC_SLOT,
     WAIT_SLICE,
     abandon,
     c_string,
-    c_args,
     c_timeout,
     job_fields,
     last_error,
@@ -54,6 +56,10 @@ _NO_DOMAIN = lib.MJ_ERR_NO_DOMAIN
 _JOB_OF = {int(m): m for m in Job}
 _ASYNC_JOB_OF = {int(m): m for m in AsyncJob}
 _JOB_TYPE_OF = {int(m): m for m in JobType}
+_AGENT_JOB_OF = {int(m): m for m in AgentJob}
+#: begin_agent_job(kind) with no api and no timeout, in one argument
+_QUICK_AGENT_BEGIN = {AgentJob.QUERY: lib.mj_begin_agent_query_job,
+                      AgentJob.MODIFY: lib.mj_begin_agent_modify_job}
 
 #: begin_job(kind) with no api and no timeout, in one argument (see migjob.h)
 _QUICK_BEGIN = {
@@ -61,29 +67,17 @@ _QUICK_BEGIN = {
     for kind in (Job.QUERY, Job.DESTROY, Job.SUSPEND, Job.MODIFY, Job.ABORT,
                  Job.MIGRATION_OP)
 }
-
-# ---- free-threaded builds (see _ft) ------------------------------------------
-# Two cores that change one object's reference count take turns on its cache
-# line, so begin_job's paths hand the interpreter only objects with no count
-# to change: immortal small ints, and deferred objects loaded from a tuple or
-# a global (a dict lookup's result is counted, whatever it is).  A Job member
-# or a plain int -> its int (_JOB_INT, immortal) -> _QUICK_JOBS[int], the
-# one-argument begin.  Floats are never immortal in imported code and cannot
-# be deferred, so with an API name the "no timeout" goes as the int -1 and
-# the first wait slice as the int 0 (on free-threaded builds only): the
-# begin returns WAITING at once instead of after one slice, and
-# binding.settle waits in slices as before; the semantics are the same.
+# free-threaded builds: begin_job hands the interpreter no object whose
+# reference count other threads change too (pymigjob/_ft.py says how)
 _JOB_INT = {m: m._value_ for m in Job}
 _QUICK_JOBS = tuple(_QUICK_BEGIN.get(Job(v)) for v in range(max(Job) + 1))
 _FIRST_WAIT: float = 0 if _ft.FREE_THREADED else WAIT_SLICE
-#: free-threaded builds defer each handle's pointer (Domain.__init__)
-_DEFER_POINTER: bool = _ft.FREE_THREADED
 
 
-def _run_begin(begin: Callable[..., int], p: Any, slot: bool, *args: Any) -> None:
-    """A blocking C begin on `p`, to its end: held, or its error raised.
-    Whatever escapes gives back what the begin left in `slot` (see the
-    module's docstring).  (begin_job inlines this: the hot path.)"""
+def _run_begin(begin: Callable[..., int], p: Any, slot: int, *args: Any) -> bool:
+    """A blocking C begin on `p`, to its end: held (True), or its error
+    raised.  Whatever escapes gives back what the begin left in `slot` (see
+    the module's docstring).  (begin_job inlines this: the hot path.)"""
     try:
         rc = begin(p, *args)
         if rc:
@@ -91,6 +85,20 @@ def _run_begin(begin: Callable[..., int], p: Any, slot: bool, *args: Any) -> Non
     except BaseException:
         abandon(p, slot)
         raise
+    return True
+
+
+def _run_nowait(begin: Callable[..., int], p: Any, slot: int, *args: Any) -> bool:
+    """A nowait C begin on `p`: True held, False busy (nothing changed, no
+    error), or its error raised; interrupted, as _run_begin."""
+    try:
+        rc = begin(p, *args)
+        if rc < 0:
+            raise last_error()
+    except BaseException:
+        abandon(p, slot)
+        raise
+    return rc == 0
 
 
 def _read(value: int) -> int:
@@ -132,11 +140,11 @@ class QuickJobGuard:
             exit_failed(exc, failure, "end_job()")  # the block's exception goes on
 
 
-class Domain(DomainBase):
+class Domain(AsyncJobCalls, DomainBase):
     """A handle on a domain.  Handles never count in `refs`; a handle whose
     domain has died (refs reached 0) raises NoDomain when used."""
 
-    __slots__ = ("_p", "_name", "_quick_guards", "__weakref__")
+    __slots__ = ("_p", "_name", "_quick_guards", "_cleanups", "__weakref__")
 
     def __init__(self, pointer: Any, name: str) -> None:
         """`pointer` is binding.new_domain's: its destructor drops this
@@ -144,14 +152,7 @@ class Domain(DomainBase):
         self._p = pointer
         self._name = name
         self._quick_guards: dict[int, QuickJobGuard] | None = None
-        if _DEFER_POINTER:
-            # every call loads self._p, and the reference counts of two
-            # handles' pointers that the allocator put side by side share a
-            # cache line: two threads on their own domains took turns on it.
-            # Deferred, no load counts it.  The cost: a dropped handle's
-            # pointer, and its pin on the C domain's memory, goes at the next
-            # run of the cyclic collector instead of at once (refs, and so
-            # the domain's life, are not affected)
+        if _ft.FREE_THREADED:  # (see _ft: freed by the collector there)
             _ft.defer((pointer,))
 
     # ---- read-only state --------------------------------------------------
@@ -204,6 +205,23 @@ class Domain(DomainBase):
         return self._read_u64(lib.mj_domain_async_owner_thread(self._p))
 
     @property
+    def agent_job(self) -> AgentJob:
+        return _AGENT_JOB_OF[_read(lib.mj_domain_agent_job(self._p))]
+
+    @property
+    def agent_owner_api(self) -> str | None:
+        return self._read_api(lib.mj_domain_agent_owner_api(self._p))
+
+    @property
+    def agent_owner_thread(self) -> int:
+        return self._read_u64(lib.mj_domain_agent_owner_thread(self._p))
+
+    @property
+    def uuid(self) -> str | None:
+        """libvirt's textual uuid (lower case), or None when added without one."""
+        return c_string(lib.mj_domain_uuid(self._p))
+
+    @property
     def job_info(self) -> JobInfo:
         p = self._p
         info_type = _read(lib.mj_domain_job_info_type(p))
@@ -238,6 +256,9 @@ class Domain(DomainBase):
         after a good read."""
         if lib.mj_last_error_code() == _NO_DOMAIN:
             return last_error()
+        uuid = self.uuid
+        if uuid is not None:
+            return NoDomain(f"no domain with matching uuid '{uuid}' ({self._name})")
         return NoDomain(f"no domain with matching name '{self._name}'")
 
     def _job_fields(self) -> tuple[int, int, int, str | None]:
@@ -260,9 +281,9 @@ class Domain(DomainBase):
     # ---- sync, async and nested jobs --------------------------------------
 
     def begin_job(self, job: Job | int, api: str | None = None,
-                  timeout: float | None = None) -> None:
-        if api is None and timeout is None and job.__class__ in _JOB_OK:
-            value = _JOB_INT.get(job)  # (see _JOB_INT: no dict.get of a function)
+                  timeout: float | None = None, nowait: bool = False) -> bool:
+        if api is None and timeout is None and nowait is False and job.__class__ in _JOB_OK:
+            value = _JOB_INT.get(job)  # (dict.get of a function would count it)
             quick = None if value is None else _QUICK_JOBS[value]
             if quick is not None:  # the hot path: one C call of one argument
                 p = self._p
@@ -273,12 +294,15 @@ class Domain(DomainBase):
                 except BaseException:
                     abandon(p, SYNC_SLOT)
                     raise
-                return
+                return True
         # binding.c_args' checks, inline (no frame more on begin_job)
         if job.__class__ not in _JOB_OK:
             _args.kind_type(job, Job, "job")
         c_api = _c_api(api)
-        c_to = -1 if timeout is None else _args.timeout(timeout)  # (see _JOB_INT)
+        c_to = -1 if timeout is None else _args.timeout(timeout)  # (no float: see _ft)
+        if nowait is not False and _args.flag(nowait, "nowait"):
+            _args.c_int_kind(job, Job, "job")
+            return _run_nowait(lib.mj_begin_job_nowait, self._p, SYNC_SLOT, job, c_api)
         _args.c_int_kind(job, Job, "job")
         p = self._p
         try:
@@ -288,6 +312,7 @@ class Domain(DomainBase):
         except BaseException:
             abandon(p, SYNC_SLOT)
             raise
+        return True
 
     def end_job(self) -> int:
         refs = _end_job(self._p)
@@ -296,17 +321,28 @@ class Domain(DomainBase):
         return refs
 
     def begin_async_job(self, async_job: AsyncJob | int, api: str | None = None,
-                        timeout: float | None = None) -> None:
+                        timeout: float | None = None, flags: int = 0, *,
+                        operation: JobOperation | int | None = None) -> bool:
+        """BeginAsyncJob with libvirt's apiFlags (`flags`, kept until the job
+        ends) and the job data's operation (None: the kind's own)."""
         if async_job.__class__ not in _ASYNC_JOB_OK:
             _args.kind_type(async_job, AsyncJob, "async_job")
         c_api = _c_api(api)
         c_to = -1.0 if timeout is None else _args.timeout(timeout)
+        c_flags = flags if flags.__class__ is int and 0 <= flags < 2**32 \
+            else _args.api_flags(flags)
+        c_op = -1 if operation is None else _args.enum_value(JobOperation, operation,
+                                                               "operation")
         _args.c_int_kind(async_job, AsyncJob, "async_job")
-        _run_begin(lib.mj_begin_async_job, self._p, ASYNC_SLOT, async_job, c_api, c_to,
-                   WAIT_SLICE)
+        return _run_begin(lib.mj_begin_async_job_flags, self._p, ASYNC_SLOT, async_job,
+                          c_api, c_to, WAIT_SLICE, c_flags, c_op)
 
-    def end_async_job(self) -> int:
-        refs = lib.mj_end_async_job(self._p)
+    def end_async_job(self, error: str | None = None) -> int:
+        """EndAsyncJob; `error` makes the completed job data FAILED
+        (CANCELED after an abort request)."""
+        text = _args.error_arg(error)
+        refs = lib.mj_end_async_job_error(self._p,
+                                          NULL if text is None else text.encode())
         if refs < 0:
             raise last_error()
         return refs
@@ -316,13 +352,13 @@ class Domain(DomainBase):
             raise last_error()
 
     def begin_nested_job(self, async_job: AsyncJob | int, api: str | None = None,
-                         timeout: float | None = None) -> None:
+                         timeout: float | None = None) -> bool:
         if async_job.__class__ not in _ASYNC_JOB_OK:
             _args.kind_type(async_job, AsyncJob, "async_job")
         c_api = _c_api(api)
         c_to = -1.0 if timeout is None else _args.timeout(timeout)
         _args.c_int_kind(async_job, AsyncJob, "async_job")
-        _run_begin(lib.mj_begin_nested_job, self._p, SYNC_SLOT, async_job, c_api, c_to,
+        return _run_begin(lib.mj_begin_nested_job, self._p, SYNC_SLOT, async_job, c_api, c_to,
                    WAIT_SLICE)
 
     def end_nested_job(self) -> int:
@@ -331,19 +367,62 @@ class Domain(DomainBase):
             raise last_error()
         return refs
 
+    # ---- agent jobs ---------------------------------------------------------
+
+    def begin_agent_job(self, agent_job: AgentJob | int, api: str | None = None,
+                        timeout: float | None = None, nowait: bool = False) -> bool:
+        """The agent slot: waits for nothing but another agent job (not for
+        the sync slot, not for the mask); counts in jobs_queued and
+        max_queued.  `nowait`: False instead of waiting."""
+        if api is None and timeout is None and nowait is False and \
+                agent_job.__class__ in _AGENT_JOB_OK:
+            quick = _QUICK_AGENT_BEGIN.get(agent_job)
+            if quick is not None:  # one C call of one argument, as begin_job's
+                p = self._p
+                try:
+                    rc = quick(p)
+                    if rc:
+                        settle(rc)
+                except BaseException:
+                    abandon(p, AGENT_SLOT)
+                    raise
+                return True
+        if agent_job.__class__ not in _AGENT_JOB_OK:
+            _args.kind_type(agent_job, AgentJob, "agent_job")
+        c_api = _c_api(api)
+        c_to = -1.0 if timeout is None else _args.timeout(timeout)
+        nowait = _args.flag(nowait, "nowait")
+        _args.c_int_kind(agent_job, AgentJob, "agent_job")
+        if nowait:
+            return _run_nowait(lib.mj_begin_agent_job_nowait, self._p, AGENT_SLOT, agent_job,
+                               c_api)
+        return _run_begin(lib.mj_begin_agent_job, self._p, AGENT_SLOT, agent_job, c_api, c_to,
+                          WAIT_SLICE)
+
+    def end_agent_job(self) -> int:
+        """Never saves status: agent jobs are not tracked."""
+        refs = lib.mj_end_agent_job(self._p)
+        if refs < 0:
+            raise last_error()
+        return refs
+
     # ---- the seed's migration helpers --------------------------------------
 
     def migration_job_start(self, async_job: AsyncJob | int, mask: int | None = None,
-                            api: str | None = None, timeout: float | None = None) -> None:
+                            api: str | None = None, timeout: float | None = None,
+                            flags: int = 0) -> bool:
+        """qemuMigrationJobStart: a migration kind fails at once, before any
+        wait, while a migration async job is active (one C call)."""
         if async_job.__class__ not in _ASYNC_JOB_OK:
             _args.kind_type(async_job, AsyncJob, "async_job")
         c_api = _c_api(api)
         c_to = -1.0 if timeout is None else _args.timeout(timeout)
         if mask is not None:
             mask = _args.mask(mask, "an int or None")
+        c_flags = _args.api_flags(flags)
         _args.c_int_kind(async_job, AsyncJob, "async_job")
-        _run_begin(lib.mj_migration_job_start, self._p, ASYNC_SLOT, async_job, c_api, c_to,
-                   WAIT_SLICE, mask is not None, mask or 0)
+        return _run_begin(lib.mj_migration_job_start_flags, self._p, ASYNC_SLOT, async_job,
+                          c_api, c_to, WAIT_SLICE, mask is not None, mask or 0, c_flags)
 
     def migration_job_set_phase(self, phase: int, api: str | None = None) -> bool:
         return self._enter_phase(lib.mj_migration_job_set_phase, phase, api)
@@ -386,9 +465,14 @@ class Domain(DomainBase):
             raise last_error()
         return bool(rc)
 
-    def migration_job_continue(self) -> int:
+    def migration_job_continue(self, cleanup: Any = None) -> int:
+        """qemuMigrationJobContinue: register `cleanup` (once; run by
+        run_cleanups), park the job, give back a reference."""
+        _args.cleanup(cleanup)
+        added = self._register_cleanup(cleanup)
         refs = lib.mj_migration_job_continue(self._p)
         if refs < 0:
+            self._unregister_cleanup(added)
             raise last_error()
         return refs
 
@@ -406,11 +490,9 @@ class Domain(DomainBase):
         if lib.mj_check_migration_job(self._p, async_job) < 0:
             raise last_error()
 
-    def migration_job_finish(self) -> int:
-        refs = lib.mj_migration_job_finish(self._p)
-        if refs < 0:
-            raise last_error()
-        return refs
+    def migration_job_finish(self, error: str | None = None) -> int:
+        """qemuMigrationJobFinish = end_async_job (`error` as there)."""
+        return self.end_async_job(error)
 
     # ---- abort ------------------------------------------------------------
 
@@ -454,10 +536,31 @@ class Domain(DomainBase):
         return _aio.begin(_begin_job, self._p, job, api, timeout, Job, "job", SYNC_SLOT)
 
     def begin_async_job_async(self, async_job: AsyncJob | int, api: str | None = None,
-                              timeout: float | None = None) -> _aio.Begin:
+                              timeout: float | None = None, flags: int = 0) -> _aio.Begin:
         """`await dom.begin_async_job_async(async_job)` (see begin_job_async)."""
-        return _aio.begin(lib.mj_begin_async_job, self._p, async_job, api, timeout,
-                          AsyncJob, "async_job", ASYNC_SLOT)
+        if flags.__class__ is int and flags == 0:
+            return _aio.begin(lib.mj_begin_async_job, self._p, async_job, api, timeout,
+                              AsyncJob, "async_job", ASYNC_SLOT)
+        return self._begin_async_job_flags_async(async_job, api, timeout, flags)
+
+    async def _begin_async_job_flags_async(self, async_job: Any, api: Any, timeout: Any,
+                                           flags: Any) -> bool:
+        """begin_async_job_async with apiFlags: checked in the blocking order
+        (the kind's type, api, timeout, flags, then the kind's range)."""
+        if async_job.__class__ not in _ASYNC_JOB_OK:
+            _args.kind_type(async_job, AsyncJob, "async_job")
+        _c_api(api)
+        if timeout is not None:
+            _args.timeout(timeout)
+        c_flags = _args.api_flags(flags)
+        return await _aio.begin(lib.mj_begin_async_job_flags, self._p, async_job, api,
+                                timeout, AsyncJob, "async_job", ASYNC_SLOT, (c_flags, -1))
+
+    def begin_agent_job_async(self, agent_job: AgentJob | int, api: str | None = None,
+                              timeout: float | None = None) -> _aio.Begin:
+        """`await dom.begin_agent_job_async(agent_job)` (see begin_job_async)."""
+        return _aio.begin(lib.mj_begin_agent_job, self._p, agent_job, api, timeout,
+                          AgentJob, "agent_job", AGENT_SLOT)
 
     def begin_nested_job_async(self, async_job: AsyncJob | int, api: str | None = None,
                                timeout: float | None = None) -> _aio.Begin:
@@ -467,12 +570,19 @@ class Domain(DomainBase):
 
     async def migration_job_start_async(self, async_job: AsyncJob | int,
                                         mask: int | None = None, api: str | None = None,
-                                        timeout: float | None = None) -> None:
+                                        timeout: float | None = None,
+                                        flags: int = 0) -> bool:
         """`await dom.migration_job_start_async(async_job)` (see begin_job_async)."""
-        mask = c_args(async_job, _ASYNC_JOB_OK, AsyncJob, "async_job", api, timeout,
-                      mask)[2]
-        await _aio.begin(lib.mj_migration_job_start, self._p, async_job, api, timeout,
-                         AsyncJob, "async_job", ASYNC_SLOT, (mask is not None, mask or 0))
+        if async_job.__class__ not in _ASYNC_JOB_OK:
+            _args.kind_type(async_job, AsyncJob, "async_job")
+        _c_api(api)
+        if timeout is not None:
+            _args.timeout(timeout)
+        mask = _args.optional_mask(mask)
+        c_flags = _args.api_flags(flags)
+        return await _aio.begin(lib.mj_migration_job_start_flags, self._p, async_job, api,
+                                timeout, AsyncJob, "async_job", ASYNC_SLOT,
+                                (mask is not None, mask or 0, c_flags))
 
     def abort_job_async(self, api: str | None = None,
                         timeout: float | None = None) -> _aio.Begin:
@@ -487,6 +597,4 @@ class TrackedDomain(Tracked, Domain):
     __slots__ = ("_track",)
 
 
-# free-threaded builds: deferred reference counts for this module's cffi
-# functions and tables (see _ft; nothing elsewhere)
-_ft.defer_globals(globals())
+_ft.defer_globals(globals())  # free-threaded builds: see _ft

@@ -16,8 +16,8 @@ class Driver(DriverBase[Domain]):
     def _check_name(self, name: object, what: str) -> bytes:
         return _args.name_bytes(name, what)
 
-    def _new_domain(self, name: str, checked: bytes) -> Domain:
-        p = new_domain(checked, self._timeout, self._max_queued, self._strict)
+    def _new_domain(self, name: str, checked: bytes, uuid: str | None = None) -> Domain:
+        p = new_domain(checked, self._timeout, self._max_queued, self._strict, uuid)
         if self._tracker is None:
             return Domain(p, name)
         return TrackedDomain(p, name, tracker=self._tracker)

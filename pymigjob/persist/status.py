@@ -1,9 +1,11 @@
 """JobStatus: the part of a domain's job state that libvirt persists.
 
-libvirt writes ``<job type='…' async='…' phase='…'/>`` into the domain's status
-file on every tracked change (qemuDomainObjPrivateXMLFormat) and reads it back
-after a restart.  :class:`JobStatus` is that record, immutable, with
-converters to and from the element and to and from JSON.  Every label goes
+libvirt writes ``<job type='…' async='…' phase='…' flags='0x…'
+asyncStarted='…' [asyncPaused='yes']>children</job>`` into the domain's
+status file on every tracked change (qemuDomainObjPrivateXMLFormatJob) and
+reads it back after a restart.  :class:`JobStatus` is that record, immutable,
+with converters to and from the element (``pymigjob.persist.status_xml``,
+libvirt 11's rules and errors) and to and from JSON.  Every label goes
 through the enums' tables (``Job.label``, ``AsyncJob.label``,
 ``phase_to_string`` / ``phase_from_string``); nothing here repeats them.
 Documents of every kind this module reads are in tests/data/status/.
@@ -17,10 +19,14 @@ Choices (docs/DECISIONS.md, "Persistence"):
   present (libvirt's rules); a non-migration async job's phase is always
   written as ``none``.
 * ``started`` is the async job's start, in milliseconds since the epoch (modern
-  libvirt's ``asyncStarted``), ``None`` without an async job.  ``owner_api`` is
-  the async job's owner API (the sync owner's for a lone DESTROY job); libvirt
-  does not persist it, so the element carries it as ``ownerAPI``, which
-  libvirt's parser ignores.
+  libvirt's ``asyncStarted``), ``None`` without an async job or when the
+  record does not say.  ``owner_api`` is the async job's owner API (the sync
+  owner's for a lone DESTROY job); libvirt does not persist it, so the
+  element carries it as ``ownerAPI``, which libvirt's parser ignores.
+* ``flags`` (libvirt's apiFlags, 0 when unknown) and ``async_paused`` exist
+  only with an async job, as libvirt writes them; ``private`` is the
+  element's children, kept verbatim and in order (status_xml says what
+  "verbatim" keeps).
 * A record without any job converts to ``<job type='none' async='none'/>``
   (libvirt would leave the element out; parsing that back gives the same
   empty record).
@@ -33,17 +39,20 @@ import math
 import threading
 import time
 import weakref
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import Any, Optional, Protocol
+from typing import Any, Mapping, Optional, Protocol
 
 from .._args import kind_type as _check_kind_type
-from ..enums import AsyncJob, Job, Phase, phase_from_string, phase_to_string
-from ..errors import InternalError
+from ..enums import AsyncJob, Job, Phase, phase_to_string
+from ..errors import Error, InternalError
+from . import status_xml
+from .status_xml import async_from as _async_from, job_from as _job_from, \
+    phase_from as _phase_from
 
-__all__ = ["JobStatus", "status_of"]
+__all__ = ["JobStatus", "status_of", "remember_start"]
 
-_MIGRATION_JOBS = (AsyncJob.MIGRATION_OUT, AsyncJob.MIGRATION_IN)
+_FIELDS = ("job", "async", "phase", "owner_api", "started", "flags", "async_paused",
+           "private")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +64,9 @@ class JobStatus:
     phase: Phase = Phase.NONE
     owner_api: Optional[str] = None
     started: Optional[int] = None  # ms since the epoch; None without an async job
+    flags: int = 0                 # libvirt's apiFlags; 0 without an async job
+    async_paused: bool = False     # a failed post-copy migration's flag
+    private: tuple[str, ...] = ()  # the <job> element's children, verbatim
 
     def __post_init__(self) -> None:
         # normalise to the enums (and reject what they reject) once, here
@@ -71,8 +83,20 @@ class JobStatus:
                 raise TypeError("started must be an int (ms since the epoch) or None")
             if not 0 <= self.started < 2**64:
                 raise ValueError(f"started out of range: {self.started!r}")
-        if self.async_job == AsyncJob.NONE and (self.phase or self.started is not None):
-            raise ValueError("phase and started need an async job")
+        if isinstance(self.flags, bool) or not isinstance(self.flags, int):
+            raise TypeError("flags must be an int")
+        if not 0 <= self.flags <= status_xml.UINT_MAX:
+            raise ValueError(f"flags out of range (an unsigned int): {self.flags!r}")
+        if not isinstance(self.async_paused, bool):
+            raise TypeError("async_paused must be a bool")
+        if isinstance(self.private, (str, bytes)) or not isinstance(self.private, (tuple, list)):
+            raise TypeError("private must be a tuple of str (XML elements)")
+        private = tuple(status_xml.normalize_child(c) for c in self.private)
+        if private != self.private or type(self.private) is not tuple:
+            object.__setattr__(self, "private", private)
+        if self.async_job == AsyncJob.NONE and (
+                self.phase or self.started is not None or self.flags or self.async_paused):
+            raise ValueError("phase, started, flags and async_paused need an async job")
 
     # ---- queries -------------------------------------------------------------
 
@@ -92,53 +116,31 @@ class JobStatus:
         parts = [f"job={self.job.label}", f"async={self.async_job.label}"]
         if self.async_job != AsyncJob.NONE and self.phase:
             parts.append(f"phase={self.phase_label}")
+        if self.async_paused:
+            parts.append("paused")
         return " ".join(parts)
 
     # ---- XML -------------------------------------------------------------------
 
     def to_xml(self) -> str:
-        """``<job type='…' async='…' phase='…'/>`` (phase only when non-zero)."""
-        attrs = [("type", self.job.label), ("async", self.async_job.label)]
-        if self.phase:
-            attrs.append(("phase", self.phase_label or "none"))
-        if self.started is not None:
-            attrs.append(("asyncStarted", str(self.started)))
-        if self.owner_api is not None:
-            attrs.append(("ownerAPI", self.owner_api))
-        body = " ".join(f"{key}='{_escape(value)}'" for key, value in attrs)
-        return f"<job {body}/>"
+        """libvirt 11's ``<job>`` element (status_xml.format_job)."""
+        return status_xml.format_job(
+            self.job.label, self.async_job.label,
+            (self.phase_label or "none") if self.phase else None,
+            self.started, self.flags, self.async_paused, self.owner_api, self.private)
 
     @classmethod
-    def from_xml(cls, text: str | bytes) -> JobStatus:
+    def from_xml(cls, text: str | bytes,
+                 migration_params: Optional[Mapping[str, str]] = None) -> JobStatus:
         """Parse a ``<job>`` element, or the first ``job`` element of a larger
-        document (libvirt's ``./job[1]``; none there means no job).  Unknown
-        values raise InternalError with libvirt's texts."""
+        document (libvirt's ``./job[1]``; none there means no job), with
+        libvirt 11's checks and errors (status_xml.parse_job;
+        `migration_params` is the optional table of check_private)."""
         if not isinstance(text, (str, bytes)):
             raise TypeError(f"from_xml needs str or bytes, not {type(text).__name__}")
-        try:
-            root = ET.fromstring(text)
-        except ET.ParseError as e:
-            raise InternalError(f"failed to parse job status XML: {e}") from None
-        elem = root if root.tag == "job" else root.find(".//job")
-        if elem is None:
-            return cls()
-        # libvirt's virXPathString gives NULL for an empty attribute
-        get = lambda key: elem.get(key) or None  # noqa: E731
-        job, async_job, phase = Job.NONE, AsyncJob.NONE, 0
-        text_type = get("type")
-        if text_type is not None:
-            job = _job_from(text_type)
-        text_async = get("async")
-        if text_async is not None:
-            async_job = _async_from(text_async)
-            phase = _phase_from(async_job, get("phase"))
-        started = None
-        text_started = get("asyncStarted")
-        if text_started is not None and async_job != AsyncJob.NONE:
-            if not text_started.isdigit() or int(text_started) >= 2**64:
-                raise InternalError("Invalid async job start")
-            started = int(text_started)
-        return cls(job, async_job, phase, get("ownerAPI"), started)
+        f = status_xml.parse_job(text, migration_params)
+        return cls(f.job, f.async_job, Phase(f.phase), f.owner_api, f.started, f.flags,
+                   f.async_paused, f.private)
 
     # ---- JSON ------------------------------------------------------------------
 
@@ -150,6 +152,9 @@ class JobStatus:
             "phase": self.phase_label,
             "owner_api": self.owner_api,
             "started": self.started,
+            "flags": self.flags,
+            "async_paused": self.async_paused,
+            "private": list(self.private),
         }
 
     def to_json(self) -> str:
@@ -157,9 +162,11 @@ class JobStatus:
 
     @classmethod
     def from_dict(cls, data: Any) -> JobStatus:
+        """The JSON form; the 0.1 form (without flags, async_paused and
+        private) still reads."""
         if not isinstance(data, dict):
             raise InternalError("job status JSON must be an object")
-        unknown = set(data) - {"job", "async", "phase", "owner_api", "started"}
+        unknown = set(data) - set(_FIELDS)
         if unknown:
             raise InternalError(f"unknown job status field {sorted(unknown)[0]}")
         for key in ("job", "async", "phase", "owner_api"):
@@ -175,9 +182,25 @@ class JobStatus:
             if isinstance(started, bool) or not isinstance(started, int) \
                     or not 0 <= started < 2**64:
                 raise InternalError("Invalid async job start")
-            if async_job == AsyncJob.NONE:
-                started = None
-        return cls(job, async_job, phase, data.get("owner_api"), started)
+        flags = data.get("flags", 0)
+        if isinstance(flags, bool) or not isinstance(flags, int) \
+                or not 0 <= flags <= status_xml.UINT_MAX:
+            raise InternalError("job status field flags must be an unsigned int")
+        paused = data.get("async_paused", False)
+        if not isinstance(paused, bool):
+            raise InternalError("job status field async_paused must be a boolean")
+        private = data.get("private", [])
+        if not isinstance(private, list) or not all(isinstance(c, str) for c in private):
+            raise InternalError("job status field private must be a list of strings")
+        try:
+            private = tuple(status_xml.normalize_child(c) for c in private)
+        except ValueError as e:
+            raise InternalError(f"job status field private: {e}") from None
+        status_xml.check_private(async_job, private, warn=True)
+        if async_job == AsyncJob.NONE:
+            started, flags, paused = None, 0, False
+        return cls(job, async_job, phase, data.get("owner_api"), started, flags, paused,
+                   private)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> JobStatus:
@@ -188,39 +211,6 @@ class JobStatus:
         except ValueError as e:
             raise InternalError(f"failed to parse job status JSON: {e}") from None
         return cls.from_dict(data)
-
-
-# ---- label parsing with libvirt's errors --------------------------------------
-
-def _job_from(text: str) -> Job:
-    try:
-        return Job.from_label(text)
-    except ValueError:
-        raise InternalError(f"Unknown job type {text}") from None
-
-
-def _async_from(text: str) -> AsyncJob:
-    try:
-        return AsyncJob.from_label(text)
-    except ValueError:
-        raise InternalError(f"Unknown async job type {text}") from None
-
-
-def _phase_from(async_job: AsyncJob, text: Optional[str]) -> int:
-    phase = phase_from_string(async_job, text)
-    if phase < 0:
-        raise InternalError(f"Unknown job phase {text}")
-    return phase
-
-
-_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "'": "&apos;", '"': "&quot;",
-            "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}
-
-
-def _escape(value: str) -> str:
-    if any(c in value for c in _ESCAPES):
-        value = "".join(_ESCAPES.get(c, c) for c in value)
-    return value
 
 
 # ---- reading a live domain ------------------------------------------------------
@@ -260,17 +250,60 @@ def _wall_start(dom: _Timed, async_job: int) -> Optional[int]:
     return max(0, math.floor(start * 1000))
 
 
+#: per domain: (async job, start in ms) of a job recovery restored with the
+#: start its record gave; readings of that job give exactly this start
+_PINS: "weakref.WeakKeyDictionary[Any, tuple[int, int]]" = weakref.WeakKeyDictionary()
+_PIN_SPAN = 1.0  # s: a derived start this far from the pin is another job's
+
+
+def remember_start(dom: _Timed, async_job: int, started_ms: int) -> None:
+    """A restored async job's start is the record's: readings of `dom`'s
+    status give exactly `started_ms`, however late and slow the reading
+    (mapping the monotonic clock back drifts by milliseconds under load)."""
+    with _STARTS_LOCK:
+        _PINS[dom] = (async_job, started_ms)
+
+
+def _start_of(dom: _Timed, async_job: int) -> Optional[int]:
+    """The async job's start in ms since the epoch: a restored job's pin;
+    else the job data's wall-clock start where the domain shows it (the
+    incoming side's does not); else derived from job_info."""
+    derived = _wall_start(dom, async_job)
+    with _STARTS_LOCK:
+        pin = _PINS.get(dom)
+    if pin is not None:
+        if pin[0] == async_job and abs(pin[1] - (derived or 0)) < _PIN_SPAN * 1000:
+            return pin[1]
+        with _STARTS_LOCK:
+            _PINS.pop(dom, None)
+    stats = getattr(dom, "job_stats", None)
+    if stats is not None and async_job != AsyncJob.MIGRATION_IN:
+        try:
+            data = stats()
+        except Error:  # the domain died meanwhile: its status read will say so
+            data = None
+        if data is not None and data.started:
+            return int(data.started)
+    return derived
+
+
 def status_of(dom: _Timed, fields: tuple[int, int, int, Optional[str]]) -> JobStatus:
     """The domain's current JobStatus (Domain.job_status), from `fields`, one
     consistent reading of its (active job, async job, phase, owner API of the
-    async job if any, else of the sync job), and its job_info."""
+    async job if any, else of the sync job), and its job data or job_info
+    for the start (see _start_of)."""
     active, async_job, phase, owner = fields
     job = Job.DESTROY if active == Job.DESTROY else Job.NONE
     if async_job == AsyncJob.NONE:
-        started = None
-        phase = 0
         if job == Job.NONE:
             owner = None
-    else:
-        started = _wall_start(dom, async_job)
-    return JobStatus(job, AsyncJob(async_job), Phase(phase), owner, started)
+        with _STARTS_LOCK:
+            _PINS.pop(dom, None)  # a restored job, if any, has ended
+        return JobStatus(job, AsyncJob.NONE, Phase.NONE, owner)
+    started = _start_of(dom, async_job)
+    # api_flags and async_paused (0.2): read after the fields; a change
+    # between the two readings is a tracked change of its own, whose write
+    # reads both again
+    flags = getattr(dom, "api_flags", 0)
+    paused = bool(getattr(dom, "async_paused", False))
+    return JobStatus(job, AsyncJob(async_job), Phase(phase), owner, started, flags, paused)

@@ -27,7 +27,8 @@ from typing import Protocol, runtime_checkable
 from urllib.parse import quote
 
 from ..errors import InternalError
-from .status import JobStatus, _escape
+from .status import JobStatus
+from .status_xml import escape as _escape
 
 __all__ = ["Store", "DirectoryStore", "MemoryStore"]
 

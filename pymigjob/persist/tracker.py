@@ -28,6 +28,7 @@ plain Domain, without the hooks.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import logging
 import os
@@ -64,7 +65,7 @@ class Driver(Protocol):
 class Tracker:
     __slots__ = ("_driver", "store", "park_timeout", "on_abandon", "_locks", "_last",
                  "_listed", "_cond", "_parked", "_heap", "_timer", "_closed", "saves",
-                 "_saves_lock", "destroying", "__weakref__")
+                 "_saves_lock", "destroying", "_private", "__weakref__")
 
     def __init__(self, driver: Driver, state_dir: Optional[str | os.PathLike[str]] = None,
                  store: Optional[Store] = None, park_timeout: Optional[float] = None,
@@ -98,6 +99,10 @@ class Tracker:
         #: domains whose last recorded state holds a DESTROY job: end_job asks
         #: this set (cheaper than asking the core) whether its end is tracked
         self.destroying: set[Domain] = set()
+        #: per domain: (async job, its start, children) of a job recovery
+        #: restored, kept in its records while that async job lasts (libvirt
+        #: swaps the job's private data back in; the library itself has none)
+        self._private: dict[str, tuple[int, Optional[int], tuple[str, ...]]] = {}
 
     # ---- write-through ----------------------------------------------------
 
@@ -124,7 +129,7 @@ class Tracker:
             if self._listed.get(name) is not dom:
                 return  # removed: remove_domain deleted (or rewrote) the record
             try:
-                status = dom.job_status()
+                status = self._status(name, dom)
             except NoDomain:
                 return
             if status.job == Job.DESTROY:
@@ -132,6 +137,31 @@ class Tracker:
             else:
                 self.destroying.discard(dom)
             self._write(name, status)
+
+    def _status(self, name: str, dom: Domain) -> JobStatus:
+        """`dom`'s record: its job status, with the children recovery kept
+        while the restored async job lasts (with the domain's lock held)."""
+        status = dom.job_status()
+        kept = self._private.get(name)
+        if kept is None:
+            return status
+        async_job, started, private = kept
+        # the start tells that job from a later one of the same kind (begun
+        # before this write could see the first one end)
+        if status.async_job != async_job or (started is not None and status.started != started):
+            del self._private[name]  # that job ended: so did its private data
+            return status
+        return dataclasses.replace(status, private=private)
+
+    def keep_private(self, name: str, async_job: int, started: Optional[int],
+                     private: tuple[str, ...]) -> None:
+        """Recovery restores `name`'s `async_job` (begun at `started`, ms):
+        its records keep `private`."""
+        with self._lock_for(name):
+            if private:
+                self._private[name] = (async_job, started, private)
+            else:
+                self._private.pop(name, None)
 
     def _write(self, name: str, status: JobStatus) -> None:
         """With the domain's lock held."""
@@ -158,6 +188,7 @@ class Tracker:
             if self.store is None:
                 return
             self._last.pop(name, None)
+            self._private.pop(name, None)
             # a copy: other domains' changes add to and discard from the set
             # meanwhile (under their own locks), and iterating a set that
             # changes size raises RuntimeError
@@ -193,7 +224,7 @@ class Tracker:
             if recorded is not None:
                 self._last[dom.name] = recorded
             if self._listed.get(dom.name) is dom:
-                self._write(dom.name, dom.job_status())
+                self._write(dom.name, self._status(dom.name, dom))
 
     # ---- parked migrations --------------------------------------------------
 

@@ -124,12 +124,14 @@ def later(cleanup: Callable[[], Any]) -> None:
 
 async def begin(core: Core, slot: int, job: int, api: str | None, timeout: float,
                 set_mask: bool = False, mask: int = 0, info_type: int = _INFO_NONE,
-                then_abort: bool = False) -> None:
+                then_abort: bool = False, api_flags: int = 0, operation: int = -1,
+                migration_start: bool = False) -> bool:
     """core._begin for a coroutine: the same queue, awaited without a thread.
     Cancelled (or closed, or interrupted) anywhere, it holds nothing; so
     does a waiter whose loop closes or is dropped (see give_up)."""
     loop = asyncio.get_running_loop()
-    w = _Waiter(slot, job, api, set_mask, mask, info_type, _monotonic() + timeout)
+    w = _Waiter(slot, job, api, set_mask, mask, info_type, _monotonic() + timeout,
+                api_flags, operation, migration_start)
     w.loop = weakref.ref(loop)
     registered = False
     try:
@@ -166,6 +168,7 @@ async def begin(core: Core, slot: int, job: int, api: str | None, timeout: float
         raise
     if registered:
         unregister(loop, w)
+    return True
 
 
 def _abandon_soon(core: Core, w: _Waiter, loop: asyncio.AbstractEventLoop | None) -> None:

@@ -60,10 +60,11 @@ _INFO_UNBOUNDED = T.MJ_JOB_INFO_UNBOUNDED
 _JOB_LAST = T.MJ_JOB_LAST
 _ASYNC_LAST = T.MJ_ASYNC_JOB_LAST
 _PHASE_LAST = T.MJ_PHASE_LAST
+_AGENT_LAST = T.MJ_AGENT_JOB_LAST
 _JOB_BITS = T.JOB_BITS
 
 # what a begin asks for
-_SYNC, _NESTED_SLOT, _ASYNC_SLOT = 0, 1, 2
+_SYNC, _NESTED_SLOT, _ASYNC_SLOT, _AGENT_SLOT = 0, 1, 2, 3
 # a begin's state: NEW (nothing counted yet), QUEUED, GRANTED (the job is its,
 # not yet taken over by its caller), FAILED (out of the queue, its reference
 # still to give back), GONE (resolved and accounted for)
@@ -71,6 +72,14 @@ _NEW, _QUEUED, _GRANTED, _FAILED, _GONE = 4, 0, 1, 2, 3
 
 _get_ident = threading.get_ident
 _monotonic = time.monotonic
+
+
+def _lock_text(cls: type[Error], who: str, api: str | None, suffix: str) -> Error:
+    """libvirt's "cannot acquire state change lock", naming the blocker as
+    "monitor=" or "agent=" (`who`); bare when no API is known."""
+    if api is not None:
+        return cls(f"cannot acquire state change lock (held by {who}={api}){suffix}")
+    return cls(f"cannot acquire state change lock{suffix}")
 
 
 def _kind_range(value: int, last: int, cls: type, c_what: str) -> int:
@@ -96,10 +105,12 @@ class _Waiter:
     how to wake it while it is queued."""
 
     __slots__ = ("slot", "job", "api", "thread", "set_mask", "mask", "info_type",
-                 "deadline", "state", "fail_code", "fail_text", "cond", "loop", "fut")
+                 "deadline", "state", "fail_code", "fail_text", "cond", "loop", "fut",
+                 "api_flags", "operation", "migration_start")
 
     def __init__(self, slot: int, job: int, api: str | None, set_mask: bool, mask: int,
-                 info_type: int, deadline: float) -> None:
+                 info_type: int, deadline: float, api_flags: int = 0, operation: int = -1,
+                 migration_start: bool = False) -> None:
         self.slot = slot
         self.job = job
         self.api = api
@@ -116,6 +127,31 @@ class _Waiter:
         # weakly (a queued waiter must not keep a dropped loop alive)
         self.loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
         self.fut: weakref.ref[asyncio.Future[None]] | None = None
+        # libvirt 11 (pymigjob/pure/asyncjob.py): apiFlags and the job data
+        # operation on grant (-1: the kind's); a migration start is refused
+        # while a migration runs
+        self.api_flags = api_flags
+        self.operation = operation
+        self.migration_start = migration_start
+
+
+class Record:
+    """One job data record (C's mj_job_record): the async job's state,
+    operation, wall clock start (ms) and stop, the monotonic origin of its
+    elapsed time, its end (0 while running) and error."""
+
+    __slots__ = ("operation", "state", "started", "stopped", "origin", "ended", "error",
+                 "delta")
+
+    def __init__(self, operation: int, state: int, started: int, origin: float) -> None:
+        self.operation = operation
+        self.state = state
+        self.started = started if started > 0 else time.time_ns() // 1_000_000
+        self.stopped = 0
+        self.origin = origin
+        self.ended = 0.0
+        self.error: str | None = None
+        self.delta: float | None = None
 
 
 #: the waiter of a begin that takes its job at once: _take_locked writes its
@@ -139,13 +175,17 @@ class Core:
         "_active", "_owner", "_owner_api", "_sync_grant",
         "_async_job", "_async_owner", "_async_owner_api", "_async_grant", "_phase", "_mask",
         "_async_started", "_info_type", "_abort_requested",
+        "_agent", "_agent_owner", "_agent_owner_api", "_agent_grant", "_uuid",
         "_jobs_queued", "_queue", "__weakref__",
+        # libvirt 11 (pymigjob/pure/asyncjob.py)
+        "_api_flags", "_async_paused", "_current", "_completed",
     )
 
     def __init__(self, name: str, default_timeout: float = 30.0, max_queued: int = 0,
-                 strict_phases: bool = False) -> None:
+                 strict_phases: bool = False, uuid: str | None = None) -> None:
         self._lock = threading.Lock()
         self._name = name
+        self._uuid = uuid                   # checked by the driver (_args.uuid)
         self._default_timeout = default_timeout
         self._max_queued = max_queued
         self._strict = strict_phases
@@ -167,14 +207,24 @@ class Core:
         self._async_started = 0.0
         self._info_type = _INFO_NONE
         self._abort_requested = False
+        self._agent = _NONE                 # the agent slot
+        self._agent_owner = 0
+        self._agent_owner_api: str | None = None
+        self._agent_grant: _Waiter | None = None
         self._jobs_queued = 0               # holders and waiters
         # the FIFO queue: a dict used as an ordered set of waiters
         self._queue: dict[_Waiter, None] = {}
+        self._api_flags = 0                 # the async job's apiFlags
+        self._async_paused = False          # post-copy failed
+        self._current: Record | None = None     # job data while an async job runs
+        self._completed: Record | None = None   # the last ended async job's
 
     def _timeout(self, timeout: object) -> float:
         return self._default_timeout if timeout is None else _args.timeout(timeout)
 
     def _dead(self) -> NoDomain:
+        if self._uuid is not None:
+            return NoDomain(f"no domain with matching uuid '{self._uuid}' ({self._name})")
         return NoDomain(f"no domain with matching name '{self._name}'")
 
     def _check_alive(self) -> None:
@@ -201,6 +251,10 @@ class Core:
         return self._async_job == _NONE or bool(self._mask & _JOB_BITS[job])
 
     def _may_start(self, slot: int, job: int) -> bool:
+        """Each request waits only for the slot it needs: an agent job
+        neither for the sync slot nor for the mask."""
+        if slot == _AGENT_SLOT:
+            return self._agent == _NONE
         if self._active != _NONE:
             return False
         if slot == _SYNC:
@@ -213,26 +267,34 @@ class Core:
         """"cannot acquire state change lock", naming libvirt's choice of
         blocker: the async owner when the async job is what is in the way,
         the sync owner otherwise (always for nested jobs)."""
+        if slot == _AGENT_SLOT:
+            return _lock_text(cls, "agent", self._agent_owner_api, suffix)
         by_async = ((slot == _SYNC and not self._mask_allows(job))
                     or (slot == _ASYNC_SLOT and self._async_job != _NONE))
         api = self._async_owner_api if by_async else self._owner_api
-        if api is not None:
-            return cls(f"cannot acquire state change lock (held by monitor={api}){suffix}")
-        return cls(f"cannot acquire state change lock{suffix}")
+        return _lock_text(cls, "monitor", api, suffix)
 
     def _take_locked(self, slot: int, job: int, thread: int, api: str | None,
-                     set_mask: bool, mask: int, info_type: int, w: _Waiter, add: int) -> None:
+                     set_mask: bool, mask: int, info_type: int, w: _Waiter, add: int,
+                     api_flags: int = 0, operation: int = -1) -> None:
         """Hand the job to a begin, in one assignment statement together with
         w's state (see _enqueue_locked); `add` is 1 when the begin's reference
         and place in jobs_queued are counted here, 0 when it had them queued."""
-        if slot == _ASYNC_SLOT:
+        if slot == _AGENT_SLOT:
+            (self._refs, self._jobs_queued, self._agent, self._agent_owner,
+             self._agent_owner_api, self._agent_grant, w.state) = (
+                self._refs + add, self._jobs_queued + add, job, thread, api, w, _GRANTED)
+        elif slot == _ASYNC_SLOT:
             mask = mask | _DESTROY_BIT if set_mask else _DEFAULT_MASK
             now = _monotonic()
+            record = Record(operation if operation >= 0 else T.OPERATION_OF_ASYNC_JOB[job],
+                            T.MJ_JOB_STATE_ACTIVE, 0, now)
             (self._refs, self._jobs_queued, self._async_job, self._async_owner,
              self._async_owner_api, self._phase, self._mask, self._async_started,
-             self._info_type, self._abort_requested, self._async_grant, w.state) = (
+             self._info_type, self._abort_requested, self._async_grant,
+             self._api_flags, self._async_paused, self._current, w.state) = (
                 self._refs + add, self._jobs_queued + add, job, thread, api, _NONE, mask,
-                now, info_type, False, w, _GRANTED)
+                now, info_type, False, w, api_flags, False, record, _GRANTED)
         else:
             active = _NESTED if slot == _NESTED_SLOT else job
             (self._refs, self._jobs_queued, self._active, self._owner, self._owner_api,
@@ -258,24 +320,28 @@ class Core:
             return False
         return True
 
-    def _dispatch(self, ended_api: str | None = None) -> None:
+    def _dispatch(self, ended_api: str | None = None, ended_agent: bool = False) -> None:
         """Hand freed slots to the oldest queued waiters that may start.  A
         waiter whose deadline has passed fails with its timeout instead (its
         owner may not be looking: a busy loop, a thread between two waits);
-        the timeout names `ended_api`, the job whose end freed the slot."""
+        the timeout names `ended_api`, the job whose end freed the slot, when
+        that is the slot it waited for (agent or not: `ended_agent`)."""
         queue = self._queue
-        if not queue or self._active != _NONE:
+        if not queue or (self._active != _NONE and self._agent != _NONE):
             return
         now = _monotonic()
         for w in list(queue):
-            if self._active != _NONE:
-                break                       # nobody starts while the slot is taken
+            if self._active != _NONE and self._agent != _NONE:
+                break                       # nobody starts while both slots are taken
             if w.state != _QUEUED or not self._may_start(w.slot, w.job):
                 continue
             if now >= w.deadline:
-                text = str(self._lock_error(w.slot, w.job, JobTimeout, "").message) \
-                    if ended_api is None else \
-                    f"cannot acquire state change lock (held by monitor={ended_api})"
+                agent = w.slot == _AGENT_SLOT
+                if ended_api is not None and agent == ended_agent:
+                    text = (f"cannot acquire state change lock (held by "
+                            f"{'agent' if agent else 'monitor'}={ended_api})")
+                else:
+                    text = str(self._lock_error(w.slot, w.job, JobTimeout, "").message)
                 del queue[w]
                 w.fail_code, w.fail_text, w.state, self._jobs_queued = (
                     T.MJ_ERR_OPERATION_TIMEOUT, text, _FAILED, self._jobs_queued - 1)
@@ -289,7 +355,7 @@ class Core:
                 self._unref_locked()
                 continue
             self._take_locked(w.slot, w.job, w.thread, w.api, w.set_mask, w.mask,
-                              w.info_type, w, 0)
+                              w.info_type, w, 0, w.api_flags, w.operation)
 
     def _fail_waiters_locked(self, code: int) -> None:
         queue = self._queue
@@ -317,6 +383,15 @@ class Core:
         self._jobs_queued -= 1
         self._dispatch(api)
 
+    def _release_agent_locked(self) -> None:
+        api = self._agent_owner_api
+        self._agent = _NONE
+        self._agent_owner = 0
+        self._agent_owner_api = None
+        self._agent_grant = None
+        self._jobs_queued -= 1
+        self._dispatch(api, True)
+
     def _release_async_locked(self) -> None:
         api = self._async_owner_api
         self._async_job = _NONE
@@ -328,6 +403,9 @@ class Core:
         self._async_started = 0.0
         self._info_type = _INFO_NONE
         self._abort_requested = False
+        self._api_flags = 0
+        self._async_paused = False
+        self._current = None
         self._jobs_queued -= 1
         self._dispatch(api)
 
@@ -343,7 +421,11 @@ class Core:
         elif state == _GRANTED:
             # unless somebody already ended the job it was handed, reference
             # and queue slot included
-            if w.slot == _ASYNC_SLOT and self._async_grant is w:
+            if w.slot == _AGENT_SLOT:
+                if self._agent_grant is not w:
+                    return
+                self._release_agent_locked()
+            elif w.slot == _ASYNC_SLOT and self._async_grant is w:
                 self._release_async_locked()
             elif w.slot != _ASYNC_SLOT and self._sync_grant is w:
                 self._release_sync_locked()
@@ -376,7 +458,7 @@ class Core:
             raise err
         return False
 
-    def _admit_locked(self, slot: int, job: int) -> None:
+    def _admit_locked(self, slot: int, job: int, migration_start: bool = False) -> None:
         """Whatever refuses a begin before it takes anything."""
         if self._refs <= 0:
             raise self._dead()
@@ -384,6 +466,8 @@ class Core:
             raise self._dead()
         if self._cancel_reason is not None:
             raise OperationAborted(f"job wait cancelled: {self._cancel_reason}")
+        if migration_start:
+            self._migration_allowed_locked()
         if slot == _NESTED_SLOT and self._async_job != job:
             raise InternalError(f"unexpected async job {job} type expected {self._async_job}")
         if (self._max_queued and slot != _ASYNC_SLOT
@@ -402,10 +486,10 @@ class Core:
         KeyboardInterrupt lands before or after the change, and w.state
         always tells _abandon_locked what to undo."""
         if not admitted:
-            self._admit_locked(w.slot, w.job)
+            self._admit_locked(w.slot, w.job, w.migration_start)
         if self._may_start(w.slot, w.job):
             self._take_locked(w.slot, w.job, w.thread, w.api, w.set_mask, w.mask,
-                              w.info_type, w, 1)
+                              w.info_type, w, 1, w.api_flags, w.operation)
             return True
         self._refs, self._jobs_queued, self._queue[w], w.state = (
             self._refs + 1, self._jobs_queued + 1, None, _QUEUED)
@@ -413,22 +497,30 @@ class Core:
 
     def _begin(self, slot: int, job: int, api: str | None, timeout: float,
                set_mask: bool = False, mask: int = 0, info_type: int = _INFO_NONE,
-               then_abort: bool = False) -> None:
-        """Begin and, if need be, wait (in slices) until held, failed or timed
-        out.  `then_abort`: an AbortJob's ABORT job, applied and ended the
-        moment this thread sees it granted (the caller never holds it).
+               then_abort: bool = False, nowait: bool = False, api_flags: int = 0,
+               operation: int = -1, migration_start: bool = False) -> bool:
+        """Begin and, if need be, wait (in slices) until held (True), failed
+        or timed out; with `nowait`, False instead of waiting (nothing
+        changed).  `then_abort`: an AbortJob's ABORT job, applied and ended
+        the moment this thread sees it granted (the caller never holds it).
+        `api_flags`, `operation` (-1: the kind's) and `migration_start` (a
+        migration start, refused while a migration runs): libvirt 11's.
         Whatever interrupts it (Ctrl-C), it holds nothing afterwards."""
         with self._lock:
             if not then_abort:
                 # uncontended: no waiter needed (an interrupt after the take
                 # is one just after the call returned)
-                self._admit_locked(slot, job)
+                self._admit_locked(slot, job, migration_start)
                 if self._may_start(slot, job):
                     self._take_locked(slot, job, _get_ident(), api, set_mask, mask, info_type,
-                                      _NOBODY, 1)
-                    return
+                                      _NOBODY, 1, api_flags, operation)
+                    return True
+                if nowait:
+                    return False
             self._wait_locked(_Waiter(slot, job, api, set_mask, mask, info_type,
-                                      _monotonic() + timeout), then_abort, not then_abort)
+                                      _monotonic() + timeout, api_flags, operation,
+                                      migration_start), then_abort, not then_abort)
+        return True
 
     def _wait_locked(self, w: _Waiter, then_abort: bool, admitted: bool) -> None:
         try:
@@ -472,3 +564,9 @@ class Core:
             if self._cancel_reason is None:
                 self._cancel_reason = reason
             self._fail_waiters_locked(T.MJ_ERR_OPERATION_ABORTED)
+
+    def _migration_allowed_locked(self) -> None:
+        """qemuMigrationJobIsAllowed (asyncjob.c's)."""
+        if self._async_job in T.MIGRATION_JOBS:
+            raise OperationInvalid(
+                f"another migration job is already running for domain '{self._name}'")

@@ -10,11 +10,13 @@ import logging
 from .. import _args
 from .. import _constants as T
 from .._base import DomainBase, JobInfo, Tracked
-from ..enums import AsyncJob, Job, JobType, Phase
+from ..enums import AgentJob, AsyncJob, Job, JobOperation, JobType, Phase
 from ..errors import InternalError, InvalidArgument, OperationAborted, OperationInvalid
 from . import aio as _aio
+from .asyncjob import AsyncJobCalls
 from .core import (
     _ABORT,
+    _AGENT_SLOT,
     _ASYNC,
     _ASYNC_LAST,
     _ASYNC_SLOT,
@@ -27,6 +29,7 @@ from .core import (
     _NONE,
     _PHASE_LAST,
     _SYNC,
+    _AGENT_LAST,
     Core,
     _get_ident,
     _kind,
@@ -37,11 +40,11 @@ from .core import (
 log = logging.getLogger("pymigjob")
 
 
-class Domain(DomainBase, Core):
+class Domain(AsyncJobCalls, DomainBase, Core):
     """A handle on a domain.  Handles never count in `refs`; a handle whose
     domain has died (refs reached 0) raises NoDomain when used."""
 
-    __slots__ = ()
+    __slots__ = ("_cleanups",)
 
     @property
     def refs(self) -> int:
@@ -97,10 +100,31 @@ class Domain(DomainBase, Core):
         return self._async_owner
 
     @property
+    def agent_job(self) -> AgentJob:
+        self._check_alive()
+        return AgentJob(self._agent)
+
+    @property
+    def agent_owner_api(self) -> str | None:
+        self._check_alive()
+        return self._agent_owner_api
+
+    @property
+    def agent_owner_thread(self) -> int:
+        self._check_alive()
+        return self._agent_owner
+
+    @property
+    def uuid(self) -> str | None:
+        """libvirt's textual uuid (lower case), or None when added without one."""
+        return self._uuid
+
+    @property
     def job_info(self) -> JobInfo:
         with self._lock:
             self._check_alive()
-            info_type, async_job, started = self._info_type, self._async_job, self._async_started
+            info_type, async_job, started = (self._info_type_locked(), self._async_job,
+                                             self._async_started)
         return JobInfo(JobType(info_type), _monotonic() - started if async_job else 0.0)
 
     @property
@@ -123,7 +147,7 @@ class Domain(DomainBase, Core):
         return left
 
     def begin_job(self, job: Job | int, api: str | None = None,
-                  timeout: float | None = None) -> None:
+                  timeout: float | None = None, nowait: bool = False) -> bool:
         # the checks of _args, with the common cases inline: the hot path
         # (begin_async_job and begin_nested_job call _args plainly)
         if job.__class__ is not int:
@@ -132,10 +156,12 @@ class Domain(DomainBase, Core):
         if api is not None:
             api = _args.name(api, "api")
         seconds = self._default_timeout if timeout is None else _args.timeout(timeout)
+        if nowait is not False:
+            nowait = _args.flag(nowait, "nowait")
         if not _NONE < job < _ASYNC:
             _kind_range(job, _JOB_LAST, Job, "job")
             raise InternalError("Attempt to start invalid job")
-        self._begin(_SYNC, job, api, seconds)
+        return self._begin(_SYNC, job, api, seconds, nowait=nowait)
 
     def end_job(self) -> int:
         """Ends any sync job, a nested one included."""
@@ -148,18 +174,40 @@ class Domain(DomainBase, Core):
         return left
 
     def begin_async_job(self, async_job: AsyncJob | int, api: str | None = None,
-                        timeout: float | None = None) -> None:
-        self._begin(_ASYNC_SLOT, *self._async_args(async_job, api, timeout, True))
+                        timeout: float | None = None, flags: int = 0, *,
+                        operation: JobOperation | int | None = None) -> bool:
+        job, api, seconds, api_flags, op = self._async_begin_args(async_job, api, timeout,
+                                                                  flags, operation)
+        return self._begin(_ASYNC_SLOT, job, api, seconds, api_flags=api_flags,
+                           operation=op)
 
-    def end_async_job(self) -> int:
-        return self._end_async_job()
+    def _async_begin_args(self, async_job: object, api: object, timeout: object,
+                          flags: object, operation: object
+                          ) -> tuple[int, str | None, float, int, int]:
+        """begin_async_job's (and its coroutine's) arguments, in the C-backed
+        order: the kind's type, api, timeout, flags, operation, the kind's range."""
+        _args.kind_type(async_job, AsyncJob, "async_job")
+        api = _args.api(api)
+        seconds = self._timeout(timeout)
+        api_flags = _args.api_flags(flags)
+        op = -1 if operation is None else _args.enum_value(JobOperation, operation,
+                                                            "operation")
+        job = _kind_range(async_job, _ASYNC_LAST, AsyncJob,  # type: ignore[arg-type]
+                          "async job")
+        if job == _NONE:
+            raise InternalError("Attempt to start invalid job")
+        return job, api, seconds, api_flags, op
 
-    def _end_async_job(self) -> int:
-        """EndAsyncJob (also migration_job_finish's)."""
+    def end_async_job(self, error: str | None = None) -> int:
+        return self._end_async_job(_args.error_arg(error))
+
+    def _end_async_job(self, error: str | None) -> int:
+        """EndAsyncJob (also migration_job_finish's), with its job data's outcome."""
         with self._lock:
             self._check_alive()
             if self._async_job == _NONE:
                 raise OperationInvalid("no job is active on the domain")
+            self._complete_locked(error)
             self._release_async_locked()
             left = self._unref_locked()
         return left
@@ -173,8 +221,8 @@ class Domain(DomainBase, Core):
                 self._dispatch()            # a wider mask lets waiters in
 
     def begin_nested_job(self, async_job: AsyncJob | int, api: str | None = None,
-                         timeout: float | None = None) -> None:
-        self._begin(_NESTED_SLOT, *self._async_args(async_job, api, timeout, False))
+                         timeout: float | None = None) -> bool:
+        return self._begin(_NESTED_SLOT, *self._async_args(async_job, api, timeout, False))
 
     def end_nested_job(self) -> int:
         with self._lock:
@@ -185,11 +233,31 @@ class Domain(DomainBase, Core):
             return self._unref_locked()
 
     def migration_job_start(self, async_job: AsyncJob | int, mask: int | None = None,
-                            api: str | None = None, timeout: float | None = None) -> None:
+                            api: str | None = None, timeout: float | None = None,
+                            flags: int = 0) -> bool:
         """qemuMigrationJobStart: the async job and, with its grant, the
-        mask (MIGRATION_IN: DESTROY only; other kinds: the outgoing one) and
-        job info UNBOUNDED."""
-        self._begin(_ASYNC_SLOT, *self._start_args(async_job, mask, api, timeout))
+        mask (MIGRATION_IN: 0x42; other kinds: the outgoing one); a
+        migration kind fails at once while a migration runs."""
+        args = self._start_args(async_job, mask, api, timeout, flags)
+        return self._begin(_ASYNC_SLOT, *args[:6], api_flags=args[6],
+                           migration_start=args[0] in T.MIGRATION_JOBS)
+
+    def begin_agent_job(self, agent_job: AgentJob | int, api: str | None = None,
+                        timeout: float | None = None, nowait: bool = False) -> bool:
+        """The agent slot: waits for nothing but another agent job (not for
+        the sync slot, not for the mask); counts in jobs_queued and
+        max_queued.  `nowait`: False instead of waiting."""
+        kind, api, seconds, nowait = self._agent_args(agent_job, api, timeout, nowait)
+        return self._begin(_AGENT_SLOT, kind, api, seconds, nowait=nowait)
+
+    def end_agent_job(self) -> int:
+        """Never saves status: agent jobs are not tracked."""
+        with self._lock:
+            self._check_alive()
+            if self._agent == _NONE:
+                raise OperationInvalid("no agent job is active on the domain")
+            self._release_agent_locked()
+            return self._unref_locked()
 
     def _set_phase(self, phase: int, api: str | None, take_ref: bool) -> bool:
         """qemuMigrationJobSetPhase (StartPhase first takes a reference)."""
@@ -263,13 +331,17 @@ class Domain(DomainBase, Core):
             owner = self._async_owner_api if self._async_job else self._owner_api
             return self._active, self._async_job, self._phase, owner
 
-    def migration_job_continue(self) -> int:
-        """qemuMigrationJobContinue: parks the job (no owner thread; the
-        owner API stays) and gives back a reference."""
+    def migration_job_continue(self, cleanup: object = None) -> int:
+        """qemuMigrationJobContinue: registers `cleanup` (once; run by
+        run_cleanups), parks the job (no owner thread; the owner API stays)
+        and gives back a reference."""
+        _args.cleanup(cleanup)
+        added = self._register_cleanup(cleanup)
         with self._lock:
             self._async_owner = 0
             left = self._unref_locked()
         if left < 0:
+            self._unregister_cleanup(added)
             raise self._dead()
         return left
 
@@ -290,8 +362,8 @@ class Domain(DomainBase, Core):
             raise OperationInvalid(f"domain '{self._name}' is not processing incoming migration")
         raise OperationInvalid(f"domain '{self._name}' is not being migrated")
 
-    def migration_job_finish(self) -> int:
-        return self._end_async_job()
+    def migration_job_finish(self, error: str | None = None) -> int:
+        return self._end_async_job(_args.error_arg(error))
 
     def abort_job(self, api: str | None = None, timeout: float | None = None) -> None:
         """virDomainAbortJob: take an ABORT job, flag the async job, end it.
@@ -335,6 +407,19 @@ class Domain(DomainBase, Core):
             raise InternalError("Attempt to start invalid job")
         return job, api, seconds
 
+    def _agent_args(self, agent_job: object, api: object, timeout: object,
+                    nowait: object = False) -> tuple[int, str | None, float, bool]:
+        """begin_agent_job's."""
+        _args.kind_type(agent_job, AgentJob, "agent_job")
+        api = _args.api(api)
+        seconds = self._timeout(timeout)
+        nowait = _args.flag(nowait, "nowait")
+        kind = _kind_range(agent_job, _AGENT_LAST, AgentJob,  # type: ignore[arg-type]
+                           "agent job")
+        if kind == _NONE:
+            raise InternalError("Attempt to start invalid job")
+        return kind, api, seconds, nowait
+
     def _async_args(self, async_job: object, api: object, timeout: object,
                     starts: bool) -> tuple[int, str | None, float]:
         """begin_async_job's (`starts`: NONE is no job to start) and
@@ -348,14 +433,16 @@ class Domain(DomainBase, Core):
             raise InternalError("Attempt to start invalid job")
         return async_job, api, seconds
 
-    def _start_args(self, async_job: object, mask: object, api: object,
-                    timeout: object) -> tuple[int, str | None, float, bool, int, int]:
+    def _start_args(self, async_job: object, mask: object, api: object, timeout: object,
+                    flags: object = 0) -> tuple[int, str | None, float, bool, int, int, int]:
         """migration_job_start's: the job's arguments, with the mask set at
-        its grant (given, or the seed's for the kind) and job info UNBOUNDED."""
+        its grant (given, or the seed's for the kind), job info UNBOUNDED
+        and the apiFlags."""
         _args.kind_type(async_job, AsyncJob, "async_job")
         api = _args.api(api)
         seconds = self._timeout(timeout)
         checked = _args.optional_mask(mask)
+        api_flags = _args.api_flags(flags)
         async_job = _kind_range(async_job, _ASYNC_LAST, AsyncJob,  # type: ignore[arg-type]
                                 "async job")
         if async_job == _NONE:
@@ -363,32 +450,43 @@ class Domain(DomainBase, Core):
         if checked is None:
             checked = (T.MJ_MIGRATION_IN_JOB_MASK if async_job == _MIGRATION_IN
                        else T.MJ_MIGRATION_OUT_JOB_MASK)
-        return async_job, api, seconds, True, checked, _INFO_UNBOUNDED
+        return async_job, api, seconds, True, checked, _INFO_UNBOUNDED, api_flags
 
     # ---- waiting from asyncio (pymigjob.pure.aio) -----------------------------
 
     async def begin_job_async(self, job: Job | int, api: str | None = None,
-                              timeout: float | None = None) -> None:
+                              timeout: float | None = None) -> bool:
         """begin_job for a coroutine: waits in the same FIFO queue without
         blocking the event loop or using a thread.  Cancelled, it holds nothing.
         Arguments are checked when awaited."""
-        await _aio.begin(self, _SYNC, *self._job_args(job, api, timeout))
+        return await _aio.begin(self, _SYNC, *self._job_args(job, api, timeout))
+
+    async def begin_agent_job_async(self, agent_job: AgentJob | int, api: str | None = None,
+                                    timeout: float | None = None) -> bool:
+        """begin_agent_job for a coroutine (see begin_job_async)."""
+        return await _aio.begin(self, _AGENT_SLOT,
+                                *self._agent_args(agent_job, api, timeout)[:3])
 
     async def begin_async_job_async(self, async_job: AsyncJob | int, api: str | None = None,
-                                    timeout: float | None = None) -> None:
+                                    timeout: float | None = None, flags: int = 0) -> bool:
         """begin_async_job for a coroutine (see begin_job_async)."""
-        await _aio.begin(self, _ASYNC_SLOT, *self._async_args(async_job, api, timeout, True))
+        job, api, seconds, api_flags, _ = self._async_begin_args(async_job, api, timeout,
+                                                                 flags, None)
+        return await _aio.begin(self, _ASYNC_SLOT, job, api, seconds, api_flags=api_flags)
 
     async def begin_nested_job_async(self, async_job: AsyncJob | int, api: str | None = None,
-                                     timeout: float | None = None) -> None:
+                                     timeout: float | None = None) -> bool:
         """begin_nested_job for a coroutine (see begin_job_async)."""
-        await _aio.begin(self, _NESTED_SLOT, *self._async_args(async_job, api, timeout, False))
+        return await _aio.begin(self, _NESTED_SLOT, *self._async_args(async_job, api, timeout, False))
 
     async def migration_job_start_async(self, async_job: AsyncJob | int,
                                         mask: int | None = None, api: str | None = None,
-                                        timeout: float | None = None) -> None:
+                                        timeout: float | None = None,
+                                        flags: int = 0) -> bool:
         """migration_job_start for a coroutine (see begin_job_async)."""
-        await _aio.begin(self, _ASYNC_SLOT, *self._start_args(async_job, mask, api, timeout))
+        args = self._start_args(async_job, mask, api, timeout, flags)
+        return await _aio.begin(self, _ASYNC_SLOT, *args[:6], api_flags=args[6],
+                                migration_start=args[0] in T.MIGRATION_JOBS)
 
     async def abort_job_async(self, api: str | None = None,
                               timeout: float | None = None) -> None:

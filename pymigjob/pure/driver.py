@@ -15,10 +15,10 @@ class Driver(DriverBase[Domain]):
     def _check_name(self, name: object, what: str) -> str:
         return _args.name(name, what)
 
-    def _new_domain(self, name: str, checked: str) -> Domain:
+    def _new_domain(self, name: str, checked: str, uuid: str | None = None) -> Domain:
         if self._tracker is None:
-            return Domain(checked, self._timeout, self._max_queued, self._strict)
-        return TrackedDomain(checked, self._timeout, self._max_queued, self._strict,
+            return Domain(checked, self._timeout, self._max_queued, self._strict, uuid)
+        return TrackedDomain(checked, self._timeout, self._max_queued, self._strict, uuid,
                              tracker=self._tracker)
 
     def _remove(self, dom: Domain) -> int:

@@ -27,7 +27,7 @@ import pymigjob as mj
 from .definitions import Definition, Definitions
 from .observe import Observer
 from .process import QemuProcess, RuntimeFiles
-from .recovery import Recovered, carry_out
+from .recovery import Recovered, carry_out, facts_of
 from .vm import Vm
 
 __all__ = ["Host", "MODIFY_COMMANDS"]
@@ -209,7 +209,10 @@ class Host:
             done = asyncio.run_coroutine_threadsafe(carry_out(self.vms[rec.name], rec), loop)
             self.recovered.append(done.result())
 
-        decisions = await asyncio.to_thread(self.driver.recover, act) \
+        def facts(name: str, record: Any) -> Any:  # asked only where a row needs it
+            return asyncio.run_coroutine_threadsafe(facts_of(self.vms[name]), loop).result()
+
+        decisions = await asyncio.to_thread(self.driver.recover, act, facts=facts) \
             if store is not None else {}
         for name, rec in decisions.items():
             if not rec.kill:

@@ -11,9 +11,23 @@ MODIFY job, and the conditional actions look at it:
 * ``cancel-and-resume-if-paused``: `migrate_cancel` when QEMU still migrates,
   wait for the migration to stop, then the same conditional `cont`;
 * ``resume``: `cont` unless it already runs;
-* ``kill``: the process goes, and so does the domain (the library drops it).
+* ``kill``: the process goes, and so does the domain (the library drops it);
+* ``restore``: QEMU is left as it is (libvirt sends it nothing either): the
+  library brings the job back parked, for a post-copy resume or a backup.
 
 A domain whose QEMU is already gone has nothing to act on.
+
+libvirt 11's table asks the running domain a few things before it decides
+(:func:`facts_of`, read under a QUERY job when ``Driver.recover()`` asks):
+whether the guest runs (an incoming migration caught in Finish3 is kept only
+then), whether the migration is in post-copy and what QEMU says of it
+(``query-migrate``), and whether QEMU is gone or still starting up.  This
+daemon migrates pre-copy only, so QEMU never reports post-copy and its
+records never say post-copy failed: the rows that keep a job (post-copy,
+the resume phases, BACKUP) cannot come from its own crashes.  A record
+written by another daemon could still ask for one; the job is then restored
+parked and QEMU left alone -- this daemon has no resume or backup route, so
+the job stays until the domain is removed.
 """
 
 from __future__ import annotations
@@ -23,10 +37,11 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 import pymigjob as mj
+from pymigjob.recovery import Facts, MigrationStatus
 
 from .vm import Vm, paused_reason
 
-__all__ = ["Recovered", "carry_out", "MIGRATING"]
+__all__ = ["Recovered", "carry_out", "facts_of", "MIGRATING"]
 
 #: query-migrate statuses of a migration still in progress
 MIGRATING = frozenset({"setup", "active", "device", "pre-switchover", "cancelling",
@@ -49,6 +64,28 @@ class Recovered:
     def __str__(self) -> str:
         return (f"{self.name}: [{self.record}] -> {self.decision}: {self.done} "
                 f"(QEMU {self.qemu_before or 'gone'} -> {self.qemu_after or 'gone'})")
+
+
+#: query-migrate statuses of a post-copy migration
+POSTCOPY = frozenset({"postcopy-active", "postcopy-paused", "postcopy-recover",
+                      "postcopy-recover-setup"})
+
+
+async def facts_of(vm: Vm) -> Facts:
+    """What libvirt 11's restart table asks of `vm` (pymigjob.recovery.Facts),
+    read from its QEMU under a QUERY job; a QEMU that is gone is shut off."""
+    async with vm.job(mj.Job.QUERY, api="reconnect"):
+        if not vm.running:
+            return Facts(postcopy=False, running=False, starting_up=True)
+        status = await _status(vm)
+        migration = str((await vm.qmp("query-migrate")).get("status", "none"))
+    return Facts(
+        postcopy=migration in POSTCOPY,
+        running=status.get("status") == "running",
+        migration=(MigrationStatus.POSTCOPY if migration == "postcopy-active" else
+                   MigrationStatus.COMPLETED if migration == "completed" else
+                   MigrationStatus.OTHER),
+        starting_up=status.get("status") == "prelaunch")
 
 
 async def _status(vm: Vm) -> dict[str, Any]:
@@ -102,6 +139,8 @@ async def carry_out(vm: Vm, rec: Any) -> Recovered:
                 done = "cont"
         elif action == "leave-paused":
             done = "left as it is (a third party decides)"
+        elif action == "restore":
+            done = "left as it is (the job is kept, parked)"
         after = await _status(vm)
         vm.note_status(after)
         return Recovered(**base, qemu_before=before["status"], migration_before=migration,

@@ -19,7 +19,7 @@ J = mj.Job
 
 def test_uncontended(dom):
     async def main():
-        assert await dom.begin_job_async(J.QUERY, api="stats") is None
+        assert await dom.begin_job_async(J.QUERY, api="stats") is True
         assert dom.active_job == J.QUERY
         assert dom.owner_api == "stats"
         assert dom.refs == 2

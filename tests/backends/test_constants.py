@@ -21,6 +21,7 @@ pytestmark = pytest.mark.c_core
 
 Job, AsyncJob, Phase, JobType, ErrorCode = (enums.Job, enums.AsyncJob, enums.Phase,
                                             enums.JobType, enums.ErrorCode)
+AgentJob = enums.AgentJob
 
 #: the C API's return values and buffer sizes: not table entries
 C_ONLY = {"MJ_WAITING", "MJ_PHASE_SET", "MJ_PHASE_NO_JOB", "MJ_PHASE_BACKWARDS",
@@ -36,11 +37,13 @@ TABLES = {
             lib.MJ_PHASE_LAST),
     JobType: (K.JOB_INFO_LABELS, lib.mj_job_info_type_to_string,
               lib.mj_job_info_type_from_string, lib.MJ_JOB_INFO_LAST),
+    AgentJob: (K.AGENT_JOB_LABELS, lib.mj_agent_job_to_string, lib.mj_agent_job_from_string,
+               lib.MJ_AGENT_JOB_LAST),
 }
 PROBE_TEXTS = ["", "none", "None", "NONE", "query", "destroy", "migration operation",
                "async nested", "migration out", "migration in", "save", "dump",
                "perform2", "preform2", "Perform2", "perform3", "perform3_done",
-               "confirm3_cancelled", "finish3", "unbounded", "cancelled", " none",
+               "confirm3_cancelled", "finish3", "unbounded", "cancelled", "modify", "Query", " none",
                "none ", "é"]
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Callable
@@ -49,6 +50,8 @@ except ImportError as exc:  # pragma: no cover - without the C core
 
 Job, AsyncJob, Phase, JobType, ErrorCode = (enums.Job, enums.AsyncJob, enums.Phase,
                                             enums.JobType, enums.ErrorCode)
+AgentJob = enums.AgentJob
+JobState, JobOperation = enums.JobState, enums.JobOperation
 PDriver = pure.Driver
 
 EXAMPLES = int(os.environ.get("PYMIGJOB_DIFF_EXAMPLES", "0") or 0)
@@ -84,6 +87,14 @@ def norm(value: Any) -> Any:
     if isinstance(value, pure.JobStatus):
         return ("JobStatus", value.job, value.async_job, value.phase, value.owner_api,
                 value.started is None)
+    if isinstance(value, pure.JobData):
+        # the wall clock start of a job begun in each backend differs by a
+        # few ms; one restored with a start keeps it exactly
+        now_ms = time.time_ns() // 1_000_000
+        started = "now" if abs(value.started - now_ms) < 600_000 else value.started
+        stopped = "now" if abs(value.stopped - now_ms) < 600_000 else value.stopped
+        return ("JobData", value.state, value.operation, started, stopped,
+                value.elapsed >= 0.0, value.delta, value.error)
     if isinstance(value, pure.MigrationGuard):
         return ("MigrationGuard", value.async_job)
     if isinstance(value, dict):
@@ -116,7 +127,8 @@ def run(fn: Callable[[], Any]) -> tuple:
 
 PROPS = ("active_job", "async_job", "phase", "mask", "jobs_queued", "owner_api",
          "async_owner_api", "owner_thread", "async_owner_thread", "abort_requested",
-         "job_info")
+         "job_info", "agent_job", "agent_owner_api", "agent_owner_thread", "uuid",
+         "api_flags", "async_paused", "postcopy")
 
 
 def state_of(dom: Any) -> dict[str, Any]:
@@ -127,6 +139,8 @@ def state_of(dom: Any) -> dict[str, Any]:
     for prop in PROPS:
         snap[prop] = run(lambda: getattr(dom, prop))
     snap["job_status"] = run(dom.job_status)
+    snap["job_stats"] = run(dom.job_stats)
+    snap["completed"] = run(lambda: dom.job_stats(completed=True, keep_completed=True))
     return snap
 
 
@@ -154,7 +168,7 @@ INT_LIKE = [True, False, Decimal("4.9"), Fraction(3, 1)]
 def kinds(enum: type) -> st.SearchStrategy:
     # members of the other enums too: they compare equal to this one's
     # members, and are refused (TypeError) all the same
-    foreign = [m for e in (Job, AsyncJob, Phase) if e is not enum for m in e]
+    foreign = [m for e in (Job, AsyncJob, Phase, AgentJob) if e is not enum for m in e]
     return mostly(st.sampled_from(list(enum)),
                   st.one_of(st.integers(-2, len(enum) + 2),
                             st.sampled_from(BIG_INTS + NOT_INTS + INT_LIKE + foreign)))
@@ -165,6 +179,11 @@ async_jobs = kinds(AsyncJob)
 aio_sync_jobs = kinds(Job)
 aio_async_jobs = kinds(AsyncJob)
 phases = kinds(Phase)
+agent_jobs = kinds(AgentJob)
+nowaits = mostly(st.booleans(), st.sampled_from([0, 1, None, "yes", 1.0]))
+UUID = "0ac1d5d2-36c4-4e39-8f5a-6bb2a0b1c3d4"
+uuids = mostly(st.sampled_from([None, UUID, UUID.upper()]),
+               st.sampled_from(["", UUID[:-1], UUID.replace("-", ""), 5, b"u", UUID + " "]))
 api_names = mostly(
     st.one_of(st.none(), st.sampled_from(["begin3", "perform3", "stats", "", "é", "x" * 1024])),
     st.sampled_from(["x" * 1025, "é" * 513, "nul\0", "\ud800", 7, b"api", ["a"]]),
@@ -190,6 +209,29 @@ lookup_names = st.one_of(dom_names, st.sampled_from([["vm1"], 1.5, ("vm1",)]))
 reasons = mostly(st.sampled_from([None, "shutdown", "", "é", "x" * 1024]),
                  st.sampled_from(["x" * 1025, "a\0", 3, b"r"]))
 driver_timeouts = st.sampled_from([0, 0.0, 0.001])
+# libvirt 11: apiFlags, job data, restore's start, the yes/no arguments
+api_flags = mostly(st.sampled_from([0, 0, 1, 0x8101, 2**32 - 1]),
+                   st.sampled_from([-1, 2**32, True, 1.0, "1", None]))
+job_states = kinds(JobState)
+operations = mostly(st.one_of(st.none(), st.sampled_from(list(JobOperation))),
+                    st.sampled_from([-1, 11, 2**40, 1.0, "save", Job.QUERY, JobState.ACTIVE]))
+errors = mostly(st.one_of(st.none(), st.sampled_from(["disk full", "", "é" * 10])),
+                st.sampled_from(["x" * 1025, "a\0", 3, b"e"]))
+starts = mostly(st.sampled_from([None, 0, 1_715_000_000_000, 4_000_000_000_000]),
+                st.sampled_from([-1, 2**63, 1.5, True, "0"]))
+yes_no = mostly(st.booleans(), st.sampled_from([0, 1, None, "yes"]))
+
+
+def _cleanup_a(dom):
+    """A cleanup registered again and again: once only."""
+
+
+class _Failing(Exception):
+    pass
+
+
+def _cleanup_fails(dom):
+    raise _Failing("cleanup failed")
 
 
 class DifferentialMachine(RuleBasedStateMachine):
@@ -231,13 +273,13 @@ class DifferentialMachine(RuleBasedStateMachine):
         self.same(lambda: CDriver(timeout, max_queued, strict),
                   lambda: PDriver(timeout, max_queued, strict))
 
-    @rule(name=dom_names)
-    def add_domain(self, name):
-        self._add_domain(name)
+    @rule(name=dom_names, uuid=uuids)
+    def add_domain(self, name, uuid):
+        self._add_domain(name, uuid)
 
-    def _add_domain(self, name):
-        c_out = self.same(lambda: self.c_drv.add_domain(name),
-                          lambda: self.p_drv.add_domain(name))
+    def _add_domain(self, name, uuid=None):
+        c_out = self.same(lambda: self.c_drv.add_domain(name, uuid=uuid),
+                          lambda: self.p_drv.add_domain(name, uuid=uuid))
         if c_out[0] == "ok":
             self.handles.append((self.c_drv.lookup(name), self.p_drv.lookup(name)))
 
@@ -301,9 +343,49 @@ class DifferentialMachine(RuleBasedStateMachine):
         self.both(data, lambda d: d.begin_job(job, api, timeout))
 
     @has_handles
+    @rule(data=st.data(), job=sync_jobs, api=api_names, nowait=nowaits)
+    def begin_job_nowait(self, data, job, api, nowait):
+        self.both(data, lambda d: d.begin_job(job, api=api, nowait=nowait))
+
+    @has_handles
     @rule(data=st.data())
     def end_job(self, data):
         self.both(data, lambda d: d.end_job())
+
+    # ---- agent jobs ------------------------------------------------------------------
+
+    @has_handles
+    @rule(data=st.data(), kind=agent_jobs, api=api_names, timeout=timeouts, nowait=nowaits)
+    def begin_agent_job(self, data, kind, api, timeout, nowait):
+        self.both(data, lambda d: d.begin_agent_job(kind, api=api, timeout=timeout,
+                                                    nowait=nowait))
+
+    @has_handles
+    @rule(data=st.data(), kind=agent_jobs, api=api_names, timeout=timeouts)
+    def begin_agent_job_positional(self, data, kind, api, timeout):
+        self.both(data, lambda d: d.begin_agent_job(kind, api, timeout))
+
+    @has_handles
+    @rule(data=st.data())
+    def end_agent_job(self, data):
+        self.both(data, lambda d: d.end_agent_job())
+
+    @has_handles
+    @rule(data=st.data(), kind=agent_jobs, api=api_names, timeout=timeouts)
+    def begin_agent_job_async(self, data, kind, api, timeout):
+        self.both(data, lambda d: self.loop.run_until_complete(
+            d.begin_agent_job_async(kind, api=api, timeout=timeout)))
+
+    @has_handles
+    @rule(data=st.data(), kind=agent_jobs, api=api_names, timeout=timeouts, boom=st.booleans())
+    def agent_block(self, data, kind, api, timeout, boom):
+        def body(d):
+            with d.agent(kind, api=api, timeout=timeout) as held:
+                inside = state_of(held)
+                if boom:
+                    raise Boom("in the block")
+            return inside
+        self.both(data, body)
 
     @has_handles
     @rule(data=st.data(), kind=async_jobs, api=api_names, timeout=timeouts)
@@ -392,6 +474,83 @@ class DifferentialMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def check_abort(self, data):
         self.both(data, lambda d: d.check_abort())
+
+    # ---- libvirt 11: the async job's life, post-copy, job data --------------------
+
+    @has_handles
+    @rule(data=st.data(), kind=async_jobs, api=api_names, flags=api_flags, op=operations)
+    def begin_async_job_flags(self, data, kind, api, flags, op):
+        self.both(data, lambda d: d.begin_async_job(kind, api, 0, flags, operation=op))
+
+    @has_handles
+    @rule(data=st.data(), kind=async_jobs, mask=masks, flags=api_flags)
+    def migration_job_start_flags(self, data, kind, mask, flags):
+        self.both(data, lambda d: d.migration_job_start(kind, mask, None, 0, flags))
+
+    @has_handles
+    @rule(data=st.data(), kind=aio_async_jobs, api=api_names, timeout=timeouts,
+          mask=masks, flags=api_flags, start=st.booleans())
+    def async_begins_flags(self, data, kind, api, timeout, mask, flags, start):
+        if start:
+            self.both(data, lambda d: self.loop.run_until_complete(
+                d.migration_job_start_async(kind, mask, api, timeout, flags)))
+        else:
+            self.both(data, lambda d: self.loop.run_until_complete(
+                d.begin_async_job_async(kind, api, timeout, flags)))
+
+    @has_handles
+    @rule(data=st.data(), how=st.sampled_from(["is_allowed", "release", "discard", "mark",
+                                                "clear", "run_cleanups", "remove_cleanup"]))
+    def async_life(self, data, how):
+        calls = {"is_allowed": lambda d: d.migration_job_is_allowed(),
+                 "release": lambda d: d.release_async_job(),
+                 "discard": lambda d: d.discard_async_job(),
+                 "mark": lambda d: d.mark_postcopy_failed(),
+                 "clear": lambda d: d.clear_postcopy_failed(),
+                 "run_cleanups": lambda d: d.run_cleanups(),
+                 "remove_cleanup": lambda d: d.remove_cleanup(_cleanup_a)}
+        self.both(data, calls[how])
+
+    @has_handles
+    @rule(data=st.data(), kind=async_jobs, phase=phases, mask=masks, flags=api_flags,
+          api=api_names, started=starts)
+    def restore_async_job(self, data, kind, phase, mask, flags, api, started):
+        self.both(data, lambda d: d.restore_async_job(kind, phase, mask=mask, flags=flags,
+                                                      api=api, started=started))
+
+    @has_handles
+    @rule(data=st.data(), kind=async_jobs, phase=phases, postcopy=yes_no, cp=yes_no)
+    def migration_can_resume(self, data, kind, phase, postcopy, cp):
+        self.both(data, lambda d: d.migration_can_resume(kind, phase, postcopy=postcopy,
+                                                         change_protection=cp))
+
+    @has_handles
+    @rule(data=st.data(), state=job_states, error=errors, stopped=yes_no,
+          delta=mostly(st.one_of(st.none(), st.sampled_from([0.0, -1.5, 0.25, 3])),
+                       st.sampled_from([float("nan"), float("inf"), "1", True, 10**400])))
+    def set_job_state(self, data, state, error, stopped, delta):
+        self.both(data, lambda d: d.set_job_state(state, error, stopped=stopped,
+                                                  delta=delta))
+
+    @has_handles
+    @rule(data=st.data(), completed=yes_no, keep=yes_no)
+    def job_stats(self, data, completed, keep):
+        self.both(data, lambda d: d.job_stats(completed, keep))
+
+    @has_handles
+    @rule(data=st.data(), error=errors, finish=st.booleans())
+    def end_async_job_error(self, data, error, finish):
+        if finish:
+            self.both(data, lambda d: d.migration_job_finish(error))
+        else:
+            self.both(data, lambda d: d.end_async_job(error=error))
+
+    @has_handles
+    @rule(data=st.data(), which=st.sampled_from(["same", "fails", "new", "bad"]))
+    def migration_job_continue_cleanup(self, data, which):
+        cleanup = {"same": _cleanup_a, "fails": _cleanup_fails, "new": lambda d: None,
+                   "bad": 5}[which]
+        self.both(data, lambda d: d.migration_job_continue(cleanup))
 
     # ---- asyncio begins ---------------------------------------------------------
 

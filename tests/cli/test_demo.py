@@ -110,13 +110,27 @@ def test_the_plan_follows_the_seed():
     assert kinds.count(("abort", False)) == 2
     assert kinds.count(("abort", True)) == 1          # one abort comes too late
     assert kinds.count(("destroy", False)) == 1
-    assert kinds.count(("complete", False)) == 4
+    assert kinds.count(("postcopy", False)) == 1      # post-copy fails, then resumes
+    assert kinds.count(("complete", False)) == 3
     # the printed plan is the same for the same seed
     _, out1 = run(SMALL + ["--seed", "77"])
     _, out2 = run(SMALL + ["--seed", "77"])
     plan1 = [line for line in out1.splitlines() if line.startswith("plan:")]
     plan2 = [line for line in out2.splitlines() if line.startswith("plan:")]
     assert plan1 == plan2 and len(plan1) == 1
+
+
+def test_a_postcopy_failure_is_resumed_and_completes():
+    """The post-copy fate: both sides park as post-copy failed, the resume
+    phases run in protocol order, the migration completes."""
+    result, out = run(SMALL + ["--seed", "5", "--show", "8"])
+    assert result.exit_code == 0, out
+    assert "post-copy failed: the job stays, parked, async_paused" in out
+    assert "already in progress" in out                 # a second begin_resume is refused
+    order = [p for p in ("src/begin_resume", "dst/prepare_resume", "src/perform_resume",
+                         "dst/finish_resume", "src/confirm_resume") if p in out]
+    assert len(order) == 5 and sorted(order, key=out.index) == order
+    assert "completed after a post-copy resume: job stats COMPLETED" in out
 
 
 def test_a_leaked_reference_fails_the_run(monkeypatch):

@@ -21,12 +21,18 @@ import pymigjob as mj
 
 J = mj.Job
 A = mj.AsyncJob
+AG = mj.AgentJob
 
 pytestmark = [pytest.mark.concurrency, pytest.mark.timeout(60)]
 
 
 def state(dom) -> tuple:
     return (dom.active_job, dom.async_job, dom.jobs_queued, dom.refs)
+
+
+def all_slots(dom) -> tuple:
+    """state(), the agent slot included."""
+    return state(dom) + (dom.agent_job,)
 
 
 @pytest.fixture
@@ -67,7 +73,19 @@ BEGINS: dict[str, tuple[Callable[[Any], None] | None, Callable[[Any], Any]]] = {
                                lambda d: _run(d.begin_nested_job_async(A.MIGRATION_OUT))),
     "migration_job_start_async": (None, lambda d: _run(d.migration_job_start_async(A.SAVE))),
     "abort_job_async": (_migrating, lambda d: _run(d.abort_job_async())),
+    "begin_job (nowait)": (None, lambda d: d.begin_job(J.QUERY, nowait=True)),
+    "begin_agent_job (quick)": (None, lambda d: d.begin_agent_job(AG.QUERY)),
+    "begin_agent_job": (None, lambda d: d.begin_agent_job(AG.QUERY, api="g", timeout=5)),
+    "agent() quick guard": (None, lambda d: d.agent(AG.QUERY).__enter__()),
+    "begin_agent_job (nowait)": (None, lambda d: d.begin_agent_job(AG.MODIFY, nowait=True)),
+    "agent() guard": (None, lambda d: d.agent(AG.MODIFY, api="g").__enter__()),
+    "begin_agent_job_async": (None, lambda d: _run(d.begin_agent_job_async(AG.QUERY))),
+    # an agent begin while a sync job is held: it neither waits nor touches it
+    "begin_agent_job (sync held)": (lambda d: d.begin_job(J.MODIFY, api="mon"),
+                                    lambda d: d.begin_agent_job(AG.QUERY, timeout=5)),
 }
+#: the begins that wait for the agent slot, not the sync one
+AGENT_BEGINS = {name for name in BEGINS if "agent" in name and "sync held" not in name}
 
 
 def _run(coro) -> None:
@@ -90,17 +108,22 @@ def test_interrupt_as_the_grant_returns_leaves_nothing_held(drv, sigint_raises, 
     return, before the result is stored.  Nothing stays held or queued."""
     dom = drv.add_domain("vm1")
     setup, begin = BEGINS[name]
+    if contended and ("nowait" in name or "sync held" in name):
+        pytest.skip("never waits: a nowait begin that cannot start returns False")
     if setup is not None:
         setup(dom)
-    before = state(dom)
+    before = all_slots(dom)
     holder = None
+    agent = name in AGENT_BEGINS
     if contended:
         # another thread holds the sync slot; it ends it once we are queued
         queued = threading.Event()
         held = threading.Event()
 
         def hold():
-            if setup is None:
+            if agent:
+                dom.begin_agent_job(AG.MODIFY, api="holder")
+            elif setup is None:
                 dom.begin_job(J.MODIFY, api="holder")
             else:
                 dom.begin_nested_job(A.MIGRATION_OUT, api="holder")
@@ -109,7 +132,10 @@ def test_interrupt_as_the_grant_returns_leaves_nothing_held(drv, sigint_raises, 
                 time.sleep(0.005)
             queued.set()
             time.sleep(0.05)
-            dom.end_job()
+            if agent:
+                dom.end_agent_job()
+            else:
+                dom.end_job()
 
         holder = threading.Thread(target=hold)
         holder.start()
@@ -122,10 +148,48 @@ def test_interrupt_as_the_grant_returns_leaves_nothing_held(drv, sigint_raises, 
         _grant_hook(0)
         if holder is not None:
             holder.join(10)
-    assert state(dom) == before, name
-    # and the domain works: the next begin gets the job at once
+    assert all_slots(dom) == before, name
+    if "sync held" in name:
+        dom.end_job()
+    # and the domain works: the next begins get their jobs at once
     dom.begin_job(J.QUERY, timeout=0)
     dom.end_job()
+    dom.begin_agent_job(AG.QUERY, timeout=0)
+    dom.end_agent_job()
+
+
+#: libvirt 11's calls that take something without waiting, or begin with flags
+TAKERS: dict[str, Callable[[Any], Any]] = {
+    "restore_async_job": lambda d: d.restore_async_job(A.MIGRATION_OUT,
+                                                       mj.Phase.POSTCOPY_FAILED, flags=1),
+    "begin_async_job(flags)": lambda d: d.begin_async_job(A.BACKUP, "b", None, 7,
+                                                          operation=mj.JobOperation.BACKUP),
+    "migration_job_start(flags)": lambda d: d.migration_job_start(A.MIGRATION_IN, flags=3),
+    "begin_async_job_async(flags)": lambda d: _run(d.begin_async_job_async(A.DUMP, None,
+                                                                            None, 5)),
+    "migration_job_start_async(flags)": lambda d: _run(
+        d.migration_job_start_async(A.MIGRATION_OUT, flags=5)),
+}
+
+
+@pytest.mark.c_core
+@pytest.mark.parametrize("name", list(TAKERS))
+def test_interrupt_as_a_taker_returns_leaves_nothing(drv, sigint_raises, name):
+    """restore_async_job takes a reference and a place in jobs_queued; an
+    interrupt landing as it returns gives both back (and the job)."""
+    dom = drv.add_domain("vm1")
+    before = state(dom) + (dom.api_flags, dom.job_stats(), dom.async_owner_api)
+    _grant_hook(signal.SIGINT)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            TAKERS[name](dom)
+    finally:
+        _grant_hook(0)
+    assert state(dom) + (dom.api_flags, dom.job_stats(), dom.async_owner_api) == before
+    # nothing was completed either: the job never happened for the caller
+    assert dom.job_stats(completed=True) is None
+    TAKERS[name](dom)
+    assert dom.refs == 2
 
 
 @pytest.mark.c_core

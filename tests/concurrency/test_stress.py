@@ -12,7 +12,9 @@ A checker keeps a *shadow* of each domain, updated by the threads around their
 calls (set after a grant, cleared before a release, so the shadow never claims
 more than the C core), and records a violation on:
 
-* two sync (or nested) jobs held at once;
+* two sync (or nested) jobs held at once, or two agent jobs;
+* an agent job whose grant the C state disagrees with (agent job, owner
+  thread), or a nowait begin that waited;
 * a sync job granted while the async job's mask forbids it;
 * the C state disagreeing with a grant (active job, owner thread, the mask the
   async job starts with);
@@ -64,6 +66,7 @@ pytestmark = [pytest.mark.concurrency, pytest.mark.timeout(SECONDS + 3 * HANG + 
 J = mj.Job
 A = mj.AsyncJob
 P = mj.Phase
+AG = mj.AgentJob
 SYNC_JOBS = [J.QUERY, J.DESTROY, J.SUSPEND, J.MODIFY, J.ABORT, J.MIGRATION_OP]
 DESTROY_BIT = mj.job_mask(J.DESTROY)
 MIGRATION_OUT_MASK = mj.job_mask(J.QUERY, J.DESTROY, J.ABORT, J.SUSPEND, J.MIGRATION_OP,
@@ -96,6 +99,7 @@ class Shadow:
     strict: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
     sync_holder: tuple | None = None   # (thread ident, job)
+    agent_holder: tuple | None = None  # (thread ident, agent job)
     epoch: int = 0                      # odd while an async job is known active
     async_kind: int = 0
     mask: int = 0
@@ -149,6 +153,13 @@ class Checker:
             self._late(what, took)
             self.count("queue full")
             return False
+        except mj.OperationInvalid as e:
+            # libvirt 11: a second migration is refused at once, without a wait
+            if not e.message.startswith("another migration job is already running"):
+                raise
+            self._late(what, time.monotonic() - t0)
+            self.count("another migration")
+            return False
         except mj.OperationAborted as e:
             if not self.cancelling or not e.message.startswith("job wait cancelled"):
                 raise
@@ -189,6 +200,25 @@ class Checker:
             self.fail(f"{sh.name}: holding {J(want)!r} but active_job is {active!r}")
         if dom.owner_thread != me:
             self.fail(f"{sh.name}: holding {J(want)!r} but owner_thread is another thread")
+
+    def agent_acquired(self, sh: Shadow, dom, kind: int) -> None:
+        me = threading.get_ident()
+        with sh.lock:
+            if sh.agent_holder is not None:
+                self.fail(f"{sh.name}: {AG(kind)!r} granted while {sh.agent_holder} "
+                          f"holds an agent job")
+            sh.agent_holder = (me, kind)
+        if dom.agent_job != kind:
+            self.fail(f"{sh.name}: holding {AG(kind)!r} but agent_job is {dom.agent_job!r}")
+        if dom.agent_owner_thread != me:
+            self.fail(f"{sh.name}: holding {AG(kind)!r} but agent_owner_thread is another")
+
+    def agent_releasing(self, sh: Shadow) -> None:
+        with sh.lock:
+            if sh.agent_holder is None or sh.agent_holder[0] != threading.get_ident():
+                self.fail(f"{sh.name}: releasing an agent job the shadow says is "
+                          f"{sh.agent_holder}")
+            sh.agent_holder = None
 
     def sync_releasing(self, sh: Shadow) -> None:
         with sh.lock:
@@ -259,6 +289,7 @@ class Worker(threading.Thread):
             (self.op_migration_start, 6), (self.op_migration_next, 12),
             (self.op_abort, 3), (self.op_refs, 6), (self.op_reads, 10),
             (self.op_observe, 8), (self.op_is_active, 4),
+            (self.op_agent, 8), (self.op_agent_guard, 4), (self.op_nowait, 4),
         ]
         self.weights = [w for _, w in self.ops]
 
@@ -307,6 +338,66 @@ class Worker(threading.Thread):
         if self.chk.timed(sh, f"job({job.name})", timeout, guard.__enter__):
             try:
                 self.hold_sync(dom, sh, job)
+            finally:
+                guard.__exit__(None, None, None)
+
+    def op_nowait(self, dom, sh) -> None:
+        """A nowait begin, sync or agent: never waits; held or not."""
+        agent = self.rng.random() < 0.4
+        t0 = time.monotonic()
+        try:
+            if agent:
+                kind = self.rng.choice([AG.QUERY, AG.MODIFY])
+                held = dom.begin_agent_job(kind, api=self.api(), nowait=True)
+            else:
+                kind = self.rng.choice(SYNC_JOBS)
+                held = dom.begin_job(kind, api=self.api(), nowait=True)
+        except mj.QueueFull:
+            if not sh.max_queued:
+                self.chk.fail(f"{sh.name}: QueueFull on a domain without max_queued")
+            return
+        except mj.OperationAborted as e:
+            if not self.chk.cancelling or not e.message.startswith("job wait cancelled"):
+                raise
+            return
+        self.chk._late("nowait begin", time.monotonic() - t0)
+        self.chk.count("nowait " + ("held" if held else "busy"))
+        if not held:
+            return
+        if agent:
+            self.chk.agent_acquired(sh, dom, kind)
+            self.pause()
+            self.chk.agent_releasing(sh)
+            dom.end_agent_job()
+        else:
+            self.hold_sync(dom, sh, kind)
+            dom.end_job()
+
+    # ---- agent jobs ------------------------------------------------------------
+
+    def hold_agent(self, dom, sh, kind) -> None:
+        self.chk.agent_acquired(sh, dom, kind)
+        if dom.agent_owner_api != self.api():
+            self.chk.fail(f"{sh.name}: agent_owner_api {dom.agent_owner_api!r}")
+        self.pause()
+        self.chk.agent_releasing(sh)
+
+    def op_agent(self, dom, sh) -> None:
+        kind = self.rng.choice([AG.QUERY, AG.MODIFY])
+        timeout = self.rng.choice(TIMEOUTS)
+        if self.chk.timed(sh, f"begin_agent_job({kind.name})", timeout, dom.begin_agent_job,
+                          kind, api=self.api(), timeout=timeout):
+            self.hold_agent(dom, sh, kind)
+            if dom.end_agent_job() < 1:
+                self.chk.fail(f"{sh.name}: end_agent_job left refs < 1")
+
+    def op_agent_guard(self, dom, sh) -> None:
+        kind = self.rng.choice([AG.QUERY, AG.MODIFY])
+        timeout = self.rng.choice(TIMEOUTS)
+        guard = dom.agent(kind, api=self.api(), timeout=timeout)
+        if self.chk.timed(sh, f"agent({kind.name})", timeout, guard.__enter__):
+            try:
+                self.hold_agent(dom, sh, kind)
             finally:
                 guard.__exit__(None, None, None)
 

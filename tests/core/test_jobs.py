@@ -30,7 +30,7 @@ def test_fresh_domain(dom):
 
 @pytest.mark.parametrize("job", SYNC_JOBS)
 def test_begin_end_sync_job(dom, job):
-    assert dom.begin_job(job, api="someApi") is None
+    assert dom.begin_job(job, api="someApi") is True
     assert dom.active_job == job
     assert dom.refs == 2
     assert dom.jobs_queued == 1
@@ -91,7 +91,7 @@ def test_second_sync_job_waits_then_times_out(dom):
 
 @pytest.mark.parametrize("kind", ASYNC_KINDS)
 def test_begin_end_async_job(dom, kind):
-    assert dom.begin_async_job(kind, api="asyncApi") is None
+    assert dom.begin_async_job(kind, api="asyncApi") is True
     assert dom.async_job == kind
     assert dom.active_job == J.NONE  # an async job never sits in the sync slot
     assert dom.refs == 2
@@ -101,8 +101,8 @@ def test_begin_end_async_job(dom, kind):
     assert dom.async_owner_api == "asyncApi"
     assert dom.async_owner_thread == threading.get_ident()
     assert dom.owner_api is None
-    # DECISIONS: begin_async_job leaves job info NONE (the caller sets it)
-    assert dom.job_info.type == mj.JobType.NONE
+    # 0.2: job info follows the job data (ACTIVE: UNBOUNDED, libvirt 11's StatusToType)
+    assert dom.job_info.type == mj.JobType.UNBOUNDED
     assert dom.end_async_job() == 1
     fresh(dom)
     assert dom.mask == mj.DEFAULT_JOB_MASK
@@ -228,7 +228,7 @@ def test_mask_forbids_even_with_free_sync_slot_then_allows_after_end(dom):
 def test_nested_job(dom, kind):
     dom.begin_async_job(kind, api="outer")
     dom.set_async_job_mask(0)  # nested jobs skip the mask entirely
-    assert dom.begin_nested_job(kind, api="monitor") is None
+    assert dom.begin_nested_job(kind, api="monitor") is True
     assert dom.active_job == J.ASYNC_NESTED
     assert dom.refs == 3
     assert dom.jobs_queued == 2

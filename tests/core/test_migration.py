@@ -29,7 +29,7 @@ DESTROY_ONLY = 0x02
     (A.BACKUP, MIGRATION_OUT_MASK),
 ])
 def test_migration_job_start(dom, kind, mask):
-    assert dom.migration_job_start(kind, api="begin") is None
+    assert dom.migration_job_start(kind, api="begin") is True
     assert dom.async_job == kind
     assert dom.mask == mask
     assert dom.phase == 0

@@ -82,6 +82,7 @@ class JobModel(RuleBasedStateMachine):
         self.extra_refs = 0
         self.reset_async()
         self.queued = 0
+        self.agent, self.agent_api = mj.AgentJob.NONE, None
 
     def reset_async(self):
         self.async_job, self.async_api, self.async_thread = A.NONE, None, 0
@@ -116,15 +117,20 @@ class JobModel(RuleBasedStateMachine):
         if not mask_ok or self.active != J.NONE:
             self.expect_error(call, mj.JobTimeout, self.lock_text(blocker))
             return False
-        assert call() is None
+        assert call() is True
         return True
 
-    def try_async(self, call):
+    def try_async(self, call, migration=False):
+        if migration and self.async_job in (A.MIGRATION_OUT, A.MIGRATION_IN):
+            # libvirt 11's qemuMigrationJobIsAllowed: refused at once
+            self.expect_error(call, mj.OperationInvalid, "another migration job is "
+                              "already running for domain 'vm1'")
+            return False
         blocker = self.async_api if self.async_job != A.NONE else self.owner_api
         if self.async_job != A.NONE or self.active != J.NONE:
             self.expect_error(call, mj.JobTimeout, self.lock_text(blocker))
             return False
-        assert call() is None
+        assert call() is True
         return True
 
     # ---- sync jobs -----------------------------------------------------------------
@@ -153,6 +159,54 @@ class JobModel(RuleBasedStateMachine):
         self.active, self.owner_api, self.owner_thread = J.NONE, None, 0
         assert self.dom.end_job() == self.refs
 
+    # ---- agent jobs (libvirt 11: a slot of their own, no mask) ------------------------
+
+    @rule(kind=st.sampled_from([mj.AgentJob.QUERY, mj.AgentJob.MODIFY]), api=apis,
+          nowait=st.booleans())
+    def begin_agent_job(self, kind, api, nowait):
+        call = lambda: self.dom.begin_agent_job(kind, api=api, timeout=0,  # noqa: E731
+                                                nowait=nowait)
+        blocker = LOCK + (f" (held by agent={self.agent_api})" if self.agent_api else "")
+        if self.max_queued and self.queued + 1 > self.max_queued:
+            self.expect_error(call, mj.QueueFull, blocker + " due to max_queued limit")
+        elif self.agent != mj.AgentJob.NONE:
+            if nowait:
+                assert call() is False
+            else:
+                self.expect_error(call, mj.JobTimeout, blocker)
+        else:
+            assert call() is True
+            self.agent, self.agent_api = kind, api
+            self.refs += 1
+            self.queued += 1
+
+    @rule(job=st.sampled_from(SYNC), api=apis)
+    def begin_job_nowait(self, job, api):
+        call = lambda: self.dom.begin_job(job, api=api, nowait=True)  # noqa: E731
+        if self.max_queued and job != J.DESTROY and self.queued + 1 > self.max_queued:
+            self.expect_error(call, mj.QueueFull,
+                              self.lock_text(self.sync_blocker(job), " due to max_queued limit"))
+        elif self.active != J.NONE or not (self.async_job == A.NONE
+                                           or self.mask & bit(job)):
+            assert call() is False
+        else:
+            assert call() is True
+            self.active, self.owner_api, self.owner_thread = job, api, self.me
+            self.refs += 1
+            self.queued += 1
+
+    @precondition(lambda self: self.agent == mj.AgentJob.NONE or self.refs > 1)
+    @rule()
+    def end_agent_job(self):
+        if self.agent == mj.AgentJob.NONE:
+            self.expect_error(self.dom.end_agent_job, mj.OperationInvalid,
+                              "no agent job is active on the domain")
+            return
+        self.refs -= 1
+        self.queued -= 1
+        self.agent, self.agent_api = mj.AgentJob.NONE, None
+        assert self.dom.end_agent_job() == self.refs
+
     # ---- async jobs ------------------------------------------------------------------
 
     @rule(kind=st.sampled_from(KINDS), api=apis)
@@ -160,13 +214,14 @@ class JobModel(RuleBasedStateMachine):
         if self.try_async(lambda: self.dom.begin_async_job(kind, api=api, timeout=0)):
             self.reset_async()
             self.async_job, self.async_api, self.async_thread = kind, api, self.me
+            self.info = mj.JobType.UNBOUNDED     # the job data: ACTIVE
             self.refs += 1
             self.queued += 1
 
     @rule(kind=st.sampled_from(KINDS), api=apis, mask=st.one_of(st.none(), masks))
     def migration_job_start(self, kind, api, mask):
         call = lambda: self.dom.migration_job_start(kind, mask=mask, api=api, timeout=0)  # noqa: E731
-        if self.try_async(call):
+        if self.try_async(call, kind in (A.MIGRATION_OUT, A.MIGRATION_IN)):
             self.reset_async()
             self.async_job, self.async_api, self.async_thread = kind, api, self.me
             if mask is None:
@@ -354,6 +409,9 @@ class JobModel(RuleBasedStateMachine):
         assert d.jobs_queued == self.queued
         assert d.job_info.type == self.info
         assert d.abort_requested is self.abort
+        assert d.agent_job == self.agent
+        assert d.agent_owner_api == self.agent_api
+        assert d.agent_owner_thread == (self.me if self.agent else 0)
 
 
 JobModel.TestCase.settings = settings(

@@ -13,7 +13,7 @@ threads, and is SIGKILLed after a random delay.  After each kill this process
   have landed before the acknowledgement did) -- never older, never anything
   else;
 * the recovery decision for each record matches libvirt's table (written out
-  independently in _recovery_expect.py), and afterwards the driver and the
+  independently in _recovery_expect.py; libvirt 11, the default, with no facts), and afterwards the driver and the
   directory agree with it (killed domains gone, the rest idle).
 
 Over the run every state of the workload must have been seen on disk at a
@@ -41,7 +41,7 @@ import pymigjob as mj
 from pymigjob.persist.status import JobStatus
 from pymigjob.store import DirectoryStore
 
-from _recovery_expect import expected_async, expected_kill
+from _recovery_expect import expected_11, expected_kill_11
 
 A, P, J = mj.AsyncJob, mj.Phase, mj.Job
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # tests/
@@ -195,8 +195,8 @@ def test_kill_9_at_random_points_then_recover(tmp_path):
             assert set(result) == set(raw)
             for name, rec in result.items():
                 st = raw[name]
-                assert str(rec.action) == expected_async(st.async_job, st.phase)[0], (where, st)
-                assert rec.kill == expected_kill(st.job, st.async_job, st.phase), (where, st)
+                assert str(rec.action) == expected_11(st.async_job, st.phase)[0], (where, st)
+                assert rec.kill == expected_kill_11(st.job, st.async_job, st.phase), (where, st)
                 assert (name in drv) == (not rec.kill), where
                 decisions[str(rec.action) + (" + destroy" if rec.destroy else "")] += 1
             for name in drv.domains():

@@ -1,8 +1,11 @@
-"""Restart recovery: libvirt 0.9.4's decision per (side, phase) and what
-Driver.recover() does to the driver and the store."""
+"""Restart recovery: libvirt 11's decision (the default) and 0.9.4's (a named
+table) per (side, phase, facts), and what Driver.recover() does to the
+driver and the store.  The crash tests of every row are in
+test_recovery_crash.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 import time
@@ -11,11 +14,14 @@ import pytest
 
 import pymigjob as mj
 from pymigjob import recovery
-from pymigjob.recovery import ANY, RECOVERY_TABLE, Action, decide
+from pymigjob.recovery import (ANY, LIBVIRT_0_9_4, LIBVIRT_11, RECOVERY_TABLE, Action, Facts,
+                               MigrationStatus, decide)
 from pymigjob.persist.status import JobStatus
 from pymigjob.store import DirectoryStore, MemoryStore
 
-from _recovery_expect import expected_async, expected_kill
+from _recovery_expect import expected_11, expected_async, expected_kill, expected_kill_11
+
+V094 = LIBVIRT_0_9_4
 
 A, P, J = mj.AsyncJob, mj.Phase, mj.Job
 OUT, IN = A.MIGRATION_OUT, A.MIGRATION_IN
@@ -35,7 +41,7 @@ def test_every_side_and_phase(async_job, phase):
     under SAVE/DUMP), against the independently written expectation."""
     want_action, want_reasons = expected_async(async_job, phase)
     for job in J:
-        rec = decide("vm1", _status(job, async_job, phase))
+        rec = decide("vm1", _status(job, async_job, phase), table=V094)
         assert (str(rec.action), rec.paused_by) == (want_action, want_reasons), \
             (job, async_job, phase)
         assert rec.destroy == (job == J.DESTROY)
@@ -54,14 +60,15 @@ def test_the_table_is_the_only_source():
     saved = RECOVERY_TABLE[(OUT, P.BEGIN3)]
     try:
         RECOVERY_TABLE[(OUT, P.BEGIN3)] = recovery.Decision(Action.KILL, "patched")
-        assert decide("vm1", JobStatus(J.NONE, OUT, P.BEGIN3)).action == Action.KILL
+        assert decide("vm1", JobStatus(J.NONE, OUT, P.BEGIN3), table=V094).action == Action.KILL
+        assert decide("vm1", JobStatus(J.NONE, OUT, P.BEGIN3)).action == Action.NOTHING
     finally:
         RECOVERY_TABLE[(OUT, P.BEGIN3)] = saved
 
 
 def test_sync_destroy_rule():
-    for job in J:
-        rec = decide("vm1", JobStatus(job))
+    for job, table in itertools.product(J, (V094, LIBVIRT_11)):
+        rec = decide("vm1", JobStatus(job), table=table)
         assert rec.action == Action.NOTHING
         assert rec.kill == (job == J.DESTROY), job
     # DESTROY wins over a resume decision
@@ -73,11 +80,131 @@ def test_sync_destroy_rule():
 def test_action_labels():
     assert [a.value for a in Action] == [
         "nothing", "kill", "resume", "resume-if-paused", "cancel-and-resume-if-paused",
-        "leave-paused"]
-    rec = decide("vm1", JobStatus(J.NONE, OUT, P.PERFORM3))
+        "leave-paused", "restore"]
+    rec = decide("vm1", JobStatus(J.NONE, OUT, P.PERFORM3), table=V094)
     assert str(rec) == ("vm1: job=none async=migration out phase=perform3 -> "
                         "cancel-and-resume-if-paused (paused by migration/unknown): "
                         "cancel the migration in QEMU")
+    rec = decide("vm1", JobStatus(J.NONE, OUT, P.PERFORM_RESUME, async_paused=True))
+    assert str(rec) == ("vm1: job=none async=migration out phase=perform_resume paused -> "
+                        "restore: a failed post-copy migration, or its resume: keep the "
+                        "job for a resume [restored parked in postcopy_failed, mask 0x73, "
+                        "paused]")
+
+
+# ---- libvirt 11 (the default) ---------------------------------------------------------
+
+FACTS = [dict(postcopy=pc, running=run, migration=mig, starting_up=su)
+         for pc, run, mig, su in itertools.product(
+             (None, False, True), (False, True), ("postcopy", "completed", "other"),
+             (False, True))]
+
+
+@pytest.mark.parametrize("async_job, phase", PAIRS)
+@pytest.mark.parametrize("async_paused", [False, True])
+def test_libvirt_11_every_side_phase_and_fact(async_job, phase, async_paused):
+    """Every (async job, phase) pair under every combination of facts,
+    against the independent reading of libvirt 11 (_recovery_expect)."""
+    if async_job == A.NONE:
+        if async_paused:
+            return
+        status = JobStatus(J.NONE, async_job, phase, "api")
+    else:
+        status = JobStatus(J.NONE, async_job, phase, "api", 1234, 0x8101, async_paused,
+                           ("<disk dev='vda' migrating='no'/>",))
+    for facts in FACTS:
+        rec = decide("vm1", status, Facts(**facts))
+        want, reasons, restore = expected_11(async_job, phase, async_paused=async_paused,
+                                             **facts)
+        assert (str(rec.action), rec.paused_by) == (want, reasons), (facts, rec)
+        if restore is None:
+            assert rec.restore is None
+            assert rec.job_after in ("gone", "cleared", "none")
+            continue
+        r = rec.restore
+        assert (r.phase, r.mask, r.async_paused) == restore, facts
+        assert (r.async_job, r.flags, r.api, r.started) == (async_job, 0x8101, "init-vm1", 1234)
+        assert rec.job_after == "restored" and not rec.kill
+
+
+def test_libvirt_11_defaults_are_documented():
+    f = Facts()
+    assert (f.postcopy, f.running, f.migration, f.starting_up) == (
+        None, False, MigrationStatus.OTHER, False)
+    # the record's async_paused stands for post-copy when the daemon does not say
+    st = JobStatus(J.NONE, OUT, P.PERFORM3_DONE, async_paused=True)
+    assert decide("vm1", st).action == Action.RESTORE
+    assert decide("vm1", st, Facts(postcopy=False)).action == Action.LEAVE_PAUSED
+    # Finish3 without post-copy: 0.9.4's kill unless the daemon says it runs
+    st = JobStatus(J.NONE, IN, P.FINISH3)
+    assert decide("vm1", st).kill and not decide("vm1", st, Facts(running=True)).kill
+    # Confirm of a resume: restored (nothing destroyed) unless QEMU completed it
+    st = JobStatus(J.NONE, OUT, P.CONFIRM_RESUME)
+    assert decide("vm1", st).action == Action.RESTORE
+    assert decide("vm1", st, Facts(migration="completed")).kill
+
+
+def test_destroy_wins_over_a_restore():
+    rec = decide("vm1", JobStatus(J.DESTROY, A.BACKUP))
+    assert rec.action == Action.RESTORE and rec.kill and rec.restore is None
+    assert rec.job_after == "gone"
+
+
+def test_facts_are_typed():
+    with pytest.raises(TypeError):
+        Facts(running=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        Facts(postcopy="yes")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        Facts(migration="sideways")  # type: ignore[arg-type]
+    assert Facts(migration="postcopy").migration is MigrationStatus.POSTCOPY
+    with pytest.raises(TypeError):
+        decide("vm1", JobStatus(), {"running": True})  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        recovery.When("weather", LIBVIRT_11[(OUT, P.CONFIRM3)], LIBVIRT_11[(OUT, P.CONFIRM3)])
+
+
+def test_the_tables_cover_every_async_job():
+    for table in (V094, LIBVIRT_11):
+        for async_job in A:
+            assert (async_job, ANY) in table
+    assert RECOVERY_TABLE is V094
+    assert recovery.LIBVIRT_11 is LIBVIRT_11
+
+
+def test_facts_are_asked_only_when_a_row_needs_them():
+    store = MemoryStore()
+    store.save("cancel", JobStatus(J.NONE, OUT, P.PERFORM3, "p", 1))       # no fact
+    store.save("finish3", JobStatus(J.NONE, IN, P.FINISH3, "f", 1))        # postcopy, running
+    store.save("save", JobStatus(J.NONE, A.SAVE, P.NONE, "s", 1))          # no fact
+    asked = []
+
+    def facts(name, record):
+        asked.append((name, record.phase))
+        return Facts(running=True) if name == "finish3" else None
+
+    result = mj.Driver(store=store).recover(facts=facts)
+    assert asked == [("finish3", P.FINISH3)]  # once per domain, only for that row
+    assert not result["finish3"].kill and result["finish3"].facts == Facts(running=True)
+    assert result["cancel"].facts is None
+    # a mapping works the same; a name it lacks gets Facts()
+    store.save("finish3", JobStatus(J.NONE, IN, P.FINISH3, "f", 1))
+    store.save("other", JobStatus(J.NONE, IN, P.FINISH3, "f", 1))
+    result = mj.Driver(store=store).recover(facts={"finish3": Facts(running=True)})
+    assert not result["finish3"].kill and result["other"].kill
+
+
+def test_recover_checks_its_arguments():
+    d = mj.Driver(store=MemoryStore())
+    with pytest.raises(TypeError):
+        d.recover(table=[1, 2])
+    with pytest.raises(TypeError):
+        d.recover(facts=5)
+    store = MemoryStore()
+    store.save("vm1", JobStatus(J.NONE, IN, P.FINISH3, "f", 1))
+    with pytest.raises(TypeError):
+        mj.Driver(store=store).recover(facts=lambda name, rec: "running")
+    assert "vm1" in store.load_all()  # nothing done
 
 
 # ---- Driver.recover() ----------------------------------------------------------------
@@ -132,8 +259,8 @@ def test_recover_after_a_restart(tmp_path):
     for name, rec in result.items():
         st = states[name]
         assert rec.status == st
-        assert str(rec.action) == expected_async(st.async_job, st.phase)[0]
-        assert rec.kill == expected_kill(st.job, st.async_job, st.phase)
+        assert str(rec.action) == expected_11(st.async_job, st.phase)[0]
+        assert rec.kill == expected_kill_11(st.job, st.async_job, st.phase)
     gone = {n for n, r in result.items() if r.kill}
     assert gone == {"src-confirm", "dst-prepare", "dst-finish3", "destroying",
                     "destroy-while-finish2"}
@@ -240,7 +367,7 @@ def test_every_pair_through_recover():
     for i, (j, a, p) in enumerate(pairs):
         store.save(f"d{i}", JobStatus(j, a, p))
     d = mj.Driver(store=store)
-    result = d.recover()
+    result = d.recover(table=V094)
     for i, (j, a, p) in enumerate(pairs):
         rec = result[f"d{i}"]
         assert rec.kill == expected_kill(j, a, p)
@@ -316,3 +443,72 @@ def test_demo_crash_recover_lists_what_recovery_reads(capsys, monkeypatch, seed)
     listed, recovered = _crash_report(out)
     assert listed == recovered, out
     assert "in flight at the kill (the records on disk after it" in out
+
+
+# ---- restored jobs (libvirt 11) --------------------------------------------------------
+
+def test_a_restored_job_keeps_its_children_while_it_lasts():
+    store = MemoryStore()
+    children = ("<disk dev='vda' migrating='no'/>",
+                "<migParams><param name='max-bandwidth' value='1'/></migParams>")
+    store.save("vm1", JobStatus(J.NONE, OUT, P.PERFORM_RESUME, "performResume", 1700000000000,
+                                0x88101, True, children))
+    d = mj.Driver(store=store)
+    rec = d.recover()["vm1"]
+    assert rec.job_after == "restored"
+    written = store.load_all()["vm1"]
+    want = JobStatus(J.NONE, OUT, P.POSTCOPY_FAILED, "init-vm1", 1700000000000, 0x88101,
+                     True, children)
+    # job_status() is the domain's own, without children (the tracker adds them)
+    assert written == want and d.lookup("vm1").job_status() == dataclasses.replace(want,
+                                                                                  private=())
+    dom = d.lookup("vm1")
+    # a resume runs phases on it: the children stay in every record of that job
+    assert dom.migration_job_start_phase(P.BEGIN_RESUME, api="beginResume")
+    assert store.load_all()["vm1"].private == want.private
+    dom.migration_job_finish()
+    assert store.load_all()["vm1"] == JobStatus()
+    # the next async job of the domain has none
+    dom.begin_async_job(A.SAVE, api="save")
+    assert store.load_all()["vm1"].private == ()
+    dom.end_async_job()
+
+
+def test_restored_jobs_count_and_park():
+    store = MemoryStore()
+    store.save("bk", JobStatus(J.NONE, A.BACKUP, P.NONE, "backup", 5, 0x1))
+    store.save("in", JobStatus(J.NONE, IN, P.FINISH3, "finish3", 6, 0x8000))
+    d = mj.Driver(store=store, max_queued=1)
+    result = d.recover(facts={"in": Facts(postcopy=True, migration="postcopy")})
+    bk, dst = d.lookup("bk"), d.lookup("in")
+    assert (bk.mask, bk.phase, bk.async_paused, bk.api_flags) == (0x1F, P.NONE, False, 1)
+    assert (dst.mask, dst.phase, dst.async_paused) == (0x42, P.POSTCOPY_FAILED, False)
+    for dom in (bk, dst):
+        assert (dom.refs, dom.jobs_queued, dom.async_owner_thread) == (2, 1, 0)
+        assert dom.async_owner_api == f"init-{dom.name}"
+    assert str(result["in"].restore) == "restored parked in postcopy_failed, mask 0x42"
+    # the restored job holds its queue place: max_queued=1 is full for a QUERY
+    with pytest.raises(mj.QueueFull):
+        bk.begin_job(J.QUERY, timeout=0)
+
+
+def test_a_later_job_of_the_same_kind_has_no_children():
+    """The restored job ends and another backup begins before any record
+    shows the end: the kept children are the first job's only."""
+    store = MemoryStore()
+    store.save("vm1", JobStatus(J.NONE, A.BACKUP, P.NONE, "backup", 1700000000000, 1,
+                                private=("<x/>",)))
+    d = mj.Driver(store=store)
+    d.recover()
+    dom = d.lookup("vm1")
+    assert store.load_all()["vm1"].private == ("<x />",)
+    from pymigjob._base import Tracked
+
+    untracked = super(Tracked, dom)  # the backend's calls, without the write-through
+    untracked.discard_async_job()
+    time.sleep(0.002)
+    untracked.begin_async_job(A.BACKUP, api="backup")
+    # the late write of the first job's end sees the second job
+    d._tracker.changed(dom)
+    assert store.load_all()["vm1"].private == ()
+    dom.end_async_job()

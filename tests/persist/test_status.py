@@ -26,7 +26,8 @@ def test_exported():
 # ---- the element ---------------------------------------------------------------
 
 def test_phase_written_only_when_nonzero():
-    assert JobStatus(J.NONE, OUT).to_xml() == "<job type='none' async='migration out'/>"
+    assert JobStatus(J.NONE, OUT).to_xml() == \
+        "<job type='none' async='migration out' flags='0x0'/>"
     assert JobStatus(J.DESTROY).to_xml() == "<job type='destroy' async='none'/>"
     assert JobStatus().to_xml() == "<job type='none' async='none'/>"
 
@@ -43,7 +44,7 @@ def test_started_and_owner_are_attributes():
                    1_700_000_000_123)
     text = st.to_xml()
     assert text == ("<job type='none' async='migration in' phase='prepare' "
-                    "asyncStarted='1700000000123' "
+                    "flags='0x0' asyncStarted='1700000000123' "
                     "ownerAPI='remoteDispatchDomainMigratePrepare3Params'/>")
     assert JobStatus.from_xml(text) == st
 
@@ -66,10 +67,14 @@ def test_every_combination_round_trips():
         if job == J.ASYNC:
             continue  # its label is 'none' (libvirt), see below
         started = None if async_job == A.NONE else 1234
-        st = JobStatus(job, async_job, phase, owner, started)
-        assert JobStatus.from_xml(st.to_xml()) == st, st
-        assert JobStatus.from_json(st.to_json()) == st, st
-        assert JobStatus.from_xml(st.to_xml().encode()) == st
+        extras = [{}] if async_job == A.NONE else [
+            {}, dict(flags=0xFFFFFFFF, async_paused=True),
+            dict(flags=0x8101, private=("<disk dev='vda' migrating='no'/>", "<snapshotDelete/>"))]
+        for extra in extras:
+            st = JobStatus(job, async_job, phase, owner, started, **extra)
+            assert JobStatus.from_xml(st.to_xml()) == st, st
+            assert JobStatus.from_json(st.to_json()) == st, st
+            assert JobStatus.from_xml(st.to_xml().encode()) == st
 
 
 def test_async_sync_kind_reads_back_as_none():
@@ -81,7 +86,7 @@ def test_async_sync_kind_reads_back_as_none():
 def test_non_migration_phase_is_written_as_none():
     # qemuDomainAsyncJobPhaseToString gives "none" for every non-migration job
     st = JobStatus(J.NONE, A.SAVE, P.PERFORM3)
-    assert st.to_xml() == "<job type='none' async='save' phase='none'/>"
+    assert st.to_xml() == "<job type='none' async='save' phase='none' flags='0x0'/>"
     assert JobStatus.from_xml(st.to_xml()) == JobStatus(J.NONE, A.SAVE)
 
 
@@ -98,7 +103,8 @@ def test_json_uses_labels():
     st = JobStatus(J.DESTROY, OUT, P.PERFORM3_DONE, "perform3", 99)
     assert json.loads(st.to_json()) == {"job": "destroy", "async": "migration out",
                                         "phase": "perform3_done", "owner_api": "perform3",
-                                        "started": 99}
+                                        "started": 99, "flags": 0, "async_paused": False,
+                                        "private": []}
     assert json.loads(JobStatus().to_json())["phase"] is None
 
 
@@ -193,3 +199,82 @@ def test_job_status_of_a_dead_domain(drv):
     drv.remove_domain("gone")
     with pytest.raises(mj.NoDomain):
         d.job_status()
+
+
+# ---- 0.2: flags, async_paused, private -----------------------------------------
+
+def test_flags_paused_and_private_are_written_in_libvirt_11_order():
+    st = JobStatus(J.NONE, OUT, P.POSTCOPY_FAILED, None, 1715000000000, 0x8101, True,
+                   ("<disk dev='vda' migrating='no'/>",))
+    assert st.to_xml() == ("<job type='none' async='migration out' phase='postcopy_failed' "
+                           "flags='0x8101' asyncStarted='1715000000000' asyncPaused='yes'>"
+                           '<disk dev="vda" migrating="no" /></job>')
+    assert JobStatus.from_xml(st.to_xml()) == st
+    assert JobStatus.from_json(st.to_json()) == st
+    assert str(st) == "job=none async=migration out phase=postcopy_failed paused"
+
+
+def test_private_is_normalised_immutable_and_hashable():
+    a = JobStatus(J.NONE, OUT, private=["<disk dev='vda'   migrating='no' />"])
+    b = JobStatus(J.NONE, OUT, private=('<disk dev="vda" migrating="no"/>',))
+    assert a == b and hash(a) == hash(b) and type(a.private) is tuple
+
+
+@pytest.mark.parametrize("kw, exc", [
+    (dict(flags=-1), ValueError), (dict(flags=2**32), ValueError), (dict(flags=True), TypeError),
+    (dict(flags=1.0), TypeError), (dict(async_paused=1), TypeError),
+    (dict(private="<a/>"), TypeError), (dict(private=(b"<a/>",)), TypeError),
+    (dict(private=("<a>",)), ValueError), (dict(private=("<a/><b/>",)), ValueError),
+    (dict(private=("text",)), ValueError),
+])
+def test_new_fields_validated(kw, exc):
+    with pytest.raises(exc):
+        JobStatus(J.NONE, OUT, **kw)
+
+
+def test_flags_and_paused_need_an_async_job():
+    for kw in (dict(flags=1), dict(async_paused=True)):
+        with pytest.raises(ValueError):
+            JobStatus(J.DESTROY, **kw)
+    # children do not (libvirt writes them from the job's private data)
+    assert JobStatus(J.DESTROY, private=("<a/>",)).private == ("<a />",)
+
+
+# ---- any input: a record or libvirt's error, never anything else ------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_VALUES = st.one_of(st.sampled_from(["", "none", "yes", "no", "default", "0x0", "0x10", "-1",
+                                     "12", "migration out", "migration in", "save", "backup",
+                                     "perform3", "postcopy_failed", "destroy", "0xffffffff",
+                                     "0x100000000", " 7", "+0x1"]),
+                    st.text(alphabet=st.characters(blacklist_categories=("Cs",),
+                                                   blacklist_characters="\x00"), max_size=8))
+_ATTRS = ("type", "async", "phase", "flags", "asyncStarted", "asyncPaused", "ownerAPI")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(_ATTRS), _VALUES),
+       st.lists(st.sampled_from(["<disk dev='vda' migrating='yes'/>", "<snapshotDelete/>",
+                                 "<migParams><param name='x' value='1'/></migParams>",
+                                 "<migParams><param/></migParams>",
+                                 "<tempBlockDirtyBitmaps><bitmap name='b'/></tempBlockDirtyBitmaps>"]),
+                max_size=3))
+def test_any_job_element_reads_or_fails_with_an_error(attrs, children):
+    from xml.sax.saxutils import quoteattr
+    text = "<job " + " ".join(f"{k}={quoteattr(v)}" for k, v in attrs.items()) + ">" \
+        + "".join(children) + "</job>"
+    try:
+        status = JobStatus.from_xml(text)
+    except mj.Error as e:
+        assert isinstance(e, (mj.InternalError, mj.XmlError))
+        return
+    written = status.to_xml()
+    assert JobStatus.from_xml(written) == status
+    assert JobStatus.from_xml(written).to_xml() == written
+
+
+def test_documents_with_an_xml_declaration():
+    text = "<?xml version='1.0' encoding='UTF-8'?>\n<job type='none' async='save' flags='0x1'/>"
+    assert JobStatus.from_xml(text.encode()).flags == 1
+    assert JobStatus.from_xml(text).flags == 1

@@ -71,7 +71,7 @@ def test_record_file_is_libvirts_element(tmp_path):
     store.save("vm1", JobStatus(J.NONE, IN, P.PREPARE))
     with open(store.filename("vm1")) as f:
         assert f.read() == ("<domstatus name='vm1'>\n"
-                            "  <job type='none' async='migration in' phase='prepare'/>\n"
+                            "  <job type='none' async='migration in' phase='prepare' flags='0x0'/>\n"
                             "</domstatus>\n")
 
 
@@ -502,3 +502,13 @@ def test_a_dead_domains_record_goes_when_its_name_is_added_again():
     assert "vm1" not in store.load_all()
     again.begin_async_job(A.DUMP)
     assert store.load_all()["vm1"].async_job == A.DUMP
+
+
+def test_libvirt_11_fields_survive_the_directory_store(tmp_path):
+    store = DirectoryStore(tmp_path)
+    st = JobStatus(J.NONE, A.MIGRATION_OUT, mj.Phase.POSTCOPY_FAILED, "init-vm1", 17, 0x8101,
+                   True, ("<disk dev='vda' migrating='no'><x a='&amp; ü'>t &lt; u</x></disk>",
+                          "<snapshotDelete/>"))
+    store.save("vm1", st)
+    assert DirectoryStore(tmp_path).load_all() == {"vm1": st}
+    store.close()

@@ -32,6 +32,8 @@ MICRO_CASES: Dict[str, Tuple[str, str]] = {
     "begin_end_api": ("begin_job(api=, timeout=) + end_job",
                       "dom.begin_job(J, api='setMemory', timeout=30.0); dom.end_job()"),
     "with_job": ("with dom.job(Job.MODIFY)", "with dom.job(J):\n    pass"),
+    "agent_begin_end": ("begin_agent_job + end_agent_job",
+                        "dom.begin_agent_job(AG); dom.end_agent_job()"),
     "migration": ("v3 migration out: 3 APIs, nested job, set_phase, finish", MIGRATION_STMT),
     "label": ("Phase.PERFORM3.label", "P.label"),
     "from_label": ("Phase.from_label('perform3')", "Phase.from_label('perform3')"),
@@ -39,6 +41,12 @@ MICRO_CASES: Dict[str, Tuple[str, str]] = {
                         "m.phase_to_string(MO, P)"),
     "phase_from_string": ("phase_from_string(MIGRATION_OUT, 'perform3')",
                           "m.phase_from_string(MO, 'perform3')"),
+}
+
+#: key -> {variant: statement}: more baselines of a case, run on the C-backed
+#: library in the same interleaved rounds (the agent slot beside the sync one)
+SAME_RUN: Dict[str, Dict[str, str]] = {
+    "agent_begin_end": {"sync": "dom.begin_job(J); dom.end_job()"},
 }
 
 FLOOR_STMTS = {
@@ -52,7 +60,7 @@ def _impl_globals(impl: Any) -> Dict[str, Any]:
     dom = drv.add_domain("bench-vm")
     return {"m": impl, "drv": drv, "dom": dom, "J": impl.Job.MODIFY,
             "MO": impl.AsyncJob.MIGRATION_OUT, "P": impl.Phase.PERFORM3,
-            "Phase": impl.Phase}
+            "Phase": impl.Phase, "AG": impl.AgentJob.QUERY}
 
 
 class _Variant:
@@ -114,6 +122,8 @@ class MicroBench:
             "pymigjob": _Variant("pymigjob", stmt, _impl_globals(load_c()))}
         if pure is not None:
             self.variants["pure"] = _Variant("pure", stmt, _impl_globals(pure))
+        for name, same in SAME_RUN.get(key, {}).items():
+            self.variants[name] = _Variant(name, same, _impl_globals(load_c()))
         floor = {"noop": noop(), "lk": threading.Lock()}
         for name, s in FLOOR_STMTS.items():
             self.variants[name] = _Variant(name, s, floor)
@@ -170,6 +180,8 @@ class MicroBench:
         }
         if "pure" in med:
             res["ratios"]["pure/pymigjob"] = med["pure"] / subj
+        for name in SAME_RUN.get(self.key, {}):
+            res["ratios"][f"pymigjob/{name}"] = subj / med[name]
         res["ratios"] = {k: round(v, 3) for k, v in res["ratios"].items()}
         r = res["ratios"]
         if self.key == "begin_end":

@@ -13,6 +13,11 @@ from typing import Any, Callable, Tuple
 import pymigjob as mj
 
 from .plan import (
+    AGENT_GAP,
+    AGENT_HOLD,
+    AGENT_MODIFY_APIS,
+    AGENT_MODIFY_SHARE,
+    AGENT_QUERY_APIS,
     DST_QUERY_GAP,
     MIGOP_SHARE,
     MODIFY_APIS,
@@ -121,6 +126,40 @@ class Clients:
                 self.problem(f"{api} on {name} failed: {e!r}")
                 self.log("error", name, "src", "", f"{api} FAILED: {e}")
             _sleep(rng, MODIFY_GAP)
+
+    def agent_client(self) -> None:
+        """Guest-agent calls on the source: the agent slot waits only for
+        another agent job -- never for the monitor (sync) job or the
+        migration's mask, so it runs beside both."""
+        rng = random.Random(f"{self.seed}/agent")
+        while not self.stop.is_set():
+            name = rng.choice(self.names)
+            d = self.handles[name]
+            modify = rng.random() < AGENT_MODIFY_SHARE
+            kind = mj.AgentJob.MODIFY if modify else mj.AgentJob.QUERY
+            api = rng.choice(AGENT_MODIFY_APIS if modify else AGENT_QUERY_APIS)
+            t0 = time.perf_counter()
+            try:
+                with d.agent(kind, api=api):
+                    granted = time.perf_counter()
+                    # what the other slots held as the agent job started
+                    monitor, aj, ph = d.owner_api, d.async_job, d.phase
+                    self.check(d.agent_job == kind and d.agent_owner_api == api,
+                               f"{api} on {name}: the agent slot holds {kind.label}")
+                    _sleep(rng, AGENT_HOLD)
+                beside = [f"monitor={monitor}"] if monitor else []
+                if aj != mj.AsyncJob.NONE:
+                    beside.append(f"{aj.label} at {phase_label(aj, ph)}")
+                self.log("agent", name, "src", phase_label(aj, ph),
+                         f"{api} ({kind.label} agent job)"
+                         + (f" beside {', '.join(beside)}" if beside else ""),
+                         when=granted, api=api, waited=granted - t0,
+                         beside_monitor=bool(monitor), during=aj != mj.AsyncJob.NONE)
+            except mj.Error as e:
+                # one agent client and no agent timeouts: nothing may refuse it
+                self.problem(f"{api} on {name} failed: {e!r}")
+                self.log("error", name, "src", "", f"{api} FAILED: {e}")
+            _sleep(rng, AGENT_GAP)
 
     def dst_query_client(self) -> None:
         rng = random.Random(f"{self.seed}/dstquery")

@@ -5,9 +5,10 @@ their job status in state directories (``demo --state-dir DIR``, the child's
 own hidden option).  This process watches the directories and, once some
 migrations are in flight, kills the child with SIGKILL -- no cleanup of any
 kind runs.  Then it opens a fresh driver on each directory, runs
-``Driver.recover()`` and prints what libvirt 0.9.4 would do with each domain
-(qemuProcessRecoverJob): kill it, resume it, cancel the migration, leave it
-paused, or nothing -- and the state each driver is left in.
+``Driver.recover()`` and prints what libvirt 11 would do with each domain
+(qemuProcessRecoverJob; the demo's migrations are pre-copy, so no facts are
+given and no job is kept): kill it, resume it, cancel the migration, leave
+it paused, or nothing -- and the state each driver is left in.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from .plan import (
     fmt_mask,
     phase_label,
 )
+from .resume import PostcopyResume, StreamBroken
 
 # ---- worker pool ---------------------------------------------------------------
 
@@ -91,7 +92,7 @@ class Pool:
 # ---- one migration ---------------------------------------------------------------
 
 
-class Migration:
+class Migration(PostcopyResume):
     def __init__(self, demo: Any, index: int, name: str, fate: Fate) -> None:
         self.demo = demo
         self.index = index
@@ -207,6 +208,15 @@ class Migration:
         return self.perform3
 
     def perform3(self):
+        try:
+            return self._perform3()
+        except StreamBroken as e:
+            self.log("src", "perform3", f"{e}")
+            self.src_phases.append(phase_label(OUT, self.src.phase))
+            self.after_postcopy_failure(self.src, "src", OUT, "perform3")
+            return self.finish3_postcopy_failed
+
+    def _perform3(self):
         d = self.src
         with d.migration_phase(OUT, Phase.PERFORM3, api="perform3") as mig:
             self.src_phases.append(phase_label(d.async_job, d.phase))
@@ -222,6 +232,8 @@ class Migration:
                     _sleep(self.rng, POLL)
                     polls.append(self.monitor(d, OUT, "perform3", check_running=True))
                     progress += self.rng.randint(*PROGRESS)
+                    if self.fate.kind == "postcopy" and progress >= 50:
+                        self.postcopy_breaks(d)
                 done = mig.set_phase(Phase.PERFORM3_DONE)
                 self.check(done is True, "perform3: PERFORM3_DONE accepted")
                 self.src_phases.append(phase_label(d.async_job, d.phase))
@@ -283,8 +295,14 @@ class Migration:
                     self.late_abort = True
                     what += " (abort_requested is set, but nothing checks it after perform3_done)"
                 _sleep(self.rng, WORK)
-            refs = mig.finish()
+            refs = mig.finish(self.cancel[1] if self.cancel else None)
         self.check(d.async_job == mj.AsyncJob.NONE, "confirm3: migration-out job ended")
+        # the completed job record: COMPLETED, FAILED, or CANCELED after an abort
+        want = {None: mj.JobState.COMPLETED, "aborted": mj.JobState.CANCELED,
+                "destroyed": mj.JobState.FAILED}[self.cancel[0] if self.cancel else None]
+        stats = d.job_stats(completed=True)
+        self.check(stats is not None and stats.state == want,
+                   f"confirm3: completed job record {want.name}, got {stats}")
         self.check(not d.abort_requested, "confirm3: abort flag cleared with the async job")
         self.outcome = self.cancel[0] if self.cancel else "completed"
         if not self.cancel:

@@ -35,6 +35,11 @@ WAITED = 0.005                  # a wait at least this long counts as "waited"
 MIGOP_SHARE = 0.08              # share of MIGRATION_OP jobs among query-client jobs
 
 QUERY_APIS = ("getJobInfo", "blockStats", "getInfo", "memoryStats", "interfaceStats")
+AGENT_QUERY_APIS = ("getHostname", "getTime", "interfaceAddresses", "fsInfo")
+AGENT_MODIFY_APIS = ("setUserPassword", "setTime")
+AGENT_HOLD = (0.001, 0.004)     # a guest agent answers slower than the monitor
+AGENT_GAP = (0.002, 0.008)
+AGENT_MODIFY_SHARE = 0.2
 MODIFY_APIS = ("setMemory", "attachDevice", "setVcpus", "updateDevice")
 
 DEFAULT_DOMAINS = 8
@@ -96,12 +101,14 @@ class Event:
 
 @dataclasses.dataclass
 class Fate:
-    kind: str           # "complete" | "abort" | "destroy"
+    kind: str           # "complete" | "abort" | "destroy" | "postcopy"
     trigger: str = ""   # "begin3" | "perform3" | "perform3_done"
 
     def describe(self) -> str:
         if self.kind == "complete":
             return "completes"
+        if self.kind == "postcopy":
+            return "post-copy fails in perform3, then resumes"
         where = {
             "begin3": "while parked after begin3",
             "perform3": "during perform3",
@@ -147,6 +154,7 @@ def make_plan(names: Sequence[str], rng: random.Random) -> Dict[str, Fate]:
     n_abort = n // 4 if n >= 4 else (1 if n >= 2 else 0)
     n_destroy = max(1, n // 8) if n >= 3 else 0
     n_late = 1 if n >= 6 else 0
+    n_postcopy = 1 if n >= 4 else 0
     plan = {name: Fate("complete") for name in names}
     it = iter(order)
     for _ in range(n_abort):
@@ -155,5 +163,7 @@ def make_plan(names: Sequence[str], rng: random.Random) -> Dict[str, Fate]:
         plan[next(it)] = Fate("destroy", rng.choice(("begin3", "perform3")))
     for _ in range(n_late):
         plan[next(it)] = Fate("abort", "perform3_done")
+    for _ in range(n_postcopy):
+        plan[next(it)] = Fate("postcopy", "perform3")
     return plan
 

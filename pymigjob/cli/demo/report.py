@@ -22,8 +22,8 @@ class Report:
         if a.quiet:
             return
         self.p(f"pymigjob demo: {a.domains} domains, {a.threads} migration workers, "
-               f"{QUERY_CLIENTS} query + {MODIFY_CLIENTS} modify + 1 destination-query "
-               f"+ aborter + destroyer threads; MODIFY timeout {a.timeout:g} s; seed {self.seed}")
+               f"{QUERY_CLIENTS} query + {MODIFY_CLIENTS} modify + 1 guest-agent + "
+               f"1 destination-query + aborter + destroyer threads; MODIFY timeout {a.timeout:g} s; seed {self.seed}")
         self.p("v3 migration with change protection: begin3 -> prepare3 -> perform3 -> "
                "finish3 -> confirm3, each call on another pool worker")
         fates = collections.defaultdict(list)
@@ -57,7 +57,7 @@ class Report:
                "other threads' queries included")
         self.p(f"{'time':>8}  {'thread':<10} {'domain':<6} {'where':<22} event")
         def collapsible(e: Event) -> bool:
-            if e.kind in ("query", "migop", "dstquery"):
+            if e.kind in ("query", "migop", "dstquery", "agent"):
                 return True
             return e.kind == "modify" and e.data.get("result") == "ran"
 
@@ -144,6 +144,9 @@ class Report:
             if mig.outcome in ("aborted", "destroyed"):
                 more(f"{name}: {mig.cancel[1] if mig.cancel else ''} -> confirm3_cancelled, "
                      f"incoming domain removed")
+            elif mig.fate.kind == "postcopy" and mig.outcome == "completed":
+                more(f"{name}: post-copy failed in perform3 (both jobs parked, async_paused) "
+                     f"-> resumed: begin/prepare/perform/finish/confirm_resume, completed")
         late = [e for e in ev if e.kind == "abort" and e.data.get("point") == "perform3_done"]
         for e in late:
             mig = self.migrations[e.domain]
@@ -177,10 +180,16 @@ class Report:
                          f"{len(mw)} waited for a migration to end and ran"
                          + (f" (avg {_ms(sum(mw) / len(mw))}, max {_ms(max(mw))})" if mw else "")
                          + f", {r.modifies.get('timeout', 0)} gave up after {a.timeout:g} s")
+        ag = [e for e in ev if e.kind == "agent"]
+        line("agent jobs", f"{len(ag)} guest-agent calls, none refused: "
+                           f"{sum(e.data['beside_monitor'] for e in ag)} ran while a monitor "
+                           f"(sync) job was held, {sum(e.data['during'] for e in ag)} during an "
+                           f"async job (the agent slot waits for neither); longest wait "
+                           f"{_ms(max((e.data['waited'] for e in ag), default=0.0))}")
         dq = collections.Counter(e.data["result"] for e in ev if e.kind == "dstquery")
         line("dest queries", f"{sum(dq.values())} getJobInfo on the destination: "
                              f"{dq.get('served', 0)} served, {dq.get('timeout', 0)} timed out "
-                             f"(MIGRATION_IN allows only DESTROY), {dq.get('absent', 0)} found no "
+                             f"(MIGRATION_IN allows only DESTROY and modify migration safe), {dq.get('absent', 0)} found no "
                              f"domain, {dq.get('removed', 0)} saw it removed while waiting")
         to = [e for e in ev if e.data.get("result") == "timeout"]
         if to:

@@ -126,6 +126,15 @@ class Demo(Clients, Report):
                                  f"is not being migrated",
                        f"preflight: check_migration_job text, got {str(e)!r}")
             self.log("note", name, "src", "-", f"preflight check_migration_job: {e}")
+        with d.job(Job.MODIFY, api="setMemory"):
+            # the agent slot does not wait for the monitor: a nowait begin gets it
+            got = d.begin_agent_job(mj.AgentJob.QUERY, api="getTime", nowait=True)
+            self.check(got is True, "preflight: an agent job starts beside a MODIFY job")
+            self.log("note", name, "src", "-", "preflight: getTime's agent job started at once "
+                     "while setMemory held the monitor (sync) job")
+            d.end_agent_job()
+            self.check(d.begin_job(Job.QUERY, nowait=True) is False,
+                       "preflight: a nowait QUERY beside MODIFY returns False")
         try:
             self.dst.lookup(name)
             self.check(False, f"preflight: {name} must not exist on the destination")
@@ -142,6 +151,7 @@ class Demo(Clients, Report):
         for i in range(MODIFY_CLIENTS):
             self._client(f"modify-{i}", self.modify_client, i)
         self._client("dst-query", self.dst_query_client)
+        self._client("agent", self.agent_client)
         self._client("aborter", self._disruptor, self.abort_q, self.do_abort)
         self._client("destroyer", self._disruptor, self.destroy_q, self.do_destroy)
         self.header()
@@ -198,15 +208,22 @@ class Demo(Clients, Report):
         for name, mig in self.migrations.items():
             self.check(mig.outcome in ("completed", "aborted", "destroyed"),
                        f"{name}: migration ended (outcome {mig.outcome or 'none'})")
+            resumed = mig.fate.kind == "postcopy"
             if mig.outcome == "completed":
                 completed.add(name)
-                self.check(mig.src_phases == ["begin3", "perform3", "perform3_done", "confirm3"],
-                           f"{name}: source phases {mig.src_phases}")
-            elif mig.outcome in ("aborted", "destroyed"):
-                self.check(mig.src_phases == ["begin3", "perform3", "confirm3_cancelled"],
-                           f"{name}: source phases {mig.src_phases}")
+            if resumed:
+                src = ["begin3", "perform3", "postcopy_failed", "begin_resume",
+                       "perform_resume", "confirm_resume"]
+                dst = ["prepare", "finish3", "postcopy_failed", "prepare_resume",
+                       "finish_resume"]
+            elif mig.outcome == "completed":
+                src, dst = ["begin3", "perform3", "perform3_done", "confirm3"], ["prepare",
+                                                                                "finish3"]
+            else:
+                src, dst = ["begin3", "perform3", "confirm3_cancelled"], ["prepare", "finish3"]
             if mig.outcome:
-                self.check(mig.dst_phases == ["prepare", "finish3"],
+                self.check(mig.src_phases == src, f"{name}: source phases {mig.src_phases}")
+                self.check(mig.dst_phases == dst,
                            f"{name}: destination phases {mig.dst_phases}")
             if multi:
                 threads = [t for _, t in mig.calls]
