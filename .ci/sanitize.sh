@@ -23,6 +23,8 @@
 # SANITIZE_MARK overrides the marker expression (empty: no filter) and
 # SANITIZE_TESTS the paths, e.g. SANITIZE_MARK= SANITIZE_TESTS=tests/concurrency/test_threads.py.
 # The memory-growth test skips itself under ASan (its quarantine grows RSS).
+# SANITIZE_TSAN_OPTIONS is appended to TSAN_OPTIONS and SANITIZE_TSAN_SUPP (a
+# file) to .ci/tsan.supp's suppressions (.ci/freethreaded.sh uses both).
 # SANITIZE_KEEP=1 keeps the throwaway directory; reports are copied to
 # $SANITIZE_LOG_DIR (default .ci/logs/sanitize in the work tree) either way.
 set -euo pipefail
@@ -70,6 +72,7 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/pymigjob-sanitize.XXXXXX")"
 cleanup() { [ "${SANITIZE_KEEP:-0}" = 1 ] && echo "kept $WORK" || rm -rf "$WORK"; }
 trap cleanup EXIT
 rm -rf "$LOG_DIR"
+cat "$ROOT/.ci/tsan.supp" ${SANITIZE_TSAN_SUPP:+"$SANITIZE_TSAN_SUPP"} >"$WORK/tsan.supp"
 mkdir -p "$LOG_DIR"
 
 status=0
@@ -111,7 +114,7 @@ for kind in "${KINDS[@]}"; do
         cd "$dir"
         export PYTHONPATH="$dir:$ROOT/.ci" LD_PRELOAD="$runtime" PYTHONFAULTHANDLER=1
         # halt_on_error=0 for TSan: collect every race of the run in the log
-        export TSAN_OPTIONS="log_path=$logs/tsan halt_on_error=0 second_deadlock_stack=1 history_size=4 suppressions=$ROOT/.ci/tsan.supp"
+        export TSAN_OPTIONS="log_path=$logs/tsan halt_on_error=0 second_deadlock_stack=1 history_size=4 suppressions=$WORK/tsan.supp${SANITIZE_TSAN_OPTIONS:+ $SANITIZE_TSAN_OPTIONS}"
         export ASAN_OPTIONS="log_path=$logs/asan detect_leaks=0 abort_on_error=1 detect_stack_use_after_return=0 strict_init_order=1"
         export UBSAN_OPTIONS="log_path=$logs/ubsan print_stacktrace=1 halt_on_error=1"
         export MJ_SANITIZER="$kind"

@@ -3,7 +3,7 @@
 A check raises ``TypeError`` or ``ValueError`` (never a pymigjob error: those
 are the core's) and changes nothing; each backend calls them in the same
 order, so the two are interchangeable down to the messages.  This module
-needs nothing but _constants, so every layer above may use it (enums
+needs nothing but _constants and _ft, so every layer above may use it (enums
 included).  A kind's *range* within its enum ("invalid job 99") is the
 core's check, not an argument's: the C core makes it, the twin mirrors it
 (pymigjob/pure/core.py).
@@ -14,8 +14,10 @@ from __future__ import annotations
 import uuid as _uuid
 from enum import Enum
 from numbers import Real
+import threading
 from typing import Any, NoReturn
 
+from . import _ft
 from ._constants import API_FLAGS_LIMIT, C_INT_MAX, C_INT_MIN, MASK_LIMIT, MJ_NAME_MAX
 
 # ---- names -------------------------------------------------------------------
@@ -40,7 +42,8 @@ def name(value: object, what: str) -> str:
     return value if value.__class__ is str else data.decode("utf-8")  # type: ignore[return-value]
 
 
-#: the most API names whose checked encodings api_bytes keeps
+#: the most API names whose checked encodings api_bytes keeps (per thread on
+#: a free-threaded build)
 API_CACHE_MAX = 1024
 #: str -> its checked encoding.  A plain dict, not functools.lru_cache: on a
 #: free-threaded build the lru_cache takes its own lock on every call, from
@@ -50,7 +53,28 @@ API_CACHE_MAX = 1024
 #: are two steps, so a few threads may each add one entry past the bound.
 #: Full, it keeps what it has (no eviction); further names are checked on
 #: every call.
+#:
+#: Free-threaded builds keep one such dict per thread instead (_TLS): a
+#: cached bytes object that every thread is handed has its reference count
+#: changed by each of them on every call, and two cores changing one count
+#: take turns on its cache line (see _ft).  Per thread, each bytes object is
+#: its thread's own; same bound and rules, and no race at all.
 _API_CACHE: dict[str, bytes] = {}
+_TLS = threading.local()
+_PER_THREAD: bool = _ft.FREE_THREADED
+
+
+def api_cache() -> dict[str, bytes]:
+    """The cache api_bytes uses in the calling thread (the one shared dict on
+    GIL builds)."""
+    if not _PER_THREAD:
+        return _API_CACHE
+    try:
+        return _TLS.api_cache  # type: ignore[no-any-return]
+    except AttributeError:
+        cache: dict[str, bytes] = {}
+        _TLS.api_cache = cache
+        return cache
 
 
 def api_bytes(value: object) -> bytes | None:
@@ -60,11 +84,18 @@ def api_bytes(value: object) -> bytes | None:
     if value is None:
         return None
     if value.__class__ is str:
-        data = _API_CACHE.get(value)  # type: ignore[call-overload]
+        if _PER_THREAD:
+            try:
+                cache = _TLS.api_cache
+            except AttributeError:
+                cache = api_cache()
+        else:
+            cache = _API_CACHE
+        data = cache.get(value)  # type: ignore[call-overload]
         if data is None:
             data = name_bytes(value, "api")
-            if len(_API_CACHE) < API_CACHE_MAX:
-                _API_CACHE[value] = data  # type: ignore[index]
+            if len(cache) < API_CACHE_MAX:
+                cache[value] = data  # type: ignore[index]
         return data
     return name_bytes(value, "api")
 
@@ -162,7 +193,11 @@ def c_int_kind(value: int, cls: type, what: str) -> None:
     """A kind the core can take (a C int): beyond that range it is a plain
     ValueError here, before the core (and before cffi, which would refuse
     it after a C begin's exception path was armed)."""
-    if not C_INT_MIN <= value <= C_INT_MAX:
+    # 0..256 first: small ints are immortal, so a free-threaded build counts
+    # no reference for them; C_INT_MIN/MAX are ints no build can make
+    # immortal or deferred, and every thread loading them changes their
+    # counts (see _ft)
+    if not (0 <= value <= 256 or C_INT_MIN <= value <= C_INT_MAX):
         bad_kind(cls, value, what)
 
 
@@ -315,3 +350,8 @@ def cleanup(value: object) -> None:
     """migration_job_continue(cleanup=...): None or a callable."""
     if value is not None and not callable(value):
         raise TypeError(f"cleanup must be callable or None, not {type(value).__name__}")
+
+
+# free-threaded builds: deferred reference counts for this module's shared
+# objects (_TLS is loaded on every call with an API name; see _ft)
+_ft.defer_globals(globals())

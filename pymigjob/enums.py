@@ -8,7 +8,7 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import TypeVar
 
-from . import _args
+from . import _args, _ft
 from . import _constants as K
 
 _E = TypeVar("_E", bound="_Labelled")
@@ -203,3 +203,11 @@ def phase_from_string(async_job: int, text: str | None) -> int:
     if async_job in K.MIGRATION_JOBS:
         return _PHASE_BY_LABEL.get(text, -1)
     return 0 if text == "none" else -1
+
+
+# free-threaded builds: every member is shared by every thread that names it
+# (Job.MODIFY in each worker's loop): deferred reference counts for them and
+# this module's tables (see _ft; nothing elsewhere)
+_ft.defer(m for cls in (Job, AsyncJob, AgentJob, Phase, JobType, JobState, JobOperation, ErrorCode)
+          for m in cls)
+_ft.defer_globals(globals())

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import _args
+from .. import _args, _ft
 from ..enums import AgentJob, AsyncJob, Job, Phase
 from ..errors import error_from
 
@@ -174,6 +174,7 @@ def waiter_cell(waiter: Any = NULL) -> Any:
 noop = lib.mj_noop
 
 
+
 def job_stats(p: Any, flags: int) -> tuple[Any, ...] | None:
     """mj_domain_job_stats: the record's fields (state, operation, started,
     stopped, elapsed, delta or None, error or None), or None."""
@@ -186,3 +187,8 @@ def job_stats(p: Any, flags: int) -> tuple[Any, ...] | None:
     return (out.state, out.operation, out.started, out.stopped, out.elapsed,
             out.delta if out.has_delta else None,
             ffi.string(out.error).decode("utf-8", "replace") if out.has_error else None)
+
+
+# free-threaded builds: deferred reference counts for this module's shared
+# objects, the cffi functions and tables (see _ft; nothing elsewhere)
+_ft.defer_globals(globals())

@@ -16,7 +16,7 @@ import logging
 from types import TracebackType
 from typing import Any, Callable
 
-from .. import _args
+from .. import _args, _ft
 from .._base import DomainBase, JobInfo, Tracked
 from ..enums import AgentJob, AsyncJob, Job, JobOperation, JobType, Phase
 from ..errors import NoDomain
@@ -67,6 +67,11 @@ _QUICK_BEGIN = {
     for kind in (Job.QUERY, Job.DESTROY, Job.SUSPEND, Job.MODIFY, Job.ABORT,
                  Job.MIGRATION_OP)
 }
+# free-threaded builds: begin_job hands the interpreter no object whose
+# reference count other threads change too (pymigjob/_ft.py says how)
+_JOB_INT = {m: m._value_ for m in Job}
+_QUICK_JOBS = tuple(_QUICK_BEGIN.get(Job(v)) for v in range(max(Job) + 1))
+_FIRST_WAIT: float = 0 if _ft.FREE_THREADED else WAIT_SLICE
 
 
 def _run_begin(begin: Callable[..., int], p: Any, slot: int, *args: Any) -> bool:
@@ -147,6 +152,8 @@ class Domain(AsyncJobCalls, DomainBase):
         self._p = pointer
         self._name = name
         self._quick_guards: dict[int, QuickJobGuard] | None = None
+        if _ft.FREE_THREADED:  # (see _ft: freed by the collector there)
+            _ft.defer((pointer,))
 
     # ---- read-only state --------------------------------------------------
 
@@ -276,7 +283,8 @@ class Domain(AsyncJobCalls, DomainBase):
     def begin_job(self, job: Job | int, api: str | None = None,
                   timeout: float | None = None, nowait: bool = False) -> bool:
         if api is None and timeout is None and nowait is False and job.__class__ in _JOB_OK:
-            quick = _QUICK_BEGIN.get(job)
+            value = _JOB_INT.get(job)  # (dict.get of a function would count it)
+            quick = None if value is None else _QUICK_JOBS[value]
             if quick is not None:  # the hot path: one C call of one argument
                 p = self._p
                 try:
@@ -291,14 +299,14 @@ class Domain(AsyncJobCalls, DomainBase):
         if job.__class__ not in _JOB_OK:
             _args.kind_type(job, Job, "job")
         c_api = _c_api(api)
-        c_to = -1.0 if timeout is None else _args.timeout(timeout)
+        c_to = -1 if timeout is None else _args.timeout(timeout)  # (no float: see _ft)
         if nowait is not False and _args.flag(nowait, "nowait"):
             _args.c_int_kind(job, Job, "job")
             return _run_nowait(lib.mj_begin_job_nowait, self._p, SYNC_SLOT, job, c_api)
         _args.c_int_kind(job, Job, "job")
         p = self._p
         try:
-            rc = _begin_job(p, job, c_api, c_to, WAIT_SLICE)
+            rc = _begin_job(p, job, c_api, c_to, _FIRST_WAIT)
             if rc:
                 settle(rc)
         except BaseException:
@@ -574,3 +582,6 @@ class TrackedDomain(Tracked, Domain):
     """A domain of a driver with a tracker (see pymigjob._base.Tracked)."""
 
     __slots__ = ("_track",)
+
+
+_ft.defer_globals(globals())  # free-threaded builds: see _ft

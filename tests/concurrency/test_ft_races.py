@@ -155,20 +155,23 @@ def test_tracker_removal_while_destroy_jobs_change(impl):
 # ---- the API-name encoding cache (pymigjob/_args.py) -- fixed ------------------------
 
 def test_api_name_cache_under_threads():
-    """c_api(name) caches the checked encodings of API names.  It was a
+    """api_bytes(name) caches the checked encodings of API names.  It was a
     functools.lru_cache: thread-safe on 3.14t (a lock inside), but that lock
     is taken on every call by every thread, so begin+end with an API name
     did not scale; it is a plain dict now, read without a lock, filled
-    without one.  Its invariants under threads: every answer is the right
-    encoding (never another name's), refusals are never cached, and the
-    cache stays bounded (API_CACHE_MAX, plus at most one entry per thread
-    that raced past the size check)."""
+    without one -- on free-threaded builds one dict per thread, so that no
+    bytes object is handed to two threads (each would change its reference
+    count on every call).  Its invariants under threads: every answer is
+    the right encoding (never another name's), refusals are never cached,
+    the cache stays bounded (API_CACHE_MAX; shared, plus at most one entry
+    per thread that raced past the size check), and on free-threaded builds
+    no two threads were handed the same bytes object for a name."""
     from pymigjob import _args
 
     names = [f"api{i}" for i in range(3 * _args.API_CACHE_MAX)]
     common = ["setMemory", "getInfo", "migratePerform3", "é" * 10]
 
-    def hammer(i: int) -> int:
+    def hammer(i: int) -> tuple:
         checked = 0
         for k in range(n(20000)):
             name = common[k % len(common)] if k % 3 else names[(k * 7 + i * 131) % len(names)]
@@ -178,13 +181,25 @@ def test_api_name_cache_under_threads():
             if k % 97 == 0:
                 with pytest.raises(ValueError):
                     _args.api_bytes("bad\0name")
-        return checked
+        cache = _args.api_cache()
+        # the thread's cache as it is now, and the very objects it hands out
+        return checked, id(cache), dict(cache), [id(_args.api_bytes(c)) for c in common]
 
-    assert sum(run_threads(hammer)) == THREADS * n(20000)
-    cache = _args._API_CACHE
-    assert len(cache) <= _args.API_CACHE_MAX + THREADS
-    assert all(v == k.encode("utf-8") for k, v in cache.items())
-    assert "bad\0name" not in cache
+    results = run_threads(hammer)
+    assert sum(r[0] for r in results) == THREADS * n(20000)
+    caches = [r[2] for r in results]
+    if _args._PER_THREAD:
+        assert len({r[1] for r in results}) == THREADS, "two threads shared a cache"
+        assert all(len(c) <= _args.API_CACHE_MAX for c in caches)
+        for k in range(len(common)):
+            assert len({r[3][k] for r in results}) == THREADS, "a bytes object was shared"
+        assert _args._API_CACHE == {}
+    else:
+        caches = [_args._API_CACHE]
+        assert len(caches[0]) <= _args.API_CACHE_MAX + THREADS
+    for cache in caches:
+        assert all(v == k.encode("utf-8") for k, v in cache.items())
+        assert "bad\0name" not in cache
 
 
 def test_begin_with_api_names_under_threads(drv):
@@ -273,6 +288,43 @@ def test_quick_guards_first_use_from_many_threads(drv):
         assert sum(done) == 20 * THREADS
         assert dom.refs == 1 and dom.jobs_queued == 0 and dom.active_job == J.NONE
         drv.remove_domain("vm-fresh")
+
+
+@pytest.mark.c_core
+def test_quick_begin_table_under_threads(drv):
+    """begin_job picks its one-argument C begin from a tuple indexed by the
+    kind's int (pymigjob/_c/domain.py _QUICK_JOBS; on free-threaded builds a
+    dict lookup's result would be a reference count every thread changes).
+    From many threads on their own and on a shared domain, members and
+    plain ints of every kind: each begins exactly its own kind, the
+    refusals stay refusals (a bool, NONE, a value out of range), and the
+    counts come back."""
+    own = [drv.add_domain(f"vm-own{i}") for i in range(THREADS)]
+    shared = drv.add_domain("vm-shared")
+    kinds = [J.QUERY, J.DESTROY, J.SUSPEND, J.MODIFY, J.ABORT, J.MIGRATION_OP,
+             J.MODIFY_MIGRATION_SAFE]
+
+    def hammer(i: int) -> int:
+        done = 0
+        for k in range(n(3000)):
+            kind = kinds[(k + i) % len(kinds)]
+            dom = own[i] if k % 3 else shared
+            dom.begin_job(kind if k % 2 else int(kind), timeout=60 if dom is shared else None)
+            assert dom.active_job == kind and dom.owner_thread == threading.get_ident()
+            dom.end_job()
+            done += 1
+            if k % 101 == 0:
+                with pytest.raises(TypeError):
+                    own[i].begin_job(True)
+                with pytest.raises(mj.InternalError):
+                    own[i].begin_job(J.NONE)
+                with pytest.raises(mj.InvalidArgument):
+                    own[i].begin_job(len(J) + 5)
+        return done
+
+    assert sum(run_threads(hammer)) == THREADS * n(3000)
+    assert all(d.refs == 1 and d.jobs_queued == 0 and d.active_job == J.NONE
+               for d in own + [shared])
 
 
 # ---- asyncio notifiers (pymigjob/aio.py _notifiers) -- safe: atomic dict + one lock ------
