@@ -105,17 +105,21 @@ void exclusive_leave(void);
 /* ------------------------------------------------------------------------ */
 /* the tests, by file (test_main.c lists them in the order they run)       */
 
-/* test_domain.c */
+/* test_enums.c */
 void test_enum_job(void);
 void test_enum_async_job(void);
 void test_enum_phase(void);
 void test_enum_job_info_type(void);
 void test_async_job_phase_dispatch(void);
 void test_constants(void);
+
+/* test_errors.c */
 void test_error_basics(void);
 void test_error_invalid_job(void);
 void test_error_end_without_job(void);
 void test_error_nested_wrong_async(void);
+
+/* test_domain.c */
 void test_refs_basic(void);
 void test_owners_and_info(void);
 void test_remove_fails_waiters(void);
