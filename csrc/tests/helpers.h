@@ -3,19 +3,22 @@
  * declaration for the table in test_main.c.
  *
  * The tests, by file:
- *   test_domain.c     enums and strings, errors, refs, getters, removal, pins
+ *   test_enums.c      the enum tables and their strings, the constants
+ *   test_errors.c     errors: per thread, invalid jobs, ends without a job
+ *   test_domain.c     refs, getters, removal, pins
  *   test_job.c        sync/async/nested begins and ends, masks, jobs_queued,
  *                     max_queued, timeouts and deadlines, wake-ups, FIFO
  *   test_wait.c       sliced (pending) waits, cancel_waiters, edge cases
  *   test_migration.c  the seed's migration helpers, phases, claim_parked, abort
  *   test_notify.c     notifiers (event-loop waiters)
- *   test_stress.c     races, stress and chaos runs
+ *   test_races.c      races: async against sync, nested between queries
+ *   test_stress.c     stress and chaos runs (one thread of them: stress.c)
  *   test_agent.c      the agent slot, nowait begins, the hand-off on a
  *                     wider mask, uuids
  *   test_review.c     the defects review found: expired waiters, abandon,
  *                     the error stack, the refs limit
- * Static helpers in a test file carry its prefix (dom_, job_, wait_, mig_,
- * notify_, stress_, agent_, main_).
+ * Static helpers in a test file carry its prefix (errors_, dom_, job_, wait_,
+ * mig_, notify_, races_, stress_, agent_, main_).
  */
 #ifndef MJ_TEST_HELPERS_H
 #define MJ_TEST_HELPERS_H
@@ -197,9 +200,11 @@ void test_notifier_basics(void);
 void test_notifier_event_loop(void);
 void test_notifier_cancel_after_foreign_end(void);
 
-/* test_stress.c */
+/* test_races.c */
 void test_async_sync_race(void);
 void test_nested_interleaving(void);
+
+/* test_stress.c */
 void test_stress(void);
 void test_stress_max_queued(void);
 void test_stress_lifecycle(void);
