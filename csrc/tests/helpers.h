@@ -7,7 +7,8 @@
  *   test_errors.c     errors: per thread, invalid jobs, ends without a job
  *   test_domain.c     refs, getters, removal, pins
  *   test_job.c        sync/async/nested begins and ends, masks, jobs_queued,
- *                     max_queued, timeouts and deadlines, wake-ups, FIFO
+ *                     max_queued, timeouts and deadlines
+ *   test_wakeups.c    wake-ups, FIFO order, the mask's waiters, async ends
  *   test_wait.c       sliced (pending) waits, cancel_waiters, edge cases
  *   test_migration.c  the seed's migration helpers, phases, claim_parked, abort
  *   test_notify.c     notifiers (event-loop waiters)
@@ -17,8 +18,8 @@
  *                     wider mask, uuids
  *   test_review.c     the defects review found: expired waiters, abandon,
  *                     the error stack, the refs limit
- * Static helpers in a test file carry its prefix (errors_, dom_, job_, wait_,
- * mig_, notify_, races_, stress_, agent_, main_).
+ * Static helpers in a test file carry its prefix (errors_, dom_, job_, wake_,
+ * wait_, mig_, notify_, races_, stress_, agent_, main_).
  */
 #ifndef MJ_TEST_HELPERS_H
 #define MJ_TEST_HELPERS_H
@@ -134,6 +135,8 @@ void test_jobs_queued(void);
 void test_max_queued(void);
 void test_timeouts(void);
 void test_deadline_across_slices(void);
+
+/* test_wakeups.c */
 void test_wake_all_waiters(void);
 void test_many_waiters_cycles(void);
 void test_fifo_order(void);
