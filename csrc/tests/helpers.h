@@ -11,6 +11,7 @@
  *   test_wakeups.c    wake-ups, FIFO order, the mask's waiters, async ends
  *   test_wait.c       sliced (pending) waits, cancel_waiters, edge cases
  *   test_migration.c  the seed's migration helpers, phases, claim_parked, abort
+ *   test_migration_refs.c  the refcounts of the migration helpers
  *   test_notify.c     notifiers (event-loop waiters)
  *   test_races.c      races: async against sync, nested between queries
  *   test_stress.c     stress and chaos runs (one thread of them: stress.c)
@@ -19,7 +20,7 @@
  *   test_review.c     the defects review found: expired waiters, abandon,
  *                     the error stack, the refs limit
  * Static helpers in a test file carry its prefix (errors_, dom_, job_, wake_,
- * wait_, mig_, notify_, races_, stress_, agent_, main_).
+ * wait_, mig_, migrefs_, notify_, races_, stress_, agent_, main_).
  */
 #ifndef MJ_TEST_HELPERS_H
 #define MJ_TEST_HELPERS_H
@@ -153,6 +154,11 @@ void test_cancel_after_foreign_end(void);
 /* test_migration.c */
 void test_error_check_migration(void);
 void test_phases(void);
+void test_claim_parked(void);
+void test_claim_parked_not_while_driven(void);
+void test_abort(void);
+
+/* test_migration_refs.c */
 void test_refs_v3_change_protection(void);
 void test_refs_destination(void);
 void test_refs_v3_no_change_protection(void);
@@ -160,9 +166,7 @@ void test_refs_v2_and_p2p(void);
 void test_refs_start_phase_refused(void);
 void test_refused_phase_changes_no_owner(void);
 void test_refs_domain_disappeared(void);
-void test_claim_parked(void);
-void test_claim_parked_not_while_driven(void);
-void test_abort(void);
+
 /* test_postcopy.c */
 void test_migration_job_is_allowed(void);
 void test_api_flags(void);
