@@ -57,7 +57,6 @@ from _differential_support import (  # noqa: E402
     lookup_names,
     MASKS,
     masks,
-    mostly,
     NAMES,
     nowaits,
     phases,
