@@ -9,7 +9,8 @@
  *   test_job.c        sync/async/nested begins and ends, masks, jobs_queued,
  *                     max_queued, timeouts and deadlines
  *   test_wakeups.c    wake-ups, FIFO order, the mask's waiters, async ends
- *   test_wait.c       sliced (pending) waits, cancel_waiters, edge cases
+ *   test_wait.c       sliced (pending) waits, edge cases
+ *   test_cancel.c     cancel_waiters, cancelling after a foreign end
  *   test_migration.c  the seed's migration helpers, phases, claim_parked, abort
  *   test_migration_refs.c  the refcounts of the migration helpers
  *   test_notify.c     notifiers (event-loop waiters)
@@ -20,7 +21,7 @@
  *   test_review.c     the defects review found: expired waiters, abandon,
  *                     the error stack, the refs limit
  * Static helpers in a test file carry its prefix (errors_, dom_, job_, wake_,
- * wait_, mig_, migrefs_, notify_, races_, stress_, agent_, main_).
+ * wait_, cancel_, mig_, migrefs_, notify_, races_, stress_, agent_, main_).
  */
 #ifndef MJ_TEST_HELPERS_H
 #define MJ_TEST_HELPERS_H
@@ -147,8 +148,10 @@ void test_end_async_wakes(void);
 /* test_wait.c */
 void test_sliced_waits(void);
 void test_pending_stack(void);
-void test_cancel_waiters(void);
 void test_edge_cases(void);
+
+/* test_cancel.c */
+void test_cancel_waiters(void);
 void test_cancel_after_foreign_end(void);
 
 /* test_migration.c */
