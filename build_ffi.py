@@ -13,8 +13,8 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CSRC = "csrc"
-SOURCES = ["domain.c", "enums.c", "error.c", "job.c", "migration.c", "notes.c", "notify.c",
-           "testing.c", "waiter.c",
+SOURCES = ["begin.c", "domain.c", "end.c", "enums.c", "error.c", "job.c", "migration.c",
+           "notes.c", "notify.c", "testing.c", "waiter.c",
            # libvirt 11: the async job's life, post-copy, job data
            "asyncjob.c", "jobdata.c", "postcopy.c"]
 

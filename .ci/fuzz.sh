@@ -5,7 +5,8 @@
 #
 # Targets (csrc/fuzz/): fuzz_parsers (every enum <-> string table and
 # qemuDomainAsyncJobPhase{To,From}String) and fuzz_jobs (a job-call sequence
-# interpreter over the whole C API with a reference-count model; run twice:
+# interpreter over the whole C API with a reference-count model, kept in
+# fuzz_jobs_model.c; run twice:
 # as a disciplined caller, then with FUZZ_LAX=1, which also ends jobs handed
 # to waiters it has not collected yet), both built
 # with ASan + UBSan (+ LeakSanitizer) into a temporary directory.  Each first
@@ -60,8 +61,12 @@ for run in "${RUNS[@]}"; do
     start=$(date +%s)
     if [ ! -x "$WORK/fuzz_$t" ]; then
         echo "== fuzz: building fuzz_$t"
-        clang "${CFLAGS[@]}" "$ROOT/csrc/fuzz/fuzz_$t.c" "${CORE[@]}" -lm -pthread \
-            -o "$WORK/fuzz_$t"
+        # the target and its own support files (fuzz_jobs_model.c: its model)
+        shopt -s nullglob
+        support=("$ROOT"/csrc/fuzz/fuzz_"$t"_*.c)
+        shopt -u nullglob
+        clang "${CFLAGS[@]}" "$ROOT/csrc/fuzz/fuzz_$t.c" "${support[@]}" "${CORE[@]}" -lm \
+            -pthread -o "$WORK/fuzz_$t"
     fi
     env=()
     [ "$mode" = ":lax" ] && env=(FUZZ_LAX=1)

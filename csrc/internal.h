@@ -180,6 +180,13 @@ mj_slot_of(slot_kind kind)
 int mj_begin(mj_domain *d, slot_kind kind, int job, const char *api,
              double timeout, double wait_for,
              bool set_mask, uint64_t mask, int info_type);
+/* job.c, for begin.c: mj_begin that returns MJ_BUSY (no error, nothing
+ * changed) where it would have queued */
+int mj_begin_nowait(mj_domain *d, slot_kind kind, int job, const char *api);
+/* job.c, for end.c: empty the sync or agent slot and hand it on; the caller
+ * holds the lock; returns the owner API string to free once unlocked */
+char *mj_release_sync_locked(mj_domain *d);
+char *mj_release_agent_locked(mj_domain *d);
 /* ends the async job; the caller holds the lock; returns the owner API
  * string to free once unlocked */
 char *mj_release_async_locked(mj_domain *d);

@@ -1,5 +1,6 @@
 /*
- * job.c: sync, async, nested and agent jobs: the queue, the hand-off, begin, end.
+ * job.c: the queue, the hand-off and the begin itself (sync, async, nested
+ * and agent jobs alike); the per-kind begins are begin.c's, the ends end.c's.
  *
  * Every state change that can let a waiter in runs job_dispatch(), which hands
  * the freed slot directly to the oldest queued waiter that may now start
@@ -202,8 +203,8 @@ job_dispatch(mj_domain *d, bool ended_agent, const char *ended_api)
 void mj_job_handoff_locked(mj_domain *d) { job_dispatch(d, false, NULL); }
 
 /* the sync slot is emptied; returns the owner API to free once unlocked */
-static char *
-job_release_sync_locked(mj_domain *d)
+char *
+mj_release_sync_locked(mj_domain *d)
 {
     char *api = d->owner_api;
 
@@ -217,8 +218,8 @@ job_release_sync_locked(mj_domain *d)
 }
 
 /* the agent slot is emptied; returns the owner API to free once unlocked */
-static char *
-job_release_agent_locked(mj_domain *d)
+char *
+mj_release_agent_locked(mj_domain *d)
 {
     char *api = d->agent_owner_api;
 
@@ -266,8 +267,8 @@ mj_release_slot_locked(mj_domain *d, int slot)
 {
     switch (slot) {
     case MJ_SLOT_ASYNC: return mj_release_async_locked(d);
-    case MJ_SLOT_AGENT: return job_release_agent_locked(d);
-    default: return job_release_sync_locked(d);
+    case MJ_SLOT_AGENT: return mj_release_agent_locked(d);
+    default: return mj_release_sync_locked(d);
     }
 }
 
@@ -420,223 +421,14 @@ mj_begin_req(mj_domain *d, const job_request *req, const char *api,
     return job_begin_req(d, req, api, timeout, wait_for, false);
 }
 
-/* ---- begins ------------------------------------------------------------- */
-
-/* 0 when `job` is a sync job to begin, else the error (-1) */
-static int
-job_check_sync(int job)
-{
-    if (mj_error_check_range(job, MJ_JOB_LAST, "job") < 0)
-        return -1;
-    if (job == MJ_JOB_NONE || job >= MJ_JOB_ASYNC)
-        return mj_error_invalid_job();
-    return 0;
-}
-
 int
-mj_begin_job(mj_domain *d, int job, const char *api, double timeout,
-             double wait_for)
+mj_begin_nowait(mj_domain *d, slot_kind kind, int job, const char *api)
 {
-    if (job_check_sync(job) < 0)
-        return mj_begin_failed(d, MJ_SLOT_SYNC);
-    return mj_begin(d, SLOT_SYNC, job, api, timeout, wait_for,
-                    false, 0, MJ_JOB_INFO_NONE);
-}
-
-int
-mj_begin_job_nowait(mj_domain *d, int job, const char *api)
-{
-    if (job_check_sync(job) < 0)
-        return mj_begin_failed(d, MJ_SLOT_SYNC);
-    return job_begin(d, SLOT_SYNC, job, api, -1.0, 0.0,
+    return job_begin(d, kind, job, api, -1.0, 0.0,
                      false, 0, MJ_JOB_INFO_NONE, true);
 }
 
-/* 0 when `agent_job` is an agent job to begin, else the error (-1) */
-static int
-job_check_agent(int agent_job)
-{
-    if (mj_error_check_range(agent_job, MJ_AGENT_JOB_LAST, "agent job") < 0)
-        return -1;
-    if (agent_job == MJ_AGENT_JOB_NONE)
-        return mj_error_invalid_job();
-    return 0;
-}
-
-int
-mj_begin_agent_job(mj_domain *d, int agent_job, const char *api,
-                   double timeout, double wait_for)
-{
-    if (job_check_agent(agent_job) < 0)
-        return mj_begin_failed(d, MJ_SLOT_AGENT);
-    return mj_begin(d, SLOT_AGENT, agent_job, api, timeout, wait_for,
-                    false, 0, MJ_JOB_INFO_NONE);
-}
-
-int
-mj_begin_agent_query_job(mj_domain *d)
-{
-    return mj_begin(d, SLOT_AGENT, MJ_AGENT_JOB_QUERY, NULL, -1.0, MJ_WAIT_SLICE,
-                    false, 0, MJ_JOB_INFO_NONE);
-}
-
-int
-mj_begin_agent_modify_job(mj_domain *d)
-{
-    return mj_begin(d, SLOT_AGENT, MJ_AGENT_JOB_MODIFY, NULL, -1.0, MJ_WAIT_SLICE,
-                    false, 0, MJ_JOB_INFO_NONE);
-}
-
-int
-mj_begin_agent_job_nowait(mj_domain *d, int agent_job, const char *api)
-{
-    if (job_check_agent(agent_job) < 0)
-        return mj_begin_failed(d, MJ_SLOT_AGENT);
-    return job_begin(d, SLOT_AGENT, agent_job, api, -1.0, 0.0,
-                     false, 0, MJ_JOB_INFO_NONE, true);
-}
-
-/* the one-argument begins: no API name, the domain's timeout, one slice */
-static int
-job_begin_quick(mj_domain *d, int job)
-{
-    return mj_begin(d, SLOT_SYNC, job, NULL, -1.0, MJ_WAIT_SLICE,
-                    false, 0, MJ_JOB_INFO_NONE);
-}
-
-int mj_begin_query_job(mj_domain *d) { return job_begin_quick(d, MJ_JOB_QUERY); }
-int mj_begin_destroy_job(mj_domain *d) { return job_begin_quick(d, MJ_JOB_DESTROY); }
-int mj_begin_suspend_job(mj_domain *d) { return job_begin_quick(d, MJ_JOB_SUSPEND); }
-int mj_begin_modify_job(mj_domain *d) { return job_begin_quick(d, MJ_JOB_MODIFY); }
-int mj_begin_abort_job(mj_domain *d) { return job_begin_quick(d, MJ_JOB_ABORT); }
-int mj_begin_migration_op_job(mj_domain *d) { return job_begin_quick(d, MJ_JOB_MIGRATION_OP); }
-
-int
-mj_begin_async_job(mj_domain *d, int async_job, const char *api,
-                   double timeout, double wait_for)
-{
-    if (mj_error_check_range(async_job, MJ_ASYNC_JOB_LAST, "async job") < 0)
-        return mj_begin_failed(d, MJ_SLOT_ASYNC);
-    if (async_job == MJ_ASYNC_JOB_NONE) {
-        mj_error_invalid_job();
-        return mj_begin_failed(d, MJ_SLOT_ASYNC);
-    }
-    return mj_begin(d, SLOT_ASYNC, async_job, api, timeout, wait_for,
-                    false, 0, MJ_JOB_INFO_NONE);
-}
-
-int
-mj_begin_nested_job(mj_domain *d, int async_job, const char *api,
-                    double timeout, double wait_for)
-{
-    if (mj_error_check_range(async_job, MJ_ASYNC_JOB_LAST, "async job") < 0)
-        return mj_begin_failed(d, MJ_SLOT_SYNC);
-    return mj_begin(d, SLOT_NESTED, async_job, api, timeout, wait_for,
-                    false, 0, MJ_JOB_INFO_NONE);
-}
-
-/* ---- ends --------------------------------------------------------------- */
-
-static int
-job_no_job(void)
-{
-    return mj_error_set(MJ_ERR_OPERATION_INVALID,
-                        "no job is active on the domain");
-}
-
-/* after unlocking, with `left` from mj_domain_drop_ref under the lock: the
- * refs left.  The grant's note, if this thread made it, is closed: the job
- * is no begin's to give back any more. */
-static int
-job_give_back(mj_domain *d, int slot, uint64_t serial, char *api, int left)
-{
-    free(api);
-    mj_note_close(d, slot, MJ_NOTE_GRANTED, serial, NULL);
-    if (left == 0)
-        mj_domain_die(d);
-    return left < 0 ? mj_error_no_domain(d) : left;
-}
-
-static int
-job_end_sync(mj_domain *d, bool nested_only)
-{
-    uint64_t serial;
-    char *api;
-    int left;
-
-    pthread_mutex_lock(&d->lock);
-    if (!mj_domain_alive(d)) {
-        pthread_mutex_unlock(&d->lock);
-        return mj_error_no_domain(d);
-    }
-    if (d->active == MJ_JOB_NONE ||
-        (nested_only && d->active != MJ_JOB_ASYNC_NESTED)) {
-        pthread_mutex_unlock(&d->lock);
-        return nested_only ? mj_error_set(MJ_ERR_OPERATION_INVALID,
-                                          "no nested job is active on the domain")
-                           : job_no_job();
-    }
-    serial = d->active_serial;
-    api = job_release_sync_locked(d);
-    left = mj_domain_drop_ref(d);
-    pthread_mutex_unlock(&d->lock);
-    return job_give_back(d, MJ_SLOT_SYNC, serial, api, left);
-}
-
-int mj_end_job(mj_domain *d) { return job_end_sync(d, false); }
-int mj_end_nested_job(mj_domain *d) { return job_end_sync(d, true); }
-
-int mj_end_async_job(mj_domain *d) { return mj_end_async_job_error(d, NULL); }
-
-int
-mj_end_async_job_error(mj_domain *d, const char *error)
-{
-    char *copy = NULL;
-    uint64_t serial;
-    char *api;
-    int left;
-    int err;
-
-    if (error && !(copy = mj_strdup_name(error, &err)))
-        return -1;
-    pthread_mutex_lock(&d->lock);
-    if (!mj_domain_alive(d) || d->async_job == MJ_ASYNC_JOB_NONE) {
-        bool alive = mj_domain_alive(d);
-
-        pthread_mutex_unlock(&d->lock);
-        free(copy);
-        return alive ? job_no_job() : mj_error_no_domain(d);
-    }
-    mj_jobdata_complete_locked(d, copy);   /* the job data's outcome; takes copy */
-    serial = d->async_serial;
-    api = mj_release_async_locked(d);
-    left = mj_domain_drop_ref(d);
-    pthread_mutex_unlock(&d->lock);
-    return job_give_back(d, MJ_SLOT_ASYNC, serial, api, left);
-}
-
-int
-mj_end_agent_job(mj_domain *d)
-{
-    uint64_t serial;
-    char *api;
-    int left;
-
-    pthread_mutex_lock(&d->lock);
-    if (!mj_domain_alive(d) || d->agent_active == MJ_AGENT_JOB_NONE) {
-        bool alive = mj_domain_alive(d);
-
-        pthread_mutex_unlock(&d->lock);
-        return alive ? mj_error_set(MJ_ERR_OPERATION_INVALID,
-                                    "no agent job is active on the domain")
-                     : mj_error_no_domain(d);
-    }
-    serial = d->agent_serial;
-    api = job_release_agent_locked(d);
-    left = mj_domain_drop_ref(d);
-    pthread_mutex_unlock(&d->lock);
-    return job_give_back(d, MJ_SLOT_AGENT, serial, api, left);
-}
+/* ---- the async job's mask: what may start beside it ---------------------- */
 
 int
 mj_set_async_job_mask(mj_domain *d, uint64_t mask)
@@ -654,72 +446,4 @@ mj_set_async_job_mask(mj_domain *d, uint64_t mask)
     }
     pthread_mutex_unlock(&d->lock);
     return 0;
-}
-
-/* ---- abort -------------------------------------------------------------- */
-
-int
-mj_abort_job(mj_domain *d, const char *api, double timeout, double wait_for)
-{
-    int rc = mj_begin_job(d, MJ_JOB_ABORT, api, timeout, wait_for);
-
-    if (rc == MJ_WAITING)
-        mj_pending_top()->req.then_abort = true;  /* the waiter just pushed */
-    if (rc != 0)
-        return rc;
-    rc = mj_abort_apply(d);
-    /* the apply ended the ABORT job and closed its note: this begin left
-     * nothing, and its note must say so (an older note is not its own) */
-    mj_note_add(d, MJ_NOTE_FAILED, MJ_SLOT_SYNC, 0, NULL);
-    return rc;
-}
-
-int
-mj_abort_apply(mj_domain *d)
-{
-    uint64_t serial;
-    char *api;
-    int rc = 0;
-    int left;
-
-    pthread_mutex_lock(&d->lock);
-    if (!mj_domain_alive(d) || d->active != MJ_JOB_ABORT) {
-        bool alive = mj_domain_alive(d);
-
-        pthread_mutex_unlock(&d->lock);
-        return alive ? mj_error_set(MJ_ERR_OPERATION_INVALID,
-                                    "no abort job is held on the domain")
-                     : mj_error_no_domain(d);
-    }
-    if (d->async_job == MJ_ASYNC_JOB_NONE)
-        rc = job_no_job();
-    else if (d->async_job == MJ_ASYNC_JOB_MIGRATION_IN)
-        rc = mj_error_set(MJ_ERR_OPERATION_INVALID, "cannot abort incoming "
-                          "migration; use virDomainDestroy instead");
-    else
-        d->abort_requested = true;
-    serial = d->active_serial;
-    api = job_release_sync_locked(d);
-    left = mj_domain_drop_ref(d);
-    pthread_mutex_unlock(&d->lock);
-    job_give_back(d, MJ_SLOT_SYNC, serial, api, left);
-    return rc;
-}
-
-int
-mj_check_abort(mj_domain *d)
-{
-    int rc = 0;
-
-    pthread_mutex_lock(&d->lock);
-    if (!mj_domain_alive(d))
-        rc = mj_error_no_domain(d);
-    else if (d->async_job != MJ_ASYNC_JOB_NONE && d->abort_requested) {
-        /* libvirt's checkpoint records the cancellation in the job data */
-        mj_jobdata_cancelled_locked(d);
-        rc = mj_error_set(MJ_ERR_OPERATION_ABORTED, "%s: canceled by client",
-                          mj_async_job_to_string(d->async_job));
-    }
-    pthread_mutex_unlock(&d->lock);
-    return rc;
 }

@@ -11,6 +11,7 @@ from fractions import Fraction
 from typing import Any, Callable
 
 from hypothesis import strategies as st
+from hypothesis.stateful import precondition
 
 import pymigjob.pure as pure
 from pymigjob import enums
@@ -195,3 +196,7 @@ class _Failing(Exception):
 
 def _cleanup_fails(dom):
     raise _Failing("cleanup failed")
+
+
+#: a rule of the machine that needs a domain handle
+has_handles = precondition(lambda self: bool(self.handles))

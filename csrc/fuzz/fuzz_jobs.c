@@ -1,6 +1,6 @@
 /*
  * fuzz_jobs.c: libFuzzer target: a job-call sequence interpreter over the
- * C API, with a reference-count model.
+ * C API, with a reference-count model (fuzz_jobs_model.c).
  *
  * Each input builds two domains (max_queued and strict_phases from the
  * first bytes) and runs up to 256 operations, one per byte pair: every
@@ -24,59 +24,11 @@
  * and unpinned, so LeakSanitizer sees any memory that outlives them.
  */
 #include <math.h>
-#include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
-#include "migjob.h"
+#include "fuzz_jobs_model.h"
 
-#define CHECK(cond, ...)                                                  \
-    do {                                                                  \
-        if (!(cond)) {                                                    \
-            fprintf(stderr, "fuzz_jobs: %s:%d: check failed: %s: ",       \
-                    __FILE__, __LINE__, #cond);                           \
-            fprintf(stderr, __VA_ARGS__);                                 \
-            fputc('\n', stderr);                                          \
-            abort();                                                      \
-        }                                                                 \
-    } while (0)
-
-#define NDOM 2
-#define MAXW 300
-
-typedef struct {
-    mj_domain *d;
-    int model;        /* libvirt refs as the model counts them */
-    bool dead;
-    bool sync_mine;   /* this input holds the sync slot and knows it */
-    bool async_mine;  /* same for the async slot */
-    bool agent_mine;  /* and the agent slot */
-} dom_t;
-
-/* a waiter: which domain, the slot a grant gives it (an mj_slot), and
- * whether it is an AbortJob's (a grant applies the abort and ends it) */
-typedef struct { int dom; int slot; bool abort; mj_waiter *w; } waiter_t;
-
-/* the previous operation, when it was a begin: what mj_begin_abandon
- * right after it must give back (as for a caller interrupted the instant
- * the begin returned) */
-static struct { bool valid; int dom; int slot; bool abort; int rc; } last_begin;
-
-static dom_t doms[NDOM];
-static waiter_t pending[MAXW];     /* this thread's pending waiters, bottom first */
-static int npending;
-static waiter_t detached[MAXW];    /* waiters handed to the notifier */
-static int ndetached;
-/* FUZZ_LAX=1 also ends jobs granted to waiters not yet collected (found
- * BUG 7: a later cancel of such a waiter released the slot a second time,
- * ending whoever held it by then; fixed with grant tokens).  The refcount
- * model cannot follow that (it does not know which waiter a grant went
- * to), so in lax mode refs and death are read from the core and only the
- * other invariants, the sanitizers and the teardown's leak check apply. */
-static bool lax;
 static mj_notifier *notifier;
 static char long_ok[MJ_NAME_MAX + 1], long_bad[MJ_NAME_MAX + 2];
 static bool trace;                 /* FUZZ_TRACE=1: print every operation */
@@ -112,214 +64,6 @@ api_of(uint8_t b)
 }
 
 static void
-failed(int rc)
-{
-    if (rc == -1)
-        CHECK(mj_last_error_code() != MJ_ERR_OK && *mj_last_error_message(),
-              "a failure without a last error (code %d)", mj_last_error_code());
-}
-
-static void
-give_back(int i, int n)
-{
-    if (doms[i].dead || lax)
-        return;
-    doms[i].model -= n;
-    CHECK(doms[i].model >= 0, "model below zero on domain %d", i);
-    if (doms[i].model == 0)
-        doms[i].dead = true;
-}
-
-static void
-mine(int i, int slot, bool held)
-{
-    if (slot == MJ_SLOT_SYNC)
-        doms[i].sync_mine = held;
-    else if (slot == MJ_SLOT_ASYNC)
-        doms[i].async_mine = held;
-    else
-        doms[i].agent_mine = held;
-}
-
-/* a begin's result: held (+1), waiting (+1, pending), or nothing (failed,
- * or a nowait begin that was busy) */
-static void
-after_begin(int i, int rc, int slot)
-{
-    CHECK(rc == 0 || rc == -1 || rc == MJ_WAITING || rc == MJ_BUSY,
-          "begin returned %d", rc);
-    failed(rc);
-    if (rc == -1 || rc == MJ_BUSY)
-        return;
-    CHECK(lax || !doms[i].dead, "a begin on a dead domain succeeded");
-    doms[i].model++;
-    if (rc == MJ_WAITING) {
-        CHECK(npending < MAXW, "too many waiters");
-        pending[npending].dom = i;
-        pending[npending].abort = false;
-        pending[npending++].slot = slot;
-    } else {
-        mine(i, slot, true);
-    }
-    CHECK(mj_pending_count() == npending, "pending count %d, model %d",
-          mj_pending_count(), npending);
-}
-
-static void
-note_begin(int i, int rc, int slot, bool abort)
-{
-    last_begin.valid = true;
-    last_begin.dom = i;
-    last_begin.slot = slot;
-    last_begin.abort = abort;
-    last_begin.rc = rc;
-}
-
-/* an end-like call: refs left, or -1 with nothing done */
-static void
-after_end(int i, int rc)
-{
-    failed(rc);
-    if (rc < 0)
-        return;
-    give_back(i, 1);
-    CHECK(lax || rc == (doms[i].dead ? 0 : doms[i].model), "returned refs %d, model %d",
-          rc, doms[i].model);
-}
-
-static int
-waiters_of(int i)
-{
-    int n = 0;
-    for (int k = 0; k < npending; k++)
-        n += pending[k].dom == i;
-    for (int k = 0; k < ndetached; k++)
-        n += detached[k].dom == i;
-    return n;
-}
-
-static void
-check_domain(int i)
-{
-    mj_domain *d = doms[i].d;
-    bool alive = mj_domain_alive(d);
-
-    if (lax) {
-        doms[i].dead = !alive;
-        doms[i].model = mj_domain_refs(d);
-    }
-    CHECK(alive == !doms[i].dead, "domain %d alive %d, model refs %d (dead %d)",
-          i, alive, doms[i].model, doms[i].dead);
-    if (!alive) {
-        CHECK(mj_domain_refs(d) == 0, "dead with refs %d", mj_domain_refs(d));
-        return;
-    }
-    CHECK(mj_domain_refs(d) == doms[i].model, "domain %d refs %d, model %d", i,
-          mj_domain_refs(d), doms[i].model);
-    int active = mj_domain_active_job(d);
-    int async_job = mj_domain_async_job(d);
-    int phase = mj_domain_phase(d);
-    uint64_t mask = mj_domain_mask(d);
-    int queued = mj_domain_jobs_queued(d);
-    int agent = mj_domain_agent_job(d);
-    int holders = (active != MJ_JOB_NONE) + (async_job != MJ_ASYNC_JOB_NONE) +
-                  (agent != MJ_AGENT_JOB_NONE);
-
-    CHECK(agent >= 0 && agent < MJ_AGENT_JOB_LAST, "agent %d", agent);
-    if (agent == MJ_AGENT_JOB_NONE) {
-        CHECK(mj_domain_agent_owner_thread(d) == 0, "agent owner without an agent job");
-        CHECK(mj_domain_agent_owner_api(d) == NULL, "agent owner API without an agent job");
-    }
-
-    CHECK(active >= 0 && active < MJ_JOB_LAST && active != MJ_JOB_ASYNC, "active %d", active);
-    CHECK(async_job >= 0 && async_job < MJ_ASYNC_JOB_LAST, "async %d", async_job);
-    CHECK(phase >= 0 && phase < MJ_PHASE_LAST, "phase %d", phase);
-    CHECK(queued >= holders && queued <= holders + waiters_of(i),
-          "domain %d: jobs_queued %d, holders %d (active %d, async %d), waiters %d",
-          i, queued, holders, active, async_job, waiters_of(i));
-    if (async_job == MJ_ASYNC_JOB_NONE) {
-        CHECK(phase == 0, "phase %d without an async job", phase);
-        CHECK(mask == MJ_DEFAULT_JOB_MASK, "mask %#llx without an async job",
-              (unsigned long long)mask);
-        CHECK(!mj_domain_abort_requested(d), "abort flag without an async job");
-        CHECK(mj_domain_async_owner_thread(d) == 0, "async owner without an async job");
-        CHECK(mj_domain_async_owner_api(d) == NULL, "async owner API without an async job");
-        CHECK(mj_domain_job_info_type(d) == MJ_JOB_INFO_NONE, "job info without an async job");
-        CHECK(mj_domain_job_elapsed(d) == 0.0, "elapsed without an async job");
-        CHECK(mj_domain_api_flags(d) == 0, "apiFlags without an async job");
-        CHECK(mj_domain_async_paused(d) == 0 && mj_domain_postcopy(d) == 0,
-              "post-copy without an async job");
-    } else {
-        CHECK(mask & MJ_JOB_MASK(MJ_JOB_DESTROY), "mask %#llx lacks DESTROY",
-              (unsigned long long)mask);
-        CHECK(mj_domain_job_elapsed(d) >= 0.0, "negative elapsed");
-    }
-    if (active == MJ_JOB_NONE) {
-        CHECK(mj_domain_owner_thread(d) == 0, "owner without a job");
-        CHECK(mj_domain_owner_api(d) == NULL, "owner API without a job");
-    }
-    int info = mj_domain_job_info_type(d);
-    CHECK(info >= 0 && info < MJ_JOB_INFO_LAST, "job info type %d", info);
-    const char *name = mj_domain_name(d);
-    CHECK(name && strcmp(name, i ? "vm1" : "vm0") == 0, "name");
-}
-
-static void
-drop_detached(int k)
-{
-    detached[k] = detached[--ndetached];
-}
-
-/* a waiter resolved with rc (0 held, -1 failed) */
-static void
-resolved(waiter_t w, int rc)
-{
-    if (rc < 0 || w.abort)
-        give_back(w.dom, 1);
-    else
-        mine(w.dom, w.slot, true);
-}
-
-/* may this input end the sync / async job now?  Only one it collected
- * (or none at all: then the end fails cleanly) */
-static bool
-may_end_sync(int i)
-{
-    return lax || doms[i].dead || doms[i].sync_mine ||
-           mj_domain_active_job(doms[i].d) == MJ_JOB_NONE;
-}
-
-static bool
-may_end_async(int i)
-{
-    return lax || doms[i].dead || doms[i].async_mine ||
-           mj_domain_async_job(doms[i].d) == MJ_ASYNC_JOB_NONE;
-}
-
-static bool
-may_end_agent(int i)
-{
-    return lax || doms[i].dead || doms[i].agent_mine ||
-           mj_domain_agent_job(doms[i].d) == MJ_AGENT_JOB_NONE;
-}
-
-static void
-after_end_sync(int i, int rc)
-{
-    after_end(i, rc);
-    if (rc >= 0)
-        doms[i].sync_mine = false;
-}
-
-static void
-after_end_async(int i, int rc)
-{
-    after_end(i, rc);
-    if (rc >= 0)
-        doms[i].async_mine = false;
-}
-
-static void
 run_op(input *in)
 {
     uint8_t op = next(in), arg = next(in);
@@ -335,49 +79,49 @@ run_op(input *in)
     switch (op % 40) {
     case 0: case 1: case 2:
         rc = mj_begin_job(d, job, api, to, 0.0);
-        after_begin(i, rc, MJ_SLOT_SYNC);
-        note_begin(i, rc, MJ_SLOT_SYNC, false);
+        model_after_begin(i, rc, MJ_SLOT_SYNC);
+        model_note_begin(i, rc, MJ_SLOT_SYNC, false);
         break;
     case 3:
         rc = mj_begin_async_job(d, (int)(arg % 7) - 1, api, to, 0.0);
-        after_begin(i, rc, MJ_SLOT_ASYNC);
-        note_begin(i, rc, MJ_SLOT_ASYNC, false);
+        model_after_begin(i, rc, MJ_SLOT_ASYNC);
+        model_note_begin(i, rc, MJ_SLOT_ASYNC, false);
         break;
     case 4: case 5:
         rc = mj_begin_nested_job(d, (int)(arg % 7) - 1, api, to, 0.0);
-        after_begin(i, rc, MJ_SLOT_SYNC);
-        note_begin(i, rc, MJ_SLOT_SYNC, false);
+        model_after_begin(i, rc, MJ_SLOT_SYNC);
+        model_note_begin(i, rc, MJ_SLOT_SYNC, false);
         break;
     case 6: {
         uint64_t mask = (uint64_t)next(in) << 56 | next(in);
         rc = mj_migration_job_start(d, (int)(arg % 7) - 1, api, to, 0.0, arg & 1, mask);
-        after_begin(i, rc, MJ_SLOT_ASYNC);
-        note_begin(i, rc, MJ_SLOT_ASYNC, false);
+        model_after_begin(i, rc, MJ_SLOT_ASYNC);
+        model_note_begin(i, rc, MJ_SLOT_ASYNC, false);
         break;
     }
     case 7: case 8:
-        if (may_end_sync(i))
-            after_end_sync(i, mj_end_job(d));
+        if (model_may_end_sync(i))
+            model_after_end_sync(i, mj_end_job(d));
         break;
     case 9:
-        if (may_end_sync(i))
-            after_end_sync(i, mj_end_nested_job(d));
+        if (model_may_end_sync(i))
+            model_after_end_sync(i, mj_end_nested_job(d));
         break;
     case 10:
-        if (may_end_async(i))
-            after_end_async(i, mj_end_async_job(d));
+        if (model_may_end_async(i))
+            model_after_end_async(i, mj_end_async_job(d));
         break;
     case 11: {
         uint64_t mask = arg & 0x80 ? UINT64_MAX : (uint64_t)arg;
         rc = mj_set_async_job_mask(d, mask);
-        failed(rc);
+        model_failed(rc);
         break;
     }
     case 12: case 13: {
         int phase = (int)(arg % 12) - 1;
         int before = doms[i].dead ? 0 : mj_domain_phase(d);
         rc = mj_migration_job_set_phase(d, phase, api);
-        failed(rc);
+        model_failed(rc);
         if (rc == MJ_PHASE_SET)
             CHECK(mj_domain_phase(d) == phase, "set_phase %d left %d", phase,
                   mj_domain_phase(d));
@@ -393,23 +137,23 @@ run_op(input *in)
         bool counts = phase >= 0 && phase < MJ_PHASE_LAST && api != long_bad &&
                       !doms[i].dead;
         rc = mj_migration_job_start_phase(d, phase, api);
-        failed(rc);
+        model_failed(rc);
         if (counts)
             doms[i].model++;
         break;
     }
     case 15:
-        after_end(i, mj_migration_job_continue(d));
+        model_after_end(i, mj_migration_job_continue(d));
         break;
     case 16:
-        if (may_end_async(i))
-            after_end_async(i, mj_migration_job_finish(d));
+        if (model_may_end_async(i))
+            model_after_end_async(i, mj_migration_job_finish(d));
         break;
     case 17: {
         int kind = (int)(arg % 7) - 1;
         bool active = mj_migration_job_is_active(d, kind);
         rc = mj_check_migration_job(d, kind);
-        failed(rc);
+        model_failed(rc);
         if (kind >= 0 && kind < MJ_ASYNC_JOB_LAST)
             CHECK((rc == 0) == active, "IsActive %d but check %d", active, rc);
         break;
@@ -417,27 +161,27 @@ run_op(input *in)
     case 18:
         rc = mj_abort_job(d, api, to, 0.0);
         CHECK(rc == 0 || rc == -1 || rc == MJ_WAITING, "abort returned %d", rc);
-        failed(rc);
+        model_failed(rc);
         if (rc == MJ_WAITING) {
-            after_begin(i, rc, MJ_SLOT_SYNC);
+            model_after_begin(i, rc, MJ_SLOT_SYNC);
             pending[npending - 1].abort = true;
         }
-        note_begin(i, rc, MJ_SLOT_SYNC, true);
+        model_note_begin(i, rc, MJ_SLOT_SYNC, true);
         break;
     case 19: {
         bool holds = !doms[i].dead && mj_domain_active_job(d) == MJ_JOB_ABORT;
-        if (holds && !may_end_sync(i))
+        if (holds && !model_may_end_sync(i))
             break;
         rc = mj_abort_apply(d);
-        failed(rc);
+        model_failed(rc);
         if (holds) {
-            give_back(i, 1);
+            model_give_back(i, 1);
             doms[i].sync_mine = false;
         }
         break;
     }
     case 20:
-        failed(mj_check_abort(d));
+        model_failed(mj_check_abort(d));
         break;
     case 21: case 22:
         if (!npending) {
@@ -446,14 +190,14 @@ run_op(input *in)
         }
         rc = mj_pending_wait(arg & 1 ? 0.0 : 1e-9);
         CHECK(rc == 0 || rc == -1 || rc == MJ_WAITING, "pending_wait returned %d", rc);
-        failed(rc);
+        model_failed(rc);
         if (rc != MJ_WAITING) {
             waiter_t w = pending[--npending];
 
-            resolved(w, rc);
-            note_begin(w.dom, rc, w.slot, w.abort);
+            model_resolved(w, rc);
+            model_note_begin(w.dom, rc, w.slot, w.abort);
         } else {
-            note_begin(pending[npending - 1].dom, rc, pending[npending - 1].slot,
+            model_note_begin(pending[npending - 1].dom, rc, pending[npending - 1].slot,
                        pending[npending - 1].abort);
         }
         break;
@@ -464,10 +208,10 @@ run_op(input *in)
         mj_begin_abandon(doms[i].d, last_begin.slot);
         if (last_begin.rc == MJ_WAITING) {
             CHECK(npending && pending[npending - 1].dom == i, "abandon: no waiter");
-            give_back(pending[--npending].dom, 1);
+            model_give_back(pending[--npending].dom, 1);
         } else if (last_begin.rc == 0 && !last_begin.abort) {
-            give_back(i, 1);
-            mine(i, last_begin.slot, false);
+            model_give_back(i, 1);
+            model_mine(i, last_begin.slot, false);
         }
         CHECK(mj_pending_count() == npending, "pending count %d, model %d",
               mj_pending_count(), npending);
@@ -475,22 +219,22 @@ run_op(input *in)
     case 23:
         if (npending) {
             mj_pending_cancel();
-            give_back(pending[--npending].dom, 1);
+            model_give_back(pending[--npending].dom, 1);
         } else {
             mj_pending_cancel();        /* does nothing */
         }
         break;
     case 24:
         rc = mj_domain_ref(d);
-        failed(rc);
+        model_failed(rc);
         if (rc > 0)
             doms[i].model++;
         break;
     case 25:
-        after_end(i, mj_domain_unref(d));
+        model_after_end(i, mj_domain_unref(d));
         break;
     case 26:
-        after_end(i, mj_domain_remove(d));
+        model_after_end(i, mj_domain_remove(d));
         break;
     case 27:
         mj_domain_cancel_waiters(d, arg & 1 ? "shutdown" : api);
@@ -515,10 +259,10 @@ run_op(input *in)
         rc = mj_waiter_poll(&detached[k].w);
         CHECK(rc == 0 || rc == -1 || rc == MJ_WAITING, "poll returned %d", rc);
         CHECK((rc == MJ_WAITING) == (detached[k].w != NULL), "poll left %p", (void *)detached[k].w);
-        failed(rc);
+        model_failed(rc);
         if (rc != MJ_WAITING) {
-            resolved(detached[k], rc);
-            drop_detached(k);
+            model_resolved(detached[k], rc);
+            model_drop_detached(k);
         }
         break;
     }
@@ -527,8 +271,8 @@ run_op(input *in)
             break;
         int k = arg % ndetached;
         mj_waiter_cancel(&detached[k].w);
-        give_back(detached[k].dom, 1);
-        drop_detached(k);
+        model_give_back(detached[k].dom, 1);
+        model_drop_detached(k);
         break;
     }
     case 32: {                              /* the loop's reader callback */
@@ -540,33 +284,33 @@ run_op(input *in)
             CHECK(k < ndetached, "the notifier handed out an unknown waiter");
             rc = mj_waiter_poll(&detached[k].w);
             CHECK(rc == 0 || rc == -1, "a listed waiter polled %d", rc);
-            failed(rc);
-            resolved(detached[k], rc);
-            drop_detached(k);
+            model_failed(rc);
+            model_resolved(detached[k], rc);
+            model_drop_detached(k);
         }
         break;
     }
     case 34: case 35:
         rc = mj_begin_agent_job(d, (int)(arg % 5) - 1, api, to, 0.0);
-        after_begin(i, rc, MJ_SLOT_AGENT);
-        note_begin(i, rc, MJ_SLOT_AGENT, false);
+        model_after_begin(i, rc, MJ_SLOT_AGENT);
+        model_note_begin(i, rc, MJ_SLOT_AGENT, false);
         break;
     case 36:
         rc = mj_begin_agent_job_nowait(d, (int)(arg % 5) - 1, api);
         CHECK(rc != MJ_WAITING, "a nowait begin waits");
-        after_begin(i, rc, MJ_SLOT_AGENT);
-        note_begin(i, rc, MJ_SLOT_AGENT, false);
+        model_after_begin(i, rc, MJ_SLOT_AGENT);
+        model_note_begin(i, rc, MJ_SLOT_AGENT, false);
         break;
     case 37:
         rc = mj_begin_job_nowait(d, job, api);
         CHECK(rc != MJ_WAITING, "a nowait begin waits");
-        after_begin(i, rc, MJ_SLOT_SYNC);
-        note_begin(i, rc, MJ_SLOT_SYNC, false);
+        model_after_begin(i, rc, MJ_SLOT_SYNC);
+        model_note_begin(i, rc, MJ_SLOT_SYNC, false);
         break;
     case 38:
-        if (may_end_agent(i)) {
+        if (model_may_end_agent(i)) {
             rc = mj_end_agent_job(d);
-            after_end(i, rc);
+            model_after_end(i, rc);
             if (rc >= 0)
                 doms[i].agent_mine = false;
         }
@@ -577,21 +321,21 @@ run_op(input *in)
         mj_job_data data;
         switch (arg % 8) {
         case 0:
-            failed(mj_release_async_job(d));
+            model_failed(mj_release_async_job(d));
             break;
         case 1: {                           /* discard: the async job and a nested one */
             bool nested = !doms[i].dead && mj_domain_active_job(d) == MJ_JOB_ASYNC_NESTED;
-            if (!may_end_async(i) || (nested && !may_end_sync(i)))
+            if (!model_may_end_async(i) || (nested && !model_may_end_sync(i)))
                 break;
             rc = mj_discard_async_job(d);
-            failed(rc);
+            model_failed(rc);
             if (rc >= 0) {
-                give_back(i, 1);            /* the first may kill the domain */
+                model_give_back(i, 1);            /* the first may kill the domain */
                 if (nested)
-                    give_back(i, 1);
-                mine(i, MJ_SLOT_ASYNC, false);
+                    model_give_back(i, 1);
+                model_mine(i, MJ_SLOT_ASYNC, false);
                 if (nested)
-                    mine(i, MJ_SLOT_SYNC, false);
+                    model_mine(i, MJ_SLOT_SYNC, false);
                 CHECK(lax || rc == (doms[i].dead ? 0 : doms[i].model),
                       "discard returned refs %d, model %d", rc, doms[i].model);
             }
@@ -603,51 +347,51 @@ run_op(input *in)
             rc = mj_restore_async_job(d, kind, phase, b & 1, mask, b, api, started,
                                       arg & 0x10 ? -1 : (int)(b % 13) - 1,
                                       arg & 0x20 ? -1 : (int)(b % 12) - 1);
-            failed(rc);
+            model_failed(rc);
             CHECK(rc == 0 || rc == -1, "restore returned %d", rc);
             if (rc == 0) {
                 CHECK(lax || !doms[i].dead, "a restore on a dead domain succeeded");
                 doms[i].model++;
-                mine(i, MJ_SLOT_ASYNC, true);
+                model_mine(i, MJ_SLOT_ASYNC, true);
                 CHECK(mj_domain_async_owner_thread(d) == 0, "a restored job has an owner");
             }
-            note_begin(i, rc, MJ_SLOT_ASYNC, false);
+            model_note_begin(i, rc, MJ_SLOT_ASYNC, false);
             break;
         }
         case 3:
             rc = mj_mark_postcopy_failed(d);
-            failed(rc);
+            model_failed(rc);
             if (rc == 0)
                 CHECK(mj_domain_phase(d) == MJ_PHASE_POSTCOPY_FAILED &&
                       mj_domain_async_paused(d) == 1 && mj_domain_postcopy(d) == 1,
                       "mark_postcopy_failed");
             break;
         case 4:
-            failed(b & 1 ? mj_clear_postcopy_failed(d)
+            model_failed(b & 1 ? mj_clear_postcopy_failed(d)
                          : mj_migration_can_resume(d, kind, phase, b & 0x40, b & 0x80));
             break;
         case 5:
-            failed(mj_set_job_state(d, (int)(b % 13) - 1, b & 0x80 ? api : NULL));
+            model_failed(mj_set_job_state(d, (int)(b % 13) - 1, b & 0x80 ? api : NULL));
             rc = mj_domain_job_stats(d, (b >> 4) % 5, &data);
-            failed(rc);
+            model_failed(rc);
             CHECK(rc >= -1 && rc <= 1, "job_stats returned %d", rc);
             if (rc == 1)
                 CHECK(data.elapsed >= 0.0 && data.state >= 0 &&
                       data.state < MJ_JOB_STATE_LAST, "job data");
             break;
         case 6:
-            if (may_end_async(i)) {
+            if (model_may_end_async(i)) {
                 rc = mj_end_async_job_error(d, api);
-                after_end(i, rc);
+                model_after_end(i, rc);
                 if (rc >= 0)
-                    mine(i, MJ_SLOT_ASYNC, false);
+                    model_mine(i, MJ_SLOT_ASYNC, false);
             }
             break;
         default:
             rc = mj_begin_async_job_flags(d, kind, api, to, 0.0, b,
                                           (int)(b >> 3) % 13 - 1);
-            after_begin(i, rc, MJ_SLOT_ASYNC);
-            note_begin(i, rc, MJ_SLOT_ASYNC, false);
+            model_after_begin(i, rc, MJ_SLOT_ASYNC);
+            model_note_begin(i, rc, MJ_SLOT_ASYNC, false);
             break;
         }
         break;
@@ -670,7 +414,7 @@ run_op(input *in)
     CHECK(mj_pending_count() == npending, "pending %d, model %d",
           mj_pending_count(), npending);
     for (int k = 0; k < NDOM; k++)
-        check_domain(k);
+        model_check_domain(k);
 }
 
 int
@@ -712,17 +456,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* release everything; then LeakSanitizer sees what outlives it */
     while (ndetached) {
         mj_waiter_cancel(&detached[0].w);
-        give_back(detached[0].dom, 1);
-        drop_detached(0);
+        model_give_back(detached[0].dom, 1);
+        model_drop_detached(0);
     }
     while (npending) {
         mj_pending_cancel();
-        give_back(pending[--npending].dom, 1);
+        model_give_back(pending[--npending].dom, 1);
     }
     CHECK(mj_pending_count() == 0, "pending waiters left");
     mj_notifier_free(notifier);
     for (int i = 0; i < NDOM; i++) {
-        check_domain(i);
+        model_check_domain(i);
         while (mj_end_job(doms[i].d) >= 0)
             ;
         while (mj_end_async_job(doms[i].d) >= 0)

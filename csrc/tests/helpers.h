@@ -3,19 +3,25 @@
  * declaration for the table in test_main.c.
  *
  * The tests, by file:
- *   test_domain.c     enums and strings, errors, refs, getters, removal, pins
+ *   test_enums.c      the enum tables and their strings, the constants
+ *   test_errors.c     errors: per thread, invalid jobs, ends without a job
+ *   test_domain.c     refs, getters, removal, pins
  *   test_job.c        sync/async/nested begins and ends, masks, jobs_queued,
- *                     max_queued, timeouts and deadlines, wake-ups, FIFO
- *   test_wait.c       sliced (pending) waits, cancel_waiters, edge cases
+ *                     max_queued, timeouts and deadlines
+ *   test_wakeups.c    wake-ups, FIFO order, the mask's waiters, async ends
+ *   test_wait.c       sliced (pending) waits, edge cases
+ *   test_cancel.c     cancel_waiters, cancelling after a foreign end
  *   test_migration.c  the seed's migration helpers, phases, claim_parked, abort
+ *   test_migration_refs.c  the refcounts of the migration helpers
  *   test_notify.c     notifiers (event-loop waiters)
- *   test_stress.c     races, stress and chaos runs
+ *   test_races.c      races: async against sync, nested between queries
+ *   test_stress.c     stress and chaos runs (one thread of them: stress.c)
  *   test_agent.c      the agent slot, nowait begins, the hand-off on a
  *                     wider mask, uuids
  *   test_review.c     the defects review found: expired waiters, abandon,
  *                     the error stack, the refs limit
- * Static helpers in a test file carry its prefix (dom_, job_, wait_, mig_,
- * notify_, stress_, agent_, main_).
+ * Static helpers in a test file carry its prefix (errors_, dom_, job_, wake_,
+ * wait_, cancel_, mig_, migrefs_, notify_, races_, stress_, agent_, main_).
  */
 #ifndef MJ_TEST_HELPERS_H
 #define MJ_TEST_HELPERS_H
@@ -105,17 +111,21 @@ void exclusive_leave(void);
 /* ------------------------------------------------------------------------ */
 /* the tests, by file (test_main.c lists them in the order they run)       */
 
-/* test_domain.c */
+/* test_enums.c */
 void test_enum_job(void);
 void test_enum_async_job(void);
 void test_enum_phase(void);
 void test_enum_job_info_type(void);
 void test_async_job_phase_dispatch(void);
 void test_constants(void);
+
+/* test_errors.c */
 void test_error_basics(void);
 void test_error_invalid_job(void);
 void test_error_end_without_job(void);
 void test_error_nested_wrong_async(void);
+
+/* test_domain.c */
 void test_refs_basic(void);
 void test_owners_and_info(void);
 void test_remove_fails_waiters(void);
@@ -127,6 +137,8 @@ void test_jobs_queued(void);
 void test_max_queued(void);
 void test_timeouts(void);
 void test_deadline_across_slices(void);
+
+/* test_wakeups.c */
 void test_wake_all_waiters(void);
 void test_many_waiters_cycles(void);
 void test_fifo_order(void);
@@ -136,13 +148,20 @@ void test_end_async_wakes(void);
 /* test_wait.c */
 void test_sliced_waits(void);
 void test_pending_stack(void);
-void test_cancel_waiters(void);
 void test_edge_cases(void);
+
+/* test_cancel.c */
+void test_cancel_waiters(void);
 void test_cancel_after_foreign_end(void);
 
 /* test_migration.c */
 void test_error_check_migration(void);
 void test_phases(void);
+void test_claim_parked(void);
+void test_claim_parked_not_while_driven(void);
+void test_abort(void);
+
+/* test_migration_refs.c */
 void test_refs_v3_change_protection(void);
 void test_refs_destination(void);
 void test_refs_v3_no_change_protection(void);
@@ -150,9 +169,7 @@ void test_refs_v2_and_p2p(void);
 void test_refs_start_phase_refused(void);
 void test_refused_phase_changes_no_owner(void);
 void test_refs_domain_disappeared(void);
-void test_claim_parked(void);
-void test_claim_parked_not_while_driven(void);
-void test_abort(void);
+
 /* test_postcopy.c */
 void test_migration_job_is_allowed(void);
 void test_api_flags(void);
@@ -193,9 +210,11 @@ void test_notifier_basics(void);
 void test_notifier_event_loop(void);
 void test_notifier_cancel_after_foreign_end(void);
 
-/* test_stress.c */
+/* test_races.c */
 void test_async_sync_race(void);
 void test_nested_interleaving(void);
+
+/* test_stress.c */
 void test_stress(void);
 void test_stress_max_queued(void);
 void test_stress_lifecycle(void);

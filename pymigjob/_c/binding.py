@@ -11,7 +11,7 @@ call, the hot begin_job/end_job included.  No module outside ``_c`` touches
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from .. import _args, _ft
 from ..enums import AgentJob, AsyncJob, Job, Phase
@@ -131,6 +131,33 @@ def settle(rc: int) -> None:
     if rc < 0:
         raise last_error()
     wait_pending()
+
+
+def run_begin(begin: Callable[..., int], p: Any, slot: int, *args: Any) -> bool:
+    """A blocking C begin on `p`, to its end: held (True), or its error
+    raised.  Whatever escapes gives back what the begin left in `slot` (see
+    `abandon`).  (Domain.begin_job inlines this: the hot path.)"""
+    try:
+        rc = begin(p, *args)
+        if rc:
+            settle(rc)
+    except BaseException:
+        abandon(p, slot)
+        raise
+    return True
+
+
+def run_nowait(begin: Callable[..., int], p: Any, slot: int, *args: Any) -> bool:
+    """A nowait C begin on `p`: True held, False busy (nothing changed, no
+    error), or its error raised; interrupted, as run_begin."""
+    try:
+        rc = begin(p, *args)
+        if rc < 0:
+            raise last_error()
+    except BaseException:
+        abandon(p, slot)
+        raise
+    return rc == 0
 
 
 # ---- the structs and cells the core writes into ----------------------------------

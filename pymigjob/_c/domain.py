@@ -12,13 +12,12 @@ in that slot and nothing older.
 
 from __future__ import annotations
 
-import logging
 from types import TracebackType
 from typing import Any, Callable
 
 from .. import _args, _ft
 from .._base import DomainBase, JobInfo, Tracked
-from ..enums import AgentJob, AsyncJob, Job, JobOperation, JobType, Phase
+from ..enums import AgentJob, AsyncJob, Job, JobOperation, JobType
 from ..errors import NoDomain
 from ..guards import JobGuard, exit_failed
 from . import aio as _aio
@@ -38,18 +37,15 @@ from .binding import (
     job_fields,
     last_error,
     lib,
+    run_begin,
+    run_nowait,
     settle,
-    take_error,
 )
 from .binding import c_api as _c_api
-
-log = logging.getLogger("pymigjob")
+from .migration import MigrationCalls
 
 _begin_job = lib.mj_begin_job
 _end_job = lib.mj_end_job
-_PHASE_SET = lib.MJ_PHASE_SET
-_PHASE_NO_JOB = lib.MJ_PHASE_NO_JOB
-_PHASE_BACKWARDS = lib.MJ_PHASE_BACKWARDS
 _DEAD_U64 = lib.MJ_DEAD_U64
 _NO_DOMAIN = lib.MJ_ERR_NO_DOMAIN
 # value -> member without EnumMeta.__call__ (~300 ns) on every property read
@@ -74,31 +70,6 @@ _QUICK_JOBS = tuple(_QUICK_BEGIN.get(Job(v)) for v in range(max(Job) + 1))
 _FIRST_WAIT: float = 0 if _ft.FREE_THREADED else WAIT_SLICE
 
 
-def _run_begin(begin: Callable[..., int], p: Any, slot: int, *args: Any) -> bool:
-    """A blocking C begin on `p`, to its end: held (True), or its error
-    raised.  Whatever escapes gives back what the begin left in `slot` (see
-    the module's docstring).  (begin_job inlines this: the hot path.)"""
-    try:
-        rc = begin(p, *args)
-        if rc:
-            settle(rc)
-    except BaseException:
-        abandon(p, slot)
-        raise
-    return True
-
-
-def _run_nowait(begin: Callable[..., int], p: Any, slot: int, *args: Any) -> bool:
-    """A nowait C begin on `p`: True held, False busy (nothing changed, no
-    error), or its error raised; interrupted, as _run_begin."""
-    try:
-        rc = begin(p, *args)
-        if rc < 0:
-            raise last_error()
-    except BaseException:
-        abandon(p, slot)
-        raise
-    return rc == 0
 
 
 def _read(value: int) -> int:
@@ -140,7 +111,7 @@ class QuickJobGuard:
             exit_failed(exc, failure, "end_job()")  # the block's exception goes on
 
 
-class Domain(AsyncJobCalls, DomainBase):
+class Domain(AsyncJobCalls, MigrationCalls, DomainBase):
     """A handle on a domain.  Handles never count in `refs`; a handle whose
     domain has died (refs reached 0) raises NoDomain when used."""
 
@@ -302,7 +273,7 @@ class Domain(AsyncJobCalls, DomainBase):
         c_to = -1 if timeout is None else _args.timeout(timeout)  # (no float: see _ft)
         if nowait is not False and _args.flag(nowait, "nowait"):
             _args.c_int_kind(job, Job, "job")
-            return _run_nowait(lib.mj_begin_job_nowait, self._p, SYNC_SLOT, job, c_api)
+            return run_nowait(lib.mj_begin_job_nowait, self._p, SYNC_SLOT, job, c_api)
         _args.c_int_kind(job, Job, "job")
         p = self._p
         try:
@@ -334,8 +305,8 @@ class Domain(AsyncJobCalls, DomainBase):
         c_op = -1 if operation is None else _args.enum_value(JobOperation, operation,
                                                                "operation")
         _args.c_int_kind(async_job, AsyncJob, "async_job")
-        return _run_begin(lib.mj_begin_async_job_flags, self._p, ASYNC_SLOT, async_job,
-                          c_api, c_to, WAIT_SLICE, c_flags, c_op)
+        return run_begin(lib.mj_begin_async_job_flags, self._p, ASYNC_SLOT, async_job,
+                         c_api, c_to, WAIT_SLICE, c_flags, c_op)
 
     def end_async_job(self, error: str | None = None) -> int:
         """EndAsyncJob; `error` makes the completed job data FAILED
@@ -358,8 +329,8 @@ class Domain(AsyncJobCalls, DomainBase):
         c_api = _c_api(api)
         c_to = -1.0 if timeout is None else _args.timeout(timeout)
         _args.c_int_kind(async_job, AsyncJob, "async_job")
-        return _run_begin(lib.mj_begin_nested_job, self._p, SYNC_SLOT, async_job, c_api, c_to,
-                   WAIT_SLICE)
+        return run_begin(lib.mj_begin_nested_job, self._p, SYNC_SLOT, async_job, c_api, c_to,
+                         WAIT_SLICE)
 
     def end_nested_job(self) -> int:
         refs = lib.mj_end_nested_job(self._p)
@@ -394,10 +365,10 @@ class Domain(AsyncJobCalls, DomainBase):
         nowait = _args.flag(nowait, "nowait")
         _args.c_int_kind(agent_job, AgentJob, "agent_job")
         if nowait:
-            return _run_nowait(lib.mj_begin_agent_job_nowait, self._p, AGENT_SLOT, agent_job,
-                               c_api)
-        return _run_begin(lib.mj_begin_agent_job, self._p, AGENT_SLOT, agent_job, c_api, c_to,
-                          WAIT_SLICE)
+            return run_nowait(lib.mj_begin_agent_job_nowait, self._p, AGENT_SLOT, agent_job,
+                              c_api)
+        return run_begin(lib.mj_begin_agent_job, self._p, AGENT_SLOT, agent_job, c_api, c_to,
+                         WAIT_SLICE)
 
     def end_agent_job(self) -> int:
         """Never saves status: agent jobs are not tracked."""
@@ -406,102 +377,14 @@ class Domain(AsyncJobCalls, DomainBase):
             raise last_error()
         return refs
 
-    # ---- the seed's migration helpers --------------------------------------
-
-    def migration_job_start(self, async_job: AsyncJob | int, mask: int | None = None,
-                            api: str | None = None, timeout: float | None = None,
-                            flags: int = 0) -> bool:
-        """qemuMigrationJobStart: a migration kind fails at once, before any
-        wait, while a migration async job is active (one C call)."""
-        if async_job.__class__ not in _ASYNC_JOB_OK:
-            _args.kind_type(async_job, AsyncJob, "async_job")
-        c_api = _c_api(api)
-        c_to = -1.0 if timeout is None else _args.timeout(timeout)
-        if mask is not None:
-            mask = _args.mask(mask, "an int or None")
-        c_flags = _args.api_flags(flags)
-        _args.c_int_kind(async_job, AsyncJob, "async_job")
-        return _run_begin(lib.mj_migration_job_start_flags, self._p, ASYNC_SLOT, async_job,
-                          c_api, c_to, WAIT_SLICE, mask is not None, mask or 0, c_flags)
-
-    def migration_job_set_phase(self, phase: int, api: str | None = None) -> bool:
-        return self._enter_phase(lib.mj_migration_job_set_phase, phase, api)
-
-    def migration_job_start_phase(self, phase: int, api: str | None = None) -> bool:
-        return self._enter_phase(lib.mj_migration_job_start_phase, phase, api)
-
-    def _enter_phase(self, call: Callable[[Any, int, Any], int], phase: int,
-                     api: str | None) -> bool:
-        """SetPhase or StartPhase (which also takes this API's reference)."""
-        if phase.__class__ is Phase:  # a member: its type and range are right
-            c_api = _c_api(api)
-        else:  # type, api, then the C int range: the blocking calls' order
-            _args.kind_type(phase, Phase, "phase")
-            c_api = _c_api(api)
-            _args.c_int_kind(phase, Phase, "phase")
-        rc = call(self._p, phase, c_api)
-        if rc == _PHASE_SET:
-            return True
-        if rc == _PHASE_NO_JOB:
-            return False
-        if rc == _PHASE_BACKWARDS:  # refused; the seed only logs it
-            log.error("%s", take_error()[1])
-            return False
-        raise last_error()
-
-    def migration_job_claim_parked(self, async_job: AsyncJob | int, phase: int,
-                                   new_phase: int, api: str | None = None) -> bool:
-        """Atomically: if the async job is parked (no owner thread) in
-        `phase`, start `new_phase` as migration_job_start_phase would (a
-        close callback's way in, with no race against the next API)."""
-        for value, cls, what in ((async_job, AsyncJob, "async_job"), (phase, Phase, "phase"),
-                                 (new_phase, Phase, "new_phase")):
-            _args.kind_type(value, cls, what)
-        c_api = _c_api(api)
-        if not _args.in_c_int(async_job, phase, new_phase):
-            raise ValueError("async_job or phase out of range")
-        rc = lib.mj_migration_job_claim_parked(self._p, async_job, phase, new_phase, c_api)
-        if rc < 0:
-            raise last_error()
-        return bool(rc)
-
-    def migration_job_continue(self, cleanup: Any = None) -> int:
-        """qemuMigrationJobContinue: register `cleanup` (once; run by
-        run_cleanups), park the job, give back a reference."""
-        _args.cleanup(cleanup)
-        added = self._register_cleanup(cleanup)
-        refs = lib.mj_migration_job_continue(self._p)
-        if refs < 0:
-            self._unregister_cleanup(added)
-            raise last_error()
-        return refs
-
-    def migration_job_is_active(self, async_job: AsyncJob | int) -> bool:
-        """Never raises: anything but an AsyncJob or a plain int (a member of
-        another enum included) is not an active async job."""
-        if not _args.is_kind(async_job, AsyncJob) or not _args.in_c_int(async_job):
-            return False
-        return bool(lib.mj_migration_job_is_active(self._p, async_job))
-
-    def check_migration_job(self, async_job: AsyncJob | int) -> None:
-        if async_job.__class__ is not AsyncJob:  # a member is in range
-            _args.kind_type(async_job, AsyncJob, "async_job")
-            _args.c_int_kind(async_job, AsyncJob, "async_job")
-        if lib.mj_check_migration_job(self._p, async_job) < 0:
-            raise last_error()
-
-    def migration_job_finish(self, error: str | None = None) -> int:
-        """qemuMigrationJobFinish = end_async_job (`error` as there)."""
-        return self.end_async_job(error)
-
     # ---- abort ------------------------------------------------------------
 
     def abort_job(self, api: str | None = None, timeout: float | None = None) -> None:
         """virDomainAbortJob: take an ABORT job, flag the async job, end it.
         The core applies the abort the moment the ABORT job is granted, so
         the caller never holds it, interrupted or not."""
-        _run_begin(lib.mj_abort_job, self._p, SYNC_SLOT, _c_api(api), c_timeout(timeout),
-                   WAIT_SLICE)
+        run_begin(lib.mj_abort_job, self._p, SYNC_SLOT, _c_api(api), c_timeout(timeout),
+                  WAIT_SLICE)
 
     def check_abort(self) -> None:
         if lib.mj_check_abort(self._p) < 0:
@@ -554,22 +437,6 @@ class Domain(AsyncJobCalls, DomainBase):
         """`await dom.begin_nested_job_async(async_job)` (see begin_job_async)."""
         return _aio.begin(lib.mj_begin_nested_job, self._p, async_job, api, timeout,
                           AsyncJob, "async_job", SYNC_SLOT)
-
-    async def migration_job_start_async(self, async_job: AsyncJob | int,
-                                        mask: int | None = None, api: str | None = None,
-                                        timeout: float | None = None,
-                                        flags: int = 0) -> bool:
-        """`await dom.migration_job_start_async(async_job)` (see begin_job_async)."""
-        if async_job.__class__ not in _ASYNC_JOB_OK:
-            _args.kind_type(async_job, AsyncJob, "async_job")
-        _c_api(api)
-        if timeout is not None:
-            _args.timeout(timeout)
-        mask = _args.optional_mask(mask)
-        c_flags = _args.api_flags(flags)
-        return await _aio.begin(lib.mj_migration_job_start_flags, self._p, async_job, api,
-                                timeout, AsyncJob, "async_job", ASYNC_SLOT,
-                                (mask is not None, mask or 0, c_flags))
 
     def abort_job_async(self, api: str | None = None,
                         timeout: float | None = None) -> _aio.Begin:

@@ -18,7 +18,8 @@ import threading
 import weakref
 from typing import Any, Callable
 
-from .core import _GONE, _INFO_NONE, _NEW, Core, _monotonic, _Waiter, _wake_future
+from .core import _INFO_NONE, Core
+from .waiter import _GONE, _NEW, _Waiter, _monotonic, _wake_future
 
 
 class _LoopWaiters:

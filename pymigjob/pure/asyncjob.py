@@ -14,7 +14,8 @@ from .. import _constants as T
 from ..enums import AsyncJob, JobState, Phase
 from ..errors import ArgumentUnsupported, InternalError, OperationInvalid, OperationUnsupported
 from ..jobdata import JobData, job_data
-from .core import Record, _get_ident, _kind_range, _monotonic
+from .core import Record, _kind_range
+from .waiter import _get_ident, _monotonic
 
 _NONE = 0
 _NESTED = T.MJ_JOB_ASYNC_NESTED

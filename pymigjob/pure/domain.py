@@ -16,26 +16,21 @@ from . import aio as _aio
 from .asyncjob import AsyncJobCalls
 from .core import (
     _ABORT,
-    _AGENT_SLOT,
     _ASYNC,
     _ASYNC_LAST,
-    _ASYNC_SLOT,
     _DESTROY_BIT,
     _INFO_UNBOUNDED,
     _JOB_LAST,
     _MIGRATION_IN,
     _NESTED,
-    _NESTED_SLOT,
     _NONE,
     _PHASE_LAST,
-    _SYNC,
     _AGENT_LAST,
     Core,
-    _get_ident,
     _kind,
     _kind_range,
-    _monotonic,
 )
+from .waiter import _AGENT_SLOT, _ASYNC_SLOT, _NESTED_SLOT, _SYNC, _get_ident, _monotonic
 
 log = logging.getLogger("pymigjob")
 

@@ -32,7 +32,6 @@ from hypothesis.stateful import (  # noqa: E402
     RuleBasedStateMachine,
     initialize,
     invariant,
-    precondition,
     rule,
 )
 
@@ -45,37 +44,30 @@ except ImportError as exc:  # pragma: no cover - without the C core
     pytest.skip(f"the C core is not available: {exc}", allow_module_level=True)
 
 from _differential_support import (  # noqa: E402
-    _cleanup_a,
-    _cleanup_fails,
     agent_jobs,
     aio_async_jobs,
     aio_sync_jobs,
-    api_flags,
     api_names,
     async_jobs,
     Boom,
     dom_names,
     driver_timeouts,
-    errors,
+    has_handles,
     INT_LIKE,
-    job_states,
     lookup_names,
     MASKS,
     masks,
-    mostly,
     NAMES,
     nowaits,
-    operations,
     phases,
     reasons,
     run,
-    starts,
     state_of,
     sync_jobs,
     timeouts,
     uuids,
-    yes_no,
 )
+from _differential_libvirt11 import Libvirt11Rules  # noqa: E402
 
 AsyncJob = enums.AsyncJob
 PDriver = pure.Driver
@@ -85,8 +77,9 @@ RANDOM = os.environ.get("PYMIGJOB_DIFF_RANDOM", "") not in ("", "0")
 
 # ---- the state machine ----------------------------------------------------------
 
-class DifferentialMachine(RuleBasedStateMachine):
-    """One C-backed and one pure driver, driven in lockstep."""
+class DifferentialMachine(Libvirt11Rules, RuleBasedStateMachine):
+    """One C-backed and one pure driver, driven in lockstep (libvirt 11's
+    async job calls: tests/_differential_libvirt11.py)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -175,8 +168,6 @@ class DifferentialMachine(RuleBasedStateMachine):
     def both(self, data, call: Callable[[Any], Any]) -> tuple:
         c_dom, p_dom = self.pick(data)
         return self.same(lambda: call(c_dom), lambda: call(p_dom))
-
-    has_handles = precondition(lambda self: bool(self.handles))
 
     @has_handles
     @rule(data=st.data())
@@ -325,83 +316,6 @@ class DifferentialMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def check_abort(self, data):
         self.both(data, lambda d: d.check_abort())
-
-    # ---- libvirt 11: the async job's life, post-copy, job data --------------------
-
-    @has_handles
-    @rule(data=st.data(), kind=async_jobs, api=api_names, flags=api_flags, op=operations)
-    def begin_async_job_flags(self, data, kind, api, flags, op):
-        self.both(data, lambda d: d.begin_async_job(kind, api, 0, flags, operation=op))
-
-    @has_handles
-    @rule(data=st.data(), kind=async_jobs, mask=masks, flags=api_flags)
-    def migration_job_start_flags(self, data, kind, mask, flags):
-        self.both(data, lambda d: d.migration_job_start(kind, mask, None, 0, flags))
-
-    @has_handles
-    @rule(data=st.data(), kind=aio_async_jobs, api=api_names, timeout=timeouts,
-          mask=masks, flags=api_flags, start=st.booleans())
-    def async_begins_flags(self, data, kind, api, timeout, mask, flags, start):
-        if start:
-            self.both(data, lambda d: self.loop.run_until_complete(
-                d.migration_job_start_async(kind, mask, api, timeout, flags)))
-        else:
-            self.both(data, lambda d: self.loop.run_until_complete(
-                d.begin_async_job_async(kind, api, timeout, flags)))
-
-    @has_handles
-    @rule(data=st.data(), how=st.sampled_from(["is_allowed", "release", "discard", "mark",
-                                                "clear", "run_cleanups", "remove_cleanup"]))
-    def async_life(self, data, how):
-        calls = {"is_allowed": lambda d: d.migration_job_is_allowed(),
-                 "release": lambda d: d.release_async_job(),
-                 "discard": lambda d: d.discard_async_job(),
-                 "mark": lambda d: d.mark_postcopy_failed(),
-                 "clear": lambda d: d.clear_postcopy_failed(),
-                 "run_cleanups": lambda d: d.run_cleanups(),
-                 "remove_cleanup": lambda d: d.remove_cleanup(_cleanup_a)}
-        self.both(data, calls[how])
-
-    @has_handles
-    @rule(data=st.data(), kind=async_jobs, phase=phases, mask=masks, flags=api_flags,
-          api=api_names, started=starts)
-    def restore_async_job(self, data, kind, phase, mask, flags, api, started):
-        self.both(data, lambda d: d.restore_async_job(kind, phase, mask=mask, flags=flags,
-                                                      api=api, started=started))
-
-    @has_handles
-    @rule(data=st.data(), kind=async_jobs, phase=phases, postcopy=yes_no, cp=yes_no)
-    def migration_can_resume(self, data, kind, phase, postcopy, cp):
-        self.both(data, lambda d: d.migration_can_resume(kind, phase, postcopy=postcopy,
-                                                         change_protection=cp))
-
-    @has_handles
-    @rule(data=st.data(), state=job_states, error=errors, stopped=yes_no,
-          delta=mostly(st.one_of(st.none(), st.sampled_from([0.0, -1.5, 0.25, 3])),
-                       st.sampled_from([float("nan"), float("inf"), "1", True, 10**400])))
-    def set_job_state(self, data, state, error, stopped, delta):
-        self.both(data, lambda d: d.set_job_state(state, error, stopped=stopped,
-                                                  delta=delta))
-
-    @has_handles
-    @rule(data=st.data(), completed=yes_no, keep=yes_no)
-    def job_stats(self, data, completed, keep):
-        self.both(data, lambda d: d.job_stats(completed, keep))
-
-    @has_handles
-    @rule(data=st.data(), error=errors, finish=st.booleans())
-    def end_async_job_error(self, data, error, finish):
-        if finish:
-            self.both(data, lambda d: d.migration_job_finish(error))
-        else:
-            self.both(data, lambda d: d.end_async_job(error=error))
-
-    @has_handles
-    @rule(data=st.data(), which=st.sampled_from(["same", "fails", "new", "bad"]))
-    def migration_job_continue_cleanup(self, data, which):
-        cleanup = {"same": _cleanup_a, "fails": _cleanup_fails, "new": lambda d: None,
-                   "bad": 5}[which]
-        self.both(data, lambda d: d.migration_job_continue(cleanup))
 
     # ---- asyncio begins ---------------------------------------------------------
 

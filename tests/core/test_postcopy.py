@@ -1,29 +1,17 @@
 """libvirt 11's async job life over both backends (C-backed and pure, each
 test run against both): one migration at a time, apiFlags, release /
-discard / restore, post-copy failure and its resume checks, job data, the
-cleanups of migration_job_continue, and the guards' failure paths."""
+discard / restore, post-copy failure and its resume checks, the guards'
+failure paths, a tracked domain's saves, the coroutine begins' flags (the
+job data: test_jobdata.py; the cleanups of migration_job_continue:
+test_cleanups.py)."""
 
 from __future__ import annotations
 
-import sys
 import threading
 import time
 
 import pytest
-
-@pytest.fixture
-def mj(M):
-    """conftest's M: the C-backed package, then the twin."""
-    return M
-
-
-@pytest.fixture
-def dom(mj):
-    return mj.Driver(job_wait_timeout=5.0).add_domain("vm1")
-
-
-def wall_ms() -> int:
-    return time.time_ns() // 1_000_000
+from _async_job_support import dom, mj, wall_ms  # noqa: F401 - fixtures
 
 
 # ---- one migration at a time ----------------------------------------------------
@@ -339,179 +327,6 @@ def test_guard_records_the_failure(mj, dom):
     assert dom.refs == 1
 
 
-# ---- job data ------------------------------------------------------------------------
-
-def test_job_stats_rules(mj, dom):
-    assert dom.job_stats() is None and dom.job_stats(completed=True) is None
-    with pytest.raises(mj.OperationInvalid, match="no job is active on the domain"):
-        dom.set_job_state(mj.JobState.MIGRATING)
-    before = wall_ms()
-    dom.begin_async_job(mj.AsyncJob.SAVE, api="save")
-    data = dom.job_stats()
-    assert isinstance(data, mj.JobData)
-    assert (data.state, data.operation, data.stopped, data.delta, data.error) == (
-        mj.JobState.ACTIVE, mj.JobOperation.SAVE, 0, None, None)
-    assert before <= data.started <= wall_ms() and data.elapsed >= 0
-    assert dom.job_info.type == mj.JobType.UNBOUNDED
-    assert dom.job_stats(completed=True) is None     # none while a job runs
-    for state, info in ((mj.JobState.NONE, mj.JobType.NONE),
-                        (mj.JobState.POSTCOPY_RECOVER, mj.JobType.UNBOUNDED),
-                        (mj.JobState.COMPLETED, mj.JobType.COMPLETED),
-                        (mj.JobState.CANCELED, mj.JobType.CANCELLED),
-                        (mj.JobState.MIGRATING, mj.JobType.UNBOUNDED)):
-        dom.set_job_state(state, error="note")
-        assert dom.job_info.type == info
-        # libvirt: a record in state NONE is reported as no job at all
-        assert (dom.job_stats() is None if state == mj.JobState.NONE
-                else dom.job_stats().error == "note")
-    dom.set_job_state(mj.JobState.MIGRATING)
-    assert dom.job_stats().error is None
-    time.sleep(0.02)
-    dom.end_async_job()
-    assert dom.job_stats() is None and dom.job_info.type == mj.JobType.NONE
-    assert dom.job_stats(keep_completed=True) is None  # KEEP alone does nothing
-    kept = dom.job_stats(completed=True, keep_completed=True)
-    assert kept.state == mj.JobState.COMPLETED and kept.elapsed >= 0.02
-    time.sleep(0.01)
-    again = dom.job_stats(completed=True)
-    assert again == kept                               # frozen at the end
-    assert dom.job_stats(completed=True) is None       # read: deleted
-    with pytest.raises(dataclass_frozen_error()):
-        kept.state = mj.JobState.NONE
-
-
-def dataclass_frozen_error():
-    import dataclasses
-    return dataclasses.FrozenInstanceError
-
-
-def test_job_stats_outcomes(mj, dom):
-    dom.begin_async_job(mj.AsyncJob.DUMP)
-    dom.end_async_job(error="disk full")
-    data = dom.job_stats(completed=True)
-    assert (data.state, data.error) == (mj.JobState.FAILED, "disk full")
-    dom.begin_async_job(mj.AsyncJob.DUMP)
-    dom.set_job_state(mj.JobState.FAILED, "qemu said no")
-    dom.end_async_job()
-    assert dom.job_stats(completed=True).error == "qemu said no"
-    dom.migration_job_start(mj.AsyncJob.MIGRATION_IN)
-    with pytest.raises(mj.OperationUnsupported, match="available only on the source host"):
-        dom.job_stats()
-    dom.migration_job_finish(error="x")
-    assert dom.job_stats(completed=True).operation == mj.JobOperation.MIGRATION_IN
-
-
-@pytest.mark.parametrize("call, exc", [
-    (lambda d, mj: d.job_stats(completed=1), TypeError),
-    (lambda d, mj: d.job_stats(keep_completed=None), TypeError),
-    (lambda d, mj: d.set_job_state(11), ValueError),
-    (lambda d, mj: d.set_job_state(-1), ValueError),
-    (lambda d, mj: d.set_job_state(mj.Job.QUERY), TypeError),
-    (lambda d, mj: d.set_job_state(mj.JobState.ACTIVE, error=3), TypeError),
-    (lambda d, mj: d.set_job_state(mj.JobState.ACTIVE, error="x" * 1025), ValueError),
-    (lambda d, mj: d.end_async_job(error=b"x"), TypeError),
-    (lambda d, mj: d.migration_job_finish(error="a\0"), ValueError),
-    (lambda d, mj: d.begin_async_job(mj.AsyncJob.SAVE, operation=11), ValueError),
-    (lambda d, mj: d.begin_async_job(mj.AsyncJob.SAVE, operation=mj.JobState.ACTIVE),
-     TypeError),
-    (lambda d, mj: d.migration_job_continue(cleanup=5), TypeError),
-])
-def test_bad_job_data_arguments_change_nothing(mj, dom, call, exc):
-    dom.begin_async_job(mj.AsyncJob.SAVE, api="save")
-    before = (dom.refs, dom.jobs_queued, dom.async_job, dom.job_stats().state,
-              dom.job_stats().error, dom.async_owner_thread)
-    with pytest.raises(exc):
-        call(dom, mj)
-    assert (dom.refs, dom.jobs_queued, dom.async_job, dom.job_stats().state,
-            dom.job_stats().error, dom.async_owner_thread) == before
-
-
-# ---- cleanups ------------------------------------------------------------------------
-
-class Stopper:
-    def __init__(self, log):
-        self.log = log
-
-    def stop(self, dom):
-        self.log.append(("stop", dom.name))
-
-
-def test_cleanups_once_each_newest_first(mj, dom):
-    log = []
-    first = lambda d: log.append("first")  # noqa: E731
-    stopper = Stopper(log)
-    dom.migration_job_start(mj.AsyncJob.MIGRATION_OUT)
-    for cleanup in (first, stopper.stop, first, stopper.stop, log.append, log.append):
-        dom.migration_job_start_phase(mj.Phase.PERFORM3)
-        dom.migration_job_continue(cleanup)
-    assert dom.run_cleanups() == 3
-    assert log == [dom, ("stop", "vm1"), "first"]
-    assert dom.run_cleanups() == 0                    # run once
-
-
-def test_cleanups_failures_do_not_stop_the_others(mj, dom):
-    ran = []
-
-    def bad(d):
-        ran.append("bad")
-        raise KeyError("boom")
-
-    def reentrant(d):          # may call the domain: no lock is held
-        ran.append("reentrant")
-        d.begin_job(mj.Job.QUERY)
-        d.end_job()
-
-    for cleanup in (bad, reentrant, lambda d: ran.append("last")):
-        dom.migration_job_start(mj.AsyncJob.SAVE)
-        dom.migration_job_continue(cleanup)
-        dom.migration_job_start_phase(mj.Phase.NONE)
-        dom.migration_job_finish()
-    if sys.version_info >= (3, 11):
-        with pytest.raises(ExceptionGroup) as info:  # noqa: F821
-            dom.run_cleanups()
-        assert [type(e) for e in info.value.exceptions] == [KeyError]
-    else:
-        with pytest.raises(KeyError):
-            dom.run_cleanups()
-    assert ran == ["last", "reentrant", "bad"]
-    assert dom.refs == 1
-
-
-def test_continue_on_a_dead_domain_registers_nothing(mj):
-    drv = mj.Driver()
-    dom = drv.add_domain("vm1")
-    dom.unref()
-    with pytest.raises(mj.NoDomain):
-        dom.migration_job_continue(print)
-    assert dom.run_cleanups() == 0
-
-
-def test_cleanups_from_many_threads(mj, dom):
-    hits = []
-    lock = threading.Lock()
-
-    def make(i):
-        def cleanup(d):
-            with lock:
-                hits.append(i)
-        return cleanup
-
-    cleanups = [make(i) for i in range(50)]
-    dom.migration_job_start(mj.AsyncJob.MIGRATION_OUT)
-
-    def worker(chunk):
-        for c in chunk:
-            dom.ref()
-            dom.migration_job_continue(c)
-
-    threads = [threading.Thread(target=worker, args=(cleanups[i::5] * 2,)) for i in range(5)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert dom.run_cleanups() == 50 and sorted(hits) == list(range(50))
-
-
 # ---- a driver with a store: the tracked changes -------------------------------------
 
 def test_tracked_domain_saves_restore_and_discard(mj, tmp_path):
@@ -536,22 +351,6 @@ def test_tracked_domain_saves_restore_and_discard(mj, tmp_path):
         drv.close()
 
 
-def test_remove_cleanup(mj, dom):
-    log = []
-    stopper = Stopper(log)
-    assert not dom.remove_cleanup(stopper.stop)
-    dom.migration_job_start(mj.AsyncJob.MIGRATION_OUT)
-    dom.migration_job_continue(stopper.stop)
-    dom.migration_job_start_phase(mj.Phase.PERFORM3)
-    assert dom.remove_cleanup(stopper.stop)          # a new bound method: the same one
-    assert not dom.remove_cleanup(stopper.stop)
-    assert not dom.remove_cleanup(None)
-    with pytest.raises(TypeError, match="cleanup must be callable"):
-        dom.remove_cleanup(3)
-    dom.migration_job_finish()
-    assert dom.run_cleanups() == 0 and log == []
-
-
 def test_coroutine_begins_take_flags(mj, dom):
     import asyncio
 
@@ -570,22 +369,3 @@ def test_coroutine_begins_take_flags(mj, dom):
     with pytest.raises(ValueError, match="flags"):
         asyncio.run(dom.migration_job_start_async(mj.AsyncJob.SAVE, flags=2**32))
     assert (dom.refs, dom.jobs_queued) == (1, 0)
-
-
-def test_job_data_stopped_and_delta(mj, dom):
-    dom.migration_job_start(mj.AsyncJob.MIGRATION_OUT)
-    before = wall_ms()
-    dom.set_job_state(mj.JobState.PAUSED, stopped=True, delta=-0.25)
-    data = dom.job_stats()
-    assert before <= data.stopped <= wall_ms() and data.delta == -0.25
-    dom.set_job_state(mj.JobState.MIGRATING)          # both stay
-    assert dom.job_stats().stopped == data.stopped and dom.job_stats().delta == -0.25
-    for kw, exc in (({"delta": float("nan")}, ValueError), ({"delta": "1"}, TypeError),
-                    ({"delta": True}, TypeError), ({"stopped": 1}, TypeError),
-                    ({"delta": 10**400}, ValueError)):
-        with pytest.raises(exc):
-            dom.set_job_state(mj.JobState.FAILED, **kw)
-        assert dom.job_stats().state == mj.JobState.MIGRATING
-    dom.migration_job_finish()
-    done = dom.job_stats(completed=True)
-    assert (done.stopped, done.delta) == (data.stopped, -0.25)
