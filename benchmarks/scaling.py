@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -48,153 +47,15 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+# sibling modules: this file runs as a script (sys.path[0] is benchmarks/)
+from scaling_probe import _TICK, Others, build_c_calibration  # noqa: E402
+from scaling_report import IDLE_OTHERS, MIN_OVERLAP, print_table, verdicts  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 
-#: the issue's targets: 2 threads on own domains >= 1.8x one thread (plain
-#: and with an API name); one shared domain under 2 threads >= 0.5x one thread
-TARGETS = {"own": 1.8, "api": 1.8, "shared": 0.5}
-#: what --gate enforces (free-threaded, GIL off, idle cores only), as
-#: benchmarks/check_ratios.py does: a met target with 25 % margin, a missed
-#: one at today's worst measured ratio / 1.25 so that it cannot get worse
-#: unnoticed.  (value, why)  "shared" has no gate yet: one shared domain
-#: hands the job over with a wake-up and a context switch per pair, far below
-#: its target (0.09x on idle cores), and the hand-off that could reach it is
-#: a change to the C core still to come.
-GATES = {
-    "own": (1.1, "target 1.8 missed (1.39x on idle cores, 2026-12-05); gate = today / 1.25"),
-    "api": (1.0, "target 1.8 missed (1.26x on idle cores, 2026-12-05); gate = today / 1.25"),
-}
-#: the cores count as idle when the C loop scaled this well in the same rounds
-#: and other processes used less than this many cores meanwhile
-IDLE_C_RATIO = 1.8
-IDLE_OTHERS = 0.25
-#: the least overlap of two threads (share of their CPU time) a round needs
-#: for the side-by-side estimate (see child)
-MIN_OVERLAP = 0.25
 #: pairs between two looks at the clock
 BATCH = 200
-
-# ---- the C calibration -------------------------------------------------------------
-
-C_SCALE = r"""
-#define _POSIX_C_SOURCE 200809L
-#include "migjob.h"
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t);
-                          return t.tv_sec + t.tv_nsec * 1e-9; }
-typedef struct { mj_domain *d; double until; long n; } arg;
-static pthread_barrier_t start;
-static void *loop(void *p) {
-    arg *a = p; long n = 0;
-    pthread_barrier_wait(&start);
-    double until = now() + a->until;
-    do {
-        for (int i = 0; i < 200; i++) {
-            if (mj_begin_job(a->d, MJ_JOB_MODIFY, NULL, -1.0, 0.05) != 0) abort();
-            mj_end_job(a->d);
-        }
-        n += 200;
-    } while (now() < until);
-    a->n = n;
-    return NULL;
-}
-/* pairs per second with `threads` threads; shared: one domain for all */
-static double run(int threads, int shared, double secs) {
-    pthread_t t[2]; arg a[2]; mj_domain *d[2];
-    for (int i = 0; i < threads; i++)
-        d[i] = shared && i ? d[0] : mj_domain_new(i ? "vm2" : "vm1", 30.0, 0, false);
-    pthread_barrier_init(&start, NULL, threads + 1);
-    for (int i = 0; i < threads; i++) {
-        a[i] = (arg){ d[i], secs, 0 };
-        pthread_create(&t[i], NULL, loop, &a[i]);
-    }
-    pthread_barrier_wait(&start);
-    double t0 = now(); long total = 0;
-    for (int i = 0; i < threads; i++) { pthread_join(t[i], NULL); total += a[i].n; }
-    double t1 = now();
-    pthread_barrier_destroy(&start);
-    for (int i = 0; i < threads; i++) if (!(shared && i)) mj_domain_unref(d[i]);
-    return total / (t1 - t0);
-}
-int main(int argc, char **argv) {
-    double secs = argc > 1 ? atof(argv[1]) : 0.2;
-    /* one thread, two on their own domains, two on one domain */
-    double one = run(1, 0, secs), own = run(2, 0, secs), shared = run(2, 1, secs);
-    printf("%.1f %.1f %.1f\n", one, own, shared);
-    return 0;
-}
-"""
-
-
-def build_c_calibration(tmp: str) -> Tuple[Optional[str], str]:
-    """(path of the C loop, "") or (None, why not)."""
-    gcc = shutil.which("gcc")
-    csrc = os.path.join(ROOT, "csrc")
-    if not gcc:
-        return None, "no gcc: no C calibration"
-    if not os.path.isdir(csrc):
-        return None, f"no {csrc}: no C calibration"
-    # every C file of the core, whatever it is split into, as build_ffi.py
-    # builds it (testing.c too: the begins call its grant hook)
-    sources = [os.path.join(csrc, f) for f in sorted(os.listdir(csrc)) if f.endswith(".c")]
-    main_c = os.path.join(tmp, "cscale.c")
-    with open(main_c, "w") as f:
-        f.write(C_SCALE)
-    exe = os.path.join(tmp, "cscale")
-    r = subprocess.run([gcc, "-std=c11", "-O2", "-pthread", f"-I{csrc}", main_c, *sources,
-                        "-lm", "-o", exe], capture_output=True, text=True)
-    if r.returncode:
-        return None, f"C calibration not built: {r.stderr.strip()[:300]}"
-    return exe, ""
-
-
-# ---- what else the machine was doing -----------------------------------------------
-
-_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def _cpu_busy_ticks() -> Optional[int]:
-    """All CPUs' busy time (ticks) since boot, from /proc/stat."""
-    try:
-        with open("/proc/stat") as f:
-            fields = [int(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)   # idle + iowait
-    return sum(fields[:8]) - idle
-
-
-def _own_ticks() -> Optional[int]:
-    """This process's CPU time and its waited-for children's (ticks: utime +
-    stime, every thread; cutime + cstime: the C calibration loop)."""
-    try:
-        with open("/proc/self/stat") as f:
-            rest = f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return int(rest[11]) + int(rest[12]) + int(rest[13]) + int(rest[14])
-
-
-class Others:
-    """CPU time other processes used (in cores) over a stretch of wall time."""
-
-    def __enter__(self) -> "Others":
-        self.busy0, self.own0, self.t0 = _cpu_busy_ticks(), _own_ticks(), time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        busy1, own1, t1 = _cpu_busy_ticks(), _own_ticks(), time.perf_counter()
-        self.wall = t1 - self.t0
-        if None in (self.busy0, self.own0, busy1, own1):
-            self.ticks = None
-        else:
-            self.ticks = max(0, (busy1 - self.busy0) - (own1 - self.own0))
-
 
 # ---- the child: one interpreter (and GIL setting) ------------------------------------
 
@@ -464,105 +325,6 @@ def _configs(specs: List[str]) -> List[Tuple[str, str, Dict[str, str]]]:
     return out
 
 
-def _fmt_k(x: Optional[float]) -> str:
-    return "-" if x is None else f"{x / 1000:.0f}k"
-
-
-def verdicts(res: Dict[str, Any]) -> Dict[str, Any]:
-    """Per case: the ratio against its target, judged only when its rounds
-    ran on idle cores and the C loop scaled in the same run."""
-    c = res.get("c")
-    common = []
-    if c is None:
-        common.append("no C calibration")
-    elif c["ratios"]["own"] < IDLE_C_RATIO:
-        common.append(f"the C loop scaled only {c['ratios']['own']:.2f}x")
-    out: Dict[str, Any] = {"cases": {}}
-    for case, ratio in res["ratios"].items():
-        why = list(common)
-        idle, want = res["idle_rounds"][case], min(3, res["rounds_wanted"])
-        if idle < want:
-            why.append(f"{idle} of {res['rounds'][case]} rounds on idle cores "
-                       f"(other processes used {res['others_cores'][case]:.2f} cores)")
-        target = TARGETS.get(case)
-        gate, gate_why = GATES.get(case, (None, ""))
-        out["cases"][case] = {"ratio": round(ratio, 3), "target": target,
-                              "met": None if target is None else ratio >= target,
-                              "gate": gate, "gate_ok": None if gate is None else ratio >= gate,
-                              "gate_why": gate_why,
-                              "judged": not why, "not_idle_because": why}
-    out["idle"] = all(x["judged"] for x in out["cases"].values())
-    return out
-
-
-def print_table(results: List[Tuple[str, Dict[str, Any]]], out: Any = sys.stdout) -> None:
-    cases = [c for c in ("own", "api", "shared", "noop2", "with", "raw", "raw_gc", "quick_raw")
-             if any(c in r["ratios"] for _, r in results)]
-    head = ["case (2 threads / 1)"] + [label for label, _ in results]
-    rows = []
-    what = {"own": "own domains: begin+end", "api": "own domains: begin+end, api=",
-            "shared": "one shared domain", "noop2": "floor: 2 no-op cffi calls",
-            "with": "own domains: with dom.job()", "raw": "raw cffi, plain pointer",
-            "raw_gc": "raw cffi, ffi.gc pointer", "quick_raw": "raw cffi, 1-arg begin"}
-    for case in cases:
-        row = [what[case]]
-        for _, r in results:
-            x = r["ratios"].get(case)
-            one = r["pairs_per_s"].get(f"{'own' if case == 'shared' else case}/1")
-            row.append("-" if x is None else f"{x:.2f}x ({_fmt_k(one)}/s)")
-        rows.append(row)
-    for case in cases:
-        if case == "noop2":
-            continue
-        row = [f"  side by side, estimated: {case}"]
-        for _, r in results:
-            est = r.get("estimate", {}).get(case)
-            row.append("-" if not est else
-                       f"{est[0]:.2f}x (cpu {r['cpu_per_pair_ratio'][case]:.2f}, "
-                       f"ov {r['overlap'][case]:.2f}, n={est[1]})")
-        rows.append(row)
-    rows.append(["C loop: own domains"] + [
-        f"{r['c']['ratios']['own']:.2f}x ({_fmt_k(r['c']['pairs_per_s']['1'])}/s)"
-        if "c" in r else "-" for _, r in results])
-    rows.append(["C loop: one shared domain"] + [
-        f"{r['c']['ratios']['shared']:.2f}x" if "c" in r else "-" for _, r in results])
-    rows.append(["idle rounds (own; shared)"] + [
-        f"{r['idle_rounds'].get('own', 0)}/{r['rounds'].get('own', 0)}; "
-        f"{r['idle_rounds'].get('shared', 0)}/{r['rounds'].get('shared', 0)}"
-        for _, r in results])
-    rows.append(["other processes (cores, median)"] + [
-        f"{max(r['others_cores'].values()):.2f}" for _, r in results])
-    rows.append(["load average (before, after)"] + [
-        f"{r['loadavg']['before'][0]:.2f}, {r['loadavg']['after'][0]:.2f}"
-        for _, r in results])
-    widths = [max(len(str(row[i])) for row in rows + [head]) for i in range(len(head))]
-    line = "  ".join("-" * w for w in widths)
-    print("  ".join(h.ljust(w) for h, w in zip(head, widths)), file=out)
-    print(line, file=out)
-    for row in rows:
-        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)), file=out)
-    print("(ratios: median over rounds of 2-thread / 1-thread pairs per second measured "
-          "next to each other; in brackets the 1-thread median.  'side by side, "
-          "estimated': what 2 threads would reach if they always ran at once, from "
-          "the CPU time per pair 2 threads / 1 (cpu) and the share of it the two "
-          f"threads ran together (ov, rounds with ov >= {MIN_OVERLAP}); an estimate "
-          "for busy machines, never gated)", file=out)
-    for label, r in results:
-        v = r["verdict"]
-        judged = [f"{c} {x['ratio']:.2f}x {'>=' if x['met'] else '<'} {x['target']}"
-                  for c, x in v["cases"].items() if x["judged"] and x["target"]]
-        unjudged = {c: x["not_idle_because"] for c, x in v["cases"].items()
-                    if not x["judged"] and x["target"]}
-        line = f"{label}: "
-        if judged:
-            line += "on idle cores: " + ", ".join(judged)
-        if unjudged:
-            reasons = sorted({w for ws in unjudged.values() for w in ws})
-            line += ("; " if judged else "") + "NOT judged (cores not idle: " \
-                + "; ".join(reasons) + f"): {', '.join(unjudged)}"
-        print(line, file=out)
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -578,7 +340,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                     help="also raw cffi, ffi.gc pointer, 1-arg begin, with dom.job()")
     ap.add_argument("--json", metavar="PATH", help="write the results here")
     ap.add_argument("--gate", action="store_true",
-                    help="exit 1 when a gate (GATES) fails on idle cores (free-threaded, "
+                    help="exit 1 when a gate (scaling_report.GATES) fails on idle cores (free-threaded, "
                          "GIL off only)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
