@@ -116,7 +116,9 @@ domain_free(mj_domain *d)
     free(d->agent_owner_api);
     free(d->cancel_reason);
     free(d->current.error);
-    free(d->completed.error);
+    if (d->completed)
+        free(d->completed->error);
+    free(d->completed);
     free(d->uuid);
     free(d->name);
     free(d);

@@ -118,8 +118,9 @@ struct mj_domain {
     unsigned int api_flags;
     bool async_paused;      /* post-copy failed */
     mj_job_record current;  /* valid while async_job != NONE */
-    bool has_completed;
-    mj_job_record completed;
+    /* the last ended async job's record, allocated when one ends and freed
+     * once read: most domains never carry one */
+    mj_job_record *completed;
 };
 
 /* error.c: push an error (code, printf-style text) on the calling thread's

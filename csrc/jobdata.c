@@ -83,10 +83,15 @@ mj_jobdata_complete_locked(mj_domain *d, char *error)
         r->state = MJ_JOB_STATE_COMPLETED;
     }
     r->ended = mj_now();
-    jobdata_clear(&d->completed);
-    d->completed = *r;                      /* the error moves with it */
+    if (!d->completed)
+        d->completed = calloc(1, sizeof(*d->completed));
+    if (d->completed) {
+        jobdata_clear(d->completed);
+        *d->completed = *r;                 /* the error moves with it */
+    } else {
+        free(r->error);                     /* out of memory: no record kept */
+    }
     memset(r, 0, sizeof(*r));
-    d->has_completed = true;
 }
 
 void
@@ -204,11 +209,12 @@ mj_domain_job_stats(mj_domain *d, unsigned int flags, mj_job_data *out)
         rc = mj_error_no_domain(d);
     } else if (flags & MJ_JOB_STATS_COMPLETED) {
         /* the completed record exists once no async job runs */
-        if (d->async_job == MJ_ASYNC_JOB_NONE && d->has_completed) {
-            jobdata_copy_out(&d->completed, mj_now(), out);
+        if (d->async_job == MJ_ASYNC_JOB_NONE && d->completed) {
+            jobdata_copy_out(d->completed, mj_now(), out);
             if (!(flags & MJ_JOB_STATS_KEEP_COMPLETED)) {
-                jobdata_clear(&d->completed);
-                d->has_completed = false;
+                jobdata_clear(d->completed);
+                free(d->completed);
+                d->completed = NULL;
             }
             rc = 1;
         }
