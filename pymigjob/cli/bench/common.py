@@ -155,8 +155,8 @@ TARGETS: Dict[str, Target] = {t.key: t for t in [
     Target("fair64/throughput", "64 threads x 0.5 ms: throughput / one thread, no lock",
            ">=", 0.90, 0.72, "target / 1.25"),
     Target("memory/pure", "bytes per domain (RSS) / the pure twin's", "<=", 0.20,
-           1.4, "target missed today (1.05-1.11x: 445-461 vs 416-425 B); "
-                "gate = today's worst + 25 %"),
+           1.4, "target missed (0.1: 1.05-1.11x; 0.2, with the agent slot, job data "
+                "and uuid per domain: 1.18x on 3.11, 606 vs 514 B); gate = 0.1's worst + 25 %"),
 ]}
 
 
