@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Callable, Generic, Protocol, TypeVar
 
 from . import _args
 from .cleanups import cleanups_of
@@ -57,10 +57,9 @@ class DomainBase:
     def name(self) -> str:
         return self._name
 
-    def _job_fields(self) -> tuple[int, int, int, str | None]:
-        """(active job, async job, phase, owner API of the async job if any,
-        else of the sync job), read at one instant."""
-        raise NotImplementedError
+    #: each backend's Domain: (active job, async job, phase, owner API of the
+    #: async job if any, else of the sync job), read at one instant
+    _job_fields: Callable[[], tuple[int, int, int, str | None]]
 
     def job_status(self) -> JobStatus:
         """The job state libvirt persists (pymigjob.persist.status.JobStatus)."""
