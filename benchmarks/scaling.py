@@ -109,25 +109,9 @@ def _loops() -> Dict[str, Callable[..., None]]:
             if clock() >= until:
                 return n
 
-    def raw(dom: Any, J: Any, until: float) -> int:
-        from pymigjob._c.binding import NULL, ffi, lib
-
-        p = ffi.cast("mj_domain *", dom._p)   # a plain pointer, this thread's own
-        b, e, j = lib.mj_begin_job, lib.mj_end_job, int(J)
-        n = 0
-        clock = time.perf_counter
-        while True:
-            for _ in range(BATCH):
-                b(p, j, NULL, -1.0, 0.05)
-                e(p)
-            n += BATCH
-            if clock() >= until:
-                return n
-
-    def raw_gc(dom: Any, J: Any, until: float) -> int:
+    def raw_loop(p: Any, J: Any, until: float) -> int:
         from pymigjob._c.binding import NULL, lib
 
-        p = dom._p                            # the handle's ffi.gc pointer
         b, e, j = lib.mj_begin_job, lib.mj_end_job, int(J)
         n = 0
         clock = time.perf_counter
@@ -138,6 +122,15 @@ def _loops() -> Dict[str, Callable[..., None]]:
             n += BATCH
             if clock() >= until:
                 return n
+
+    def raw(dom: Any, J: Any, until: float) -> int:
+        from pymigjob._c.binding import ffi
+
+        # a plain pointer, this thread's own
+        return raw_loop(ffi.cast("mj_domain *", dom._p), J, until)
+
+    def raw_gc(dom: Any, J: Any, until: float) -> int:
+        return raw_loop(dom._p, J, until)       # the handle's ffi.gc pointer
 
     def quick_raw(dom: Any, J: Any, until: float) -> int:
         from pymigjob._c.binding import lib
